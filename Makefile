@@ -1,0 +1,123 @@
+# sbx - build, test, install, bench.
+#
+#   make                 build sbxd, sbx, sbx-init and the busybox image into build/
+#   make test            unit + integration tests on this host (root needed for integration)
+#   make SAN=1 test      the same under ASan+UBSan (objects in build-san/)
+#   make vm-test         integration tests inside a pure cgroup v2 VM (tests/vm/)
+#   make check           everything .ci/run runs
+#   make install         PREFIX/DESTDIR install of binaries, units and the busybox image
+#   make bench           bench/ side by side with bwrap, crun and fork+exec
+
+VERSION   := 0.1.0
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+STATEDIR  ?= /var/lib/sbx
+SAN       ?= 0
+CC        ?= gcc
+PKG_CONFIG ?= pkg-config
+
+ifeq ($(SAN),1)
+BUILD     ?= build-san
+SANFLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+OPT       := -O1
+else
+BUILD     ?= build
+SANFLAGS  :=
+OPT       := -O2
+endif
+
+WARN      := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wstrict-prototypes -Wformat=2
+CPPFLAGS  += -D_GNU_SOURCE -DSBX_VERSION='"$(VERSION)"' -Icommon -MMD -MP
+CFLAGS    ?= $(OPT) -g
+CFLAGS    += -std=c17 $(WARN) -fstack-protector-strong -fPIE $(SANFLAGS)
+LDFLAGS   += -pie -Wl,-z,relro,-z,now $(SANFLAGS)
+
+SBXD_PKGS := json-c libevent_core libseccomp libcap libnl-3.0 libnl-route-3.0 libsystemd
+CLI_PKGS  := json-c libcurl
+
+COMMON_SRC := common/error.c common/log.c common/initproto.c common/json.c common/util.c
+SBXD_SRC   := $(COMMON_SRC) common/http.c \
+              supervisor/main.c supervisor/server.c supervisor/api.c supervisor/session.c \
+              supervisor/sandbox.c supervisor/userns.c supervisor/mounts.c supervisor/cgroup.c \
+              supervisor/seccomp.c supervisor/netns.c supervisor/exec.c supervisor/images.c \
+              supervisor/limits.c
+CLI_SRC    := common/error.c cli/sbx.c cli/client.c
+INIT_SRC   := supervisor/init/sbx-init.c supervisor/init/caps.c common/initproto.c
+
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+all: $(BUILD)/sbxd $(BUILD)/sbx $(BUILD)/sbx-init image-busybox
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/sbxd: $(call obj,$(SBXD_SRC))
+	$(CC) $(LDFLAGS) -o $@ $^ $$($(PKG_CONFIG) --libs $(SBXD_PKGS)) -lhttp_parser
+
+$(BUILD)/sbx: $(call obj,$(CLI_SRC))
+	$(CC) $(LDFLAGS) -o $@ $^ $$($(PKG_CONFIG) --libs $(CLI_PKGS))
+
+# pid 1 inside every sandbox: static (it runs after pivot_root, from a sealed
+# memfd), no sanitizers (they cannot be linked statically).
+INIT_CFLAGS := -std=c17 $(WARN) -O2 -g -D_GNU_SOURCE -Icommon -static
+$(BUILD)/sbx-init: $(INIT_SRC) common/initproto.h supervisor/init/caps.h
+	@mkdir -p $(dir $@)
+	$(CC) $(INIT_CFLAGS) -o $@ $(INIT_SRC) -l:libcap.a
+
+# Object files of sbxd's pure-logic modules that unit tests link against.
+UNIT_LINK := $(call obj,$(COMMON_SRC) common/http.c supervisor/limits.c)
+$(BUILD)/tests/%: tests/unit/%.c $(UNIT_LINK) tests/unit/unit.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Isupervisor $(CFLAGS) $(LDFLAGS) -o $@ $< $(UNIT_LINK) \
+	    $$($(PKG_CONFIG) --libs json-c) -lhttp_parser
+
+image-busybox: $(BUILD)/images/busybox/rootfs/bin/busybox
+$(BUILD)/images/busybox/rootfs/bin/busybox: images/busybox/build.sh
+	images/busybox/build.sh $(BUILD)/images/busybox
+
+unit: $(UNIT_TESTS)
+	@tests/unit/run.sh $(UNIT_TESTS)
+
+integration: all
+	@SBX_BUILD=$(BUILD) tests/integration/run.sh
+
+test: unit integration
+
+vm-test: all
+	@SBX_BUILD=$(BUILD) tests/vm/run.sh
+
+check:
+	$(MAKE) test
+	$(MAKE) SAN=1 test
+	$(MAKE) vm-test
+
+bench: all
+	SBX_BUILD=$(BUILD) bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/libexec/sbx
+	install -m 0755 $(BUILD)/sbx $(DESTDIR)$(PREFIX)/bin/sbx
+	install -m 0755 $(BUILD)/sbxd $(DESTDIR)$(PREFIX)/sbin/sbxd
+	install -m 0755 $(BUILD)/sbx-init $(DESTDIR)$(PREFIX)/libexec/sbx/sbx-init
+	install -d $(DESTDIR)$(STATEDIR)/images
+	rm -rf $(DESTDIR)$(STATEDIR)/images/busybox
+	cp -a $(BUILD)/images/busybox $(DESTDIR)$(STATEDIR)/images/busybox
+	install -d $(DESTDIR)/etc/systemd/system $(DESTDIR)/usr/lib/tmpfiles.d $(DESTDIR)/usr/lib/sysusers.d
+	sed 's|@PREFIX@|$(PREFIX)|g; s|@STATEDIR@|$(STATEDIR)|g' systemd/sbxd.service.in \
+	    > $(DESTDIR)/etc/systemd/system/sbxd.service
+	install -m 0644 systemd/sbxd.socket $(DESTDIR)/etc/systemd/system/sbxd.socket
+	install -m 0644 systemd/sbx.tmpfiles.conf $(DESTDIR)/usr/lib/tmpfiles.d/sbx.conf
+	install -m 0644 systemd/sbx.sysusers.conf $(DESTDIR)/usr/lib/sysusers.d/sbx.conf
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-san
+
+.PHONY: all image-busybox unit integration test vm-test check bench install format clean
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,91 @@
+/* initproto.h - the wire format between sbxd and sbx-init (pid 1 in a sandbox).
+ *
+ * Transport: an AF_UNIX SOCK_SEQPACKET socketpair, one message per record,
+ * file descriptors travel as SCM_RIGHTS on the same record. Every message
+ * starts with struct ip_hdr; the payload is a sequence of little-endian u32
+ * and length-prefixed byte strings written with the ip_buf helpers below.
+ * This file only encodes and decodes; it never does I/O beyond ip_send/ip_recv.
+ *
+ *  sbxd -> init
+ *    IP_SECCOMP  payload: raw struct sock_filter[] (applied before every execve)
+ *    IP_EXEC     id=exec id; payload: ip_exec (see ip_exec_encode); fds: stdin, stdout, stderr
+ *    IP_SIGNAL   id=exec id; payload: u32 signo (sent to the exec's process group)
+ *  init -> sbxd
+ *    IP_READY    init is up and has its seccomp program
+ *    IP_STARTED  id; payload: u32 pid (inside the sandbox pid namespace)
+ *    IP_FAILED   id; payload: u32 errno, str stage ("execve", "chdir", ...)
+ *    IP_EXITED   id; payload: u32 wait status (as from waitpid)
+ */
+#ifndef SBX_INITPROTO_H
+#define SBX_INITPROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define IP_MAX_MSG (512 * 1024) /* argv + env + cwd must fit: checked at the API edge */
+#define IP_MAX_FDS 3
+
+enum ip_type {
+    IP_SECCOMP = 1,
+    IP_EXEC = 2,
+    IP_SIGNAL = 3,
+    IP_READY = 101,
+    IP_STARTED = 102,
+    IP_FAILED = 103,
+    IP_EXITED = 104,
+};
+
+struct ip_hdr {
+    uint32_t type;
+    uint32_t id;
+};
+
+/* Flags of an exec request. */
+#define IP_EXEC_ROOT_CAPS 0x1u /* keep the reduced root capability set (user "root") */
+
+struct ip_exec {
+    uint32_t uid, gid;
+    uint32_t flags;
+    const char *cwd;
+    uint32_t argc;
+    const char **argv; /* argc entries, NULL-terminated on decode */
+    uint32_t envc;
+    const char **env; /* envc entries "K=V", NULL-terminated on decode */
+};
+
+/* A growable (encode) or bounded (decode) byte buffer. */
+struct ip_buf {
+    uint8_t *data;
+    size_t len, cap, pos;
+    int failed; /* sticky: set on allocation failure or malformed input */
+};
+
+void ip_buf_init(struct ip_buf *b);
+void ip_buf_free(struct ip_buf *b);
+void ip_buf_reader(struct ip_buf *b, const void *data, size_t len);
+void ip_put_u32(struct ip_buf *b, uint32_t v);
+void ip_put_bytes(struct ip_buf *b, const void *p, size_t n);
+void ip_put_str(struct ip_buf *b, const char *s);
+uint32_t ip_get_u32(struct ip_buf *b);
+/* Returns a pointer into the buffer to a NUL-terminated string; NULL (and
+ * failed set) if malformed: missing NUL, embedded NUL, or out of bounds. */
+const char *ip_get_str(struct ip_buf *b);
+
+/* Encode hdr + exec into b (b must be initialised). Returns 0, -1 on OOM. */
+int ip_exec_encode(struct ip_buf *b, uint32_t id, const struct ip_exec *e);
+/* Decode an exec payload (after the header). The string pointers point into
+ * the message; argv/env arrays are malloc'ed (free with ip_exec_free).
+ * Returns 0, or -1 if malformed (counts over bounds, bad strings). */
+int ip_exec_decode(const void *payload, size_t len, struct ip_exec *e);
+void ip_exec_free(struct ip_exec *e);
+
+/* Send one record with optional fds. Returns 0 or -errno. */
+int ip_send(int sock, const void *msg, size_t len, const int *fds, int nfds);
+/* Send a header-only message or header + u32 (+ optional string). */
+int ip_send_simple(int sock, uint32_t type, uint32_t id, int with_u32, uint32_t v, const char *str);
+/* Receive one record into buf (cap bytes). Received fds go to fds (up to
+ * IP_MAX_FDS, CLOEXEC), *nfds set. Returns bytes read, 0 on EOF, -errno on
+ * error; -EMSGSIZE if the record or its fds were truncated (fds closed). */
+ssize_t ip_recv(int sock, void *buf, size_t cap, int *fds, int *nfds);
+
+#endif

@@ -26,7 +26,8 @@ SANFLAGS  :=
 OPT       := -O2
 endif
 
-WARN      := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wstrict-prototypes -Wformat=2
+# -Wno-format-truncation: bounded snprintf truncation is the intended, safe behaviour.
+WARN      := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wstrict-prototypes -Wformat=2 -Wno-format-truncation
 CPPFLAGS  += -D_GNU_SOURCE -DSBX_VERSION='"$(VERSION)"' -Icommon -MMD -MP
 CFLAGS    ?= $(OPT) -g
 CFLAGS    += -std=c17 $(WARN) -fstack-protector-strong -fPIE $(SANFLAGS)
@@ -34,6 +35,9 @@ LDFLAGS   += -pie -Wl,-z,relro,-z,now $(SANFLAGS)
 
 SBXD_PKGS := json-c libevent_core libseccomp libcap libnl-3.0 libnl-route-3.0 libsystemd
 CLI_PKGS  := json-c libcurl
+
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(SBXD_PKGS) $(CLI_PKGS) 2>/dev/null)
+CPPFLAGS  += $(PKG_CFLAGS)
 
 COMMON_SRC := common/error.c common/log.c common/initproto.c common/json.c common/util.c
 SBXD_SRC   := $(COMMON_SRC) common/http.c \

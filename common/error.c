@@ -50,7 +50,7 @@ int sbx_error_wrap(sbx_err *err, const char *fmt, ...)
     vsnprintf(prefix, sizeof(prefix), fmt, ap);
     va_end(ap);
     memcpy(old, err->msg, sizeof(old));
-    snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
+    snprintf(err->msg, sizeof(err->msg), "%.255s: %.*s", prefix, (int)(sizeof(err->msg) - 258), old);
     return ret_for(err);
 }
 

@@ -15,12 +15,15 @@
  *    IP_STARTED  id; payload: u32 pid (inside the sandbox pid namespace)
  *    IP_FAILED   id; payload: u32 errno, str stage ("execve", "chdir", ...)
  *    IP_EXITED   id; payload: u32 wait status (as from waitpid)
+ *  sandbox set-up (sbxd's forked children) -> sbxd
+ *    IP_SETUP_PID, IP_SETUP_ERROR (see enum)
  */
 #ifndef SBX_INITPROTO_H
 #define SBX_INITPROTO_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define IP_MAX_MSG (512 * 1024) /* argv + env + cwd must fit: checked at the API edge */
 #define IP_MAX_FDS 3
@@ -33,6 +36,9 @@ enum ip_type {
     IP_STARTED = 102,
     IP_FAILED = 103,
     IP_EXITED = 104,
+    /* from the sandbox set-up code in sbxd's forked children, before init runs */
+    IP_SETUP_PID = 110,   /* payload: u32 host pid of the sandbox init; fds: its pidfd */
+    IP_SETUP_ERROR = 111, /* payload: str message (an sbx_err chain) */
 };
 
 struct ip_hdr {

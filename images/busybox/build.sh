@@ -12,6 +12,7 @@ if ! [ -x $bb ] || ldd $bb >/dev/null 2>&1; then
     echo "images/busybox: a static $bb is needed (apt-get install busybox-static)" >&2
     exit 1
 fi
+mkdir -p "$(dirname "$out")"
 tmp=$(mktemp -d "${out%/}.tmp.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 r=$tmp/rootfs

@@ -1,0 +1,647 @@
+/* client.c - the sbx CLI's HTTP client for the sbxd API (docs/api.md).
+ *
+ * Owns: libcurl over the daemon's Unix socket (URL http://sbx/v1/...), one
+ * handle reused so keep-alive works; JSON request/response bodies (json-c);
+ * mapping API error bodies and transport failures into sbx_err; the
+ * incremental decoder of the framed exec stream, which writes stdout/stderr
+ * payloads to fds 1/2 as they arrive.
+ *
+ * Must never: exit, print messages (errors travel in sbx_err; main prints
+ * once), hold a whole exec output in memory (payloads go from curl's buffer
+ * straight to write(2)), do per-byte work on stream payloads, or parse
+ * command-line syntax. */
+#include "client.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "cleanup.h"
+
+#define BASE_URL "http://sbx"
+#define RECV_BUFFER_SIZE (512L * 1024)       /* curl's receive buffer: few, big writes */
+#define BODY_MAX ((size_t)256 * 1024 * 1024) /* largest JSON response we accept */
+#define ERRBODY_MAX ((size_t)1024 * 1024)    /* largest error body of a failed exec */
+#define FRAME_JSON_MAX ((size_t)1024 * 1024) /* largest start/exit/error frame */
+#define FRAMES_TYPE "application/vnd.sbx.frames"
+
+#ifndef SBX_VERSION
+#define SBX_VERSION "unknown"
+#endif
+
+struct sbx_client {
+    CURL *curl;
+    char *socket_path;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+/* ---- growable byte buffer ------------------------------------------------ */
+
+struct buf {
+    char *p;
+    size_t len, cap, max;
+};
+
+static void buf_free(struct buf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+/* Append; returns -1 when the buffer would exceed b->max or memory runs out. */
+static int buf_append(struct buf *b, const void *data, size_t n)
+{
+    if (n > b->max - b->len) return -1;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n)
+            cap *= 2;
+        if (cap > b->max) cap = b->max;
+        char *p = realloc(b->p, cap);
+        if (!p) return -1;
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+    return 0;
+}
+
+/* ---- client -------------------------------------------------------------- */
+
+int sbx_client_new(sbx_client **out, const char *socket_path, sbx_err *err)
+{
+    if (strlen(socket_path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+        return sbx_error_kind(err, SBX_E_INVALID, SBX_CODE_UNREACHABLE,
+                              "socket path too long (max %zu bytes): %s",
+                              sizeof(((struct sockaddr_un *)0)->sun_path) - 1, socket_path);
+    _cleanup_free_ sbx_client *c = calloc(1, sizeof(*c));
+    if (!c) return sbx_error(err, ENOMEM, "create client");
+    c->socket_path = strdup(socket_path);
+    if (!c->socket_path) return sbx_error(err, ENOMEM, "create client");
+    c->curl = curl_easy_init();
+    if (!c->curl) {
+        free(c->socket_path);
+        return sbx_error(err, 0, "create client: curl_easy_init failed");
+    }
+    *out = steal_pointer(&c);
+    return 0;
+}
+
+void sbx_client_free(sbx_client *c)
+{
+    if (!c) return;
+    curl_easy_cleanup(c->curl);
+    free(c->socket_path);
+    free(c);
+}
+
+int sbx_client_escape(sbx_client *c, const char *segment, char *buf, size_t cap, sbx_err *err)
+{
+    char *e = curl_easy_escape(c->curl, segment, 0);
+    if (!e) return sbx_error(err, ENOMEM, "escape %s", segment);
+    size_t n = strlen(e);
+    if (n >= cap) {
+        curl_free(e);
+        return sbx_error_kind(err, SBX_E_INVALID, "invalid_request", "session id too long");
+    }
+    memcpy(buf, e, n + 1);
+    curl_free(e);
+    return 0;
+}
+
+static void free_slist(struct curl_slist **l)
+{
+    curl_slist_free_all(*l);
+}
+
+/* Reset the handle and set everything common to a request. The body string
+ * must stay alive until the transfer ends (curl does not copy it). */
+static int setup(sbx_client *c, const char *method, const char *path, const char *body,
+                 size_t body_len, const char *accept, struct curl_slist **hdrs, sbx_err *err)
+{
+    char url[4096];
+    int n = snprintf(url, sizeof(url), "%s%s", BASE_URL, path);
+    if (n < 0 || (size_t)n >= sizeof(url))
+        return sbx_error_kind(err, SBX_E_INVALID, "invalid_request", "request path too long");
+
+    CURL *h = c->curl;
+    curl_easy_reset(h);
+    c->errbuf[0] = '\0';
+    /* "Expect:" stops curl from waiting for 100-continue on big bodies. */
+    const char *lines[] = {"Expect:", "User-Agent: sbx/" SBX_VERSION,
+                           body ? "Content-Type: application/json" : NULL, accept};
+    for (size_t i = 0; i < SBX_ARRAY_SIZE(lines); i++) {
+        if (!lines[i]) continue;
+        struct curl_slist *l = curl_slist_append(*hdrs, lines[i]);
+        if (!l) return sbx_error(err, ENOMEM, "build request");
+        *hdrs = l;
+    }
+    CURLcode rc = CURLE_OK;
+#define SETOPT(opt, val)                                                                           \
+    do {                                                                                           \
+        if (rc == CURLE_OK) rc = curl_easy_setopt(h, opt, val);                                    \
+    } while (0)
+    SETOPT(CURLOPT_UNIX_SOCKET_PATH, c->socket_path);
+    SETOPT(CURLOPT_URL, url);
+    SETOPT(CURLOPT_ERRORBUFFER, c->errbuf);
+    SETOPT(CURLOPT_NOSIGNAL, 1L); /* SIGPIPE is ignored by main; no alarm() */
+    SETOPT(CURLOPT_CONNECTTIMEOUT, 30L);
+    SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    SETOPT(CURLOPT_HTTPHEADER, *hdrs);
+    SETOPT(CURLOPT_BUFFERSIZE, RECV_BUFFER_SIZE);
+    if (body) {
+        SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+        SETOPT(CURLOPT_POSTFIELDS, body);
+        if (strcmp(method, "POST") != 0) SETOPT(CURLOPT_CUSTOMREQUEST, method);
+    } else if (strcmp(method, "GET") == 0) {
+        SETOPT(CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(method, "POST") == 0) {
+        SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+        SETOPT(CURLOPT_POSTFIELDS, "");
+    } else {
+        SETOPT(CURLOPT_CUSTOMREQUEST, method);
+    }
+#undef SETOPT
+    if (rc != CURLE_OK) return sbx_error(err, 0, "set up request: %s", curl_easy_strerror(rc));
+    return 0;
+}
+
+/* Serialize body (or not) for sending. The string belongs to body. */
+static int serialize(json_object *body, const char **s, size_t *len, sbx_err *err)
+{
+    *s = NULL;
+    *len = 0;
+    if (!body) return 0;
+    *s = json_object_to_json_string_length(
+        body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, len);
+    if (!*s) return sbx_error(err, ENOMEM, "serialize request");
+    return 0;
+}
+
+static int transport_error(sbx_client *c, CURLcode rc, sbx_err *err)
+{
+    long oserr = 0;
+    curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &oserr);
+    if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_OPERATION_TIMEDOUT ||
+        (rc == CURLE_COULDNT_RESOLVE_HOST && oserr != 0)) {
+        const char *why = oserr ? strerror((int)oserr) : curl_easy_strerror(rc);
+        if (oserr == EACCES || oserr == EPERM)
+            return sbx_error_kind(err, SBX_E_UNAVAILABLE, SBX_CODE_UNREACHABLE,
+                                  "cannot connect to sbxd at %s: %s (the socket is for group "
+                                  "'sbx': join it or run as root; or pass --socket PATH or set "
+                                  "SBX_SOCKET)",
+                                  c->socket_path, why);
+        return sbx_error_kind(err, SBX_E_UNAVAILABLE, SBX_CODE_UNREACHABLE,
+                              "cannot connect to sbxd at %s: %s (is sbxd running? start it, "
+                              "e.g. 'systemctl start sbxd', or pass --socket PATH or set "
+                              "SBX_SOCKET)",
+                              c->socket_path, why);
+    }
+    return sbx_error_kind(err, SBX_E_INTERNAL, SBX_CODE_TRANSPORT, "talking to sbxd at %s: %s",
+                          c->socket_path, c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
+}
+
+/* Parse a whole JSON document; an empty body gives NULL. */
+static int parse_json(const char *s, size_t len, json_object **out, sbx_err *err)
+{
+    *out = NULL;
+    size_t i = 0;
+    while (i < len && strchr(" \t\r\n", s[i]))
+        i++;
+    if (i == len) return 0;
+    if (len > INT_MAX)
+        return sbx_error_kind(err, SBX_E_INTERNAL, SBX_CODE_TRANSPORT,
+                              "response from sbxd too large");
+    json_tokener *tok = json_tokener_new();
+    if (!tok) return sbx_error(err, ENOMEM, "parse response");
+    json_object *o = json_tokener_parse_ex(tok, s, (int)len);
+    enum json_tokener_error je = json_tokener_get_error(tok);
+    size_t end = json_tokener_get_parse_end(tok);
+    json_tokener_free(tok);
+    if (je != json_tokener_success || !o) {
+        json_object_put(o);
+        return sbx_error_kind(err, SBX_E_INTERNAL, SBX_CODE_TRANSPORT, "invalid JSON from sbxd: %s",
+                              json_tokener_error_desc(je));
+    }
+    for (; end < len; end++) {
+        if (!strchr(" \t\r\n", s[end])) {
+            json_object_put(o);
+            return sbx_error_kind(err, SBX_E_INTERNAL, SBX_CODE_TRANSPORT,
+                                  "invalid JSON from sbxd: trailing data");
+        }
+    }
+    *out = o;
+    return 0;
+}
+
+static size_t body_cb(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    size_t n = size * nmemb;
+    return buf_append(ud, ptr, n) < 0 ? 0 : n;
+}
+
+int sbx_client_request(sbx_client *c, const char *method, const char *path, json_object *body,
+                       long *status, json_object **resp, sbx_err *err)
+{
+    *resp = NULL;
+    *status = 0;
+    const char *s;
+    size_t len;
+    if (serialize(body, &s, &len, err) < 0) return -1;
+    __attribute__((cleanup(free_slist))) struct curl_slist *hdrs = NULL;
+    if (setup(c, method, path, s, len, NULL, &hdrs, err) < 0) return -1;
+
+    __attribute__((cleanup(buf_free))) struct buf b = {.max = BODY_MAX};
+    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, body_cb);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &b);
+    CURLcode rc = curl_easy_perform(c->curl);
+    if (rc == CURLE_WRITE_ERROR)
+        return sbx_error_kind(err, SBX_E_INTERNAL, SBX_CODE_TRANSPORT,
+                              "%s %s: response from sbxd too large or out of memory", method, path);
+    if (rc != CURLE_OK) return transport_error(c, rc, err);
+    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
+    if (parse_json(b.p, b.len, resp, err) < 0) {
+        /* An error status without a JSON body still reports the status. */
+        if (*status >= 400) return 0;
+        return sbx_error_wrap(err, "%s %s", method, path);
+    }
+    return 0;
+}
+
+static const char *const api_codes[] = {
+    "invalid_json",    "invalid_request",   "unknown_image",      "executable_not_found",
+    "exec_failed",     "not_found",         "method_not_allowed", "conflict",
+    "length_required", "payload_too_large", "headers_too_large",  "internal",
+    "unavailable",
+};
+
+int sbx_client_api_error(long status, json_object *resp, sbx_err *err)
+{
+    json_object *e = NULL, *jcode = NULL, *jmsg = NULL;
+    const char *code = "unknown", *msg = NULL;
+    if (resp && json_object_object_get_ex(resp, "error", &e) &&
+        json_object_is_type(e, json_type_object)) {
+        if (json_object_object_get_ex(e, "code", &jcode) &&
+            json_object_is_type(jcode, json_type_string)) {
+            const char *s = json_object_get_string(jcode);
+            for (size_t i = 0; i < SBX_ARRAY_SIZE(api_codes); i++)
+                if (strcmp(s, api_codes[i]) == 0) code = api_codes[i];
+        }
+        if (json_object_object_get_ex(e, "message", &jmsg) &&
+            json_object_is_type(jmsg, json_type_string))
+            msg = json_object_get_string(jmsg);
+    }
+    enum sbx_err_kind kind = status == 400   ? SBX_E_INVALID
+                             : status == 404 ? SBX_E_NOTFOUND
+                             : status == 409 ? SBX_E_CONFLICT
+                             : status == 413 ? SBX_E_TOOLARGE
+                             : status == 503 ? SBX_E_UNAVAILABLE
+                                             : SBX_E_INTERNAL;
+    if (msg && *msg) return sbx_error_kind(err, kind, code, "%s", msg);
+    return sbx_error_kind(err, kind, code, "sbxd answered HTTP %ld without an error message",
+                          status);
+}
+
+int sbx_client_call(sbx_client *c, const char *method, const char *path, json_object *body,
+                    json_object **resp, sbx_err *err)
+{
+    long status;
+    _cleanup_json_ json_object *r = NULL;
+    if (sbx_client_request(c, method, path, body, &status, &r, err) < 0) return -1;
+    if (status < 200 || status > 299) return sbx_client_api_error(status, r, err);
+    if (resp) *resp = steal_pointer(&r);
+    return 0;
+}
+
+/* ---- exec: framed stream ------------------------------------------------- */
+
+enum { FR_START = 1, FR_STDOUT = 2, FR_STDERR = 3, FR_EXIT = 4, FR_ERROR = 5 };
+
+struct exec_ctx {
+    sbx_client *c;
+    const volatile sig_atomic_t *interrupt;
+    struct sbx_exec_result *res;
+    sbx_err *err;
+    bool failed; /* err is filled; the transfer was aborted */
+
+    bool checked;   /* status and content type examined */
+    bool streaming; /* 200 with frames; else the body is an error */
+    struct buf errbody;
+
+    /* decoder state: a frame header is 5 bytes, then `remaining` payload bytes */
+    unsigned char hdr[5];
+    size_t hdr_have;
+    unsigned type;
+    uint32_t remaining;
+    struct buf json; /* payload of a start/exit/error frame */
+    bool got_error;
+};
+
+static bool interrupted(const struct exec_ctx *x)
+{
+    return x->interrupt && *x->interrupt;
+}
+
+/* Full write of one payload piece. 0, or -1 with x->res/x->err telling why. */
+static int write_all(struct exec_ctx *x, int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w >= 0) {
+            p += w;
+            n -= (size_t)w;
+            continue;
+        }
+        if (errno == EINTR) {
+            if (interrupted(x)) {
+                x->res->interrupted = true;
+                return -1;
+            }
+            continue;
+        }
+        if (errno == EAGAIN) { /* someone gave us a non-blocking stdout */
+            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+            if (poll(&pfd, 1, -1) < 0 && errno == EINTR && interrupted(x)) {
+                x->res->interrupted = true;
+                return -1;
+            }
+            continue;
+        }
+        if (errno == EPIPE) {
+            x->res->output_closed = true;
+            return -1;
+        }
+        sbx_error(x->err, errno, "write %s", fd == 1 ? "stdout" : "stderr");
+        x->err->code = SBX_CODE_OUTPUT;
+        x->failed = true;
+        return -1;
+    }
+    return 0;
+}
+
+static int frame_fail(struct exec_ctx *x, const char *what)
+{
+    sbx_error_kind(x->err, SBX_E_INTERNAL, SBX_CODE_TRANSPORT, "bad exec stream from sbxd: %s",
+                   what);
+    x->failed = true;
+    return -1;
+}
+
+static bool get_int(json_object *o, const char *key, int *v, bool *is_null)
+{
+    json_object *j;
+    *is_null = true;
+    if (!json_object_object_get_ex(o, key, &j) || json_object_is_type(j, json_type_null))
+        return true;
+    if (!json_object_is_type(j, json_type_int)) return false;
+    *is_null = false;
+    *v = json_object_get_int(j);
+    return true;
+}
+
+static bool get_bool(json_object *o, const char *key)
+{
+    json_object *j;
+    return json_object_object_get_ex(o, key, &j) && json_object_get_boolean(j);
+}
+
+/* A start/exit/error frame is complete in x->json. */
+static int finish_json_frame(struct exec_ctx *x)
+{
+    sbx_err perr;
+    _cleanup_json_ json_object *o = NULL;
+    unsigned type = x->type;
+    int r = parse_json(x->json.p, x->json.len, &o, &perr);
+    x->json.len = 0;
+    if (type == FR_START) return 0; /* nothing we need from it */
+    if (r < 0 || !o || !json_object_is_type(o, json_type_object))
+        return frame_fail(x, type == FR_EXIT ? "exit frame is not a JSON object"
+                                             : "error frame is not a JSON object");
+    if (type == FR_ERROR) {
+        json_object *m;
+        const char *msg =
+            json_object_object_get_ex(o, "message", &m) ? json_object_get_string(m) : NULL;
+        sbx_error_kind(x->err, SBX_E_INTERNAL, "internal", "%s",
+                       msg && *msg ? msg : "sbxd reported an error in the exec stream");
+        x->got_error = true;
+        return 0; /* keep reading: the stream ends by itself */
+    }
+    /* FR_EXIT */
+    struct sbx_exec_result *res = x->res;
+    bool code_null, sig_null;
+    int code = -1, sig = 0;
+    if (!get_int(o, "code", &code, &code_null) || !get_int(o, "signal", &sig, &sig_null))
+        return frame_fail(x, "exit frame: code/signal not integers");
+    if (code_null && sig_null) return frame_fail(x, "exit frame has neither code nor signal");
+    res->exited = true;
+    res->code = code_null ? -1 : code;
+    res->signal = sig_null ? 0 : sig;
+    res->oom_killed = get_bool(o, "oom_killed");
+    res->timed_out = get_bool(o, "timed_out");
+    json_object *d;
+    res->duration = json_object_object_get_ex(o, "duration", &d) ? json_object_get_double(d) : 0;
+    return 0;
+}
+
+static int begin_frame(struct exec_ctx *x)
+{
+    x->type = x->hdr[0];
+    x->remaining = (uint32_t)x->hdr[1] << 24 | (uint32_t)x->hdr[2] << 16 |
+                   (uint32_t)x->hdr[3] << 8 | (uint32_t)x->hdr[4];
+    x->hdr_have = 0;
+    bool json = x->type == FR_START || x->type == FR_EXIT || x->type == FR_ERROR;
+    if (json && x->remaining > FRAME_JSON_MAX) return frame_fail(x, "control frame too large");
+    if (json && x->remaining == 0) return finish_json_frame(x);
+    return 0;
+}
+
+/* Feed n stream bytes; frames may be split anywhere. */
+static int feed(struct exec_ctx *x, const char *p, size_t n)
+{
+    while (n > 0) {
+        if (x->remaining == 0) { /* in a header */
+            size_t take = 5 - x->hdr_have;
+            if (take > n) take = n;
+            memcpy(x->hdr + x->hdr_have, p, take);
+            x->hdr_have += take;
+            p += take;
+            n -= take;
+            if (x->hdr_have == 5 && begin_frame(x) < 0) return -1;
+            continue;
+        }
+        size_t take = x->remaining < n ? x->remaining : n;
+        switch (x->type) {
+        case FR_STDOUT:
+            if (write_all(x, 1, p, take) < 0) return -1;
+            break;
+        case FR_STDERR:
+            if (write_all(x, 2, p, take) < 0) return -1;
+            break;
+        case FR_START:
+        case FR_EXIT:
+        case FR_ERROR:
+            if (buf_append(&x->json, p, take) < 0) {
+                sbx_error(x->err, ENOMEM, "read exec stream");
+                x->failed = true;
+                return -1;
+            }
+            break;
+        default: /* unknown frame type from a newer sbxd: skip its payload */
+            break;
+        }
+        x->remaining -= (uint32_t)take;
+        p += take;
+        n -= take;
+        if (x->remaining == 0 &&
+            (x->type == FR_START || x->type == FR_EXIT || x->type == FR_ERROR) &&
+            finish_json_frame(x) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static bool content_type_is_frames(CURL *h)
+{
+    char *ct = NULL;
+    if (curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct) != CURLE_OK || !ct) return true;
+    size_t n = strlen(FRAMES_TYPE);
+    return strncasecmp(ct, FRAMES_TYPE, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+static size_t exec_cb(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    struct exec_ctx *x = ud;
+    size_t n = size * nmemb;
+    if (!x->checked) {
+        long status = 0;
+        curl_easy_getinfo(x->c->curl, CURLINFO_RESPONSE_CODE, &status);
+        x->checked = true;
+        x->streaming = status == 200;
+        if (x->streaming && !content_type_is_frames(x->c->curl)) {
+            sbx_error_kind(x->err, SBX_E_INTERNAL, SBX_CODE_TRANSPORT,
+                           "sbxd answered exec without the framed encoding (%s)", FRAMES_TYPE);
+            x->failed = true;
+            return 0;
+        }
+    }
+    if (!x->streaming) return buf_append(&x->errbody, ptr, n) < 0 ? 0 : n;
+    return feed(x, ptr, n) < 0 ? 0 : n;
+}
+
+/* Drive the transfer with the multi interface so that wake_fd can end the
+ * wait at once (a signal handler writes to it). Returns the transfer's result,
+ * or sets res->interrupted and returns CURLE_OK when interrupted first. */
+static CURLcode run_transfer(struct exec_ctx *x, int wake_fd, sbx_err *err, bool *multi_failed)
+{
+    CURL *h = x->c->curl;
+    CURLM *m = curl_multi_init();
+    CURLcode result = CURLE_OK;
+    *multi_failed = false;
+    if (!m || curl_multi_add_handle(m, h) != CURLM_OK) {
+        if (m) curl_multi_cleanup(m);
+        sbx_error(err, ENOMEM, "start exec request");
+        *multi_failed = true;
+        return CURLE_OUT_OF_MEMORY;
+    }
+    for (;;) {
+        int running = 0;
+        CURLMcode mc = curl_multi_perform(m, &running);
+        if (mc != CURLM_OK) {
+            sbx_error(err, 0, "exec request: %s", curl_multi_strerror(mc));
+            *multi_failed = true;
+            break;
+        }
+        if (!running) break;
+        if (interrupted(x)) {
+            x->res->interrupted = true;
+            break;
+        }
+        struct curl_waitfd w = {.fd = wake_fd, .events = CURL_WAIT_POLLIN};
+        mc = curl_multi_poll(m, wake_fd >= 0 ? &w : NULL, wake_fd >= 0 ? 1 : 0, 1000, NULL);
+        if (mc != CURLM_OK) {
+            sbx_error(err, 0, "exec request: %s", curl_multi_strerror(mc));
+            *multi_failed = true;
+            break;
+        }
+        if (interrupted(x)) {
+            x->res->interrupted = true;
+            break;
+        }
+    }
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(m, &left)))
+        if (msg->msg == CURLMSG_DONE && msg->easy_handle == h) result = msg->data.result;
+    /* Removing an unfinished transfer closes its connection: sbxd then kills
+     * the process group. */
+    curl_multi_remove_handle(m, h);
+    curl_multi_cleanup(m);
+    return result;
+}
+
+int sbx_client_exec(sbx_client *c, const char *id, json_object *req,
+                    const volatile sig_atomic_t *interrupt, int wake_fd,
+                    struct sbx_exec_result *res, sbx_err *err)
+{
+    memset(res, 0, sizeof(*res));
+    res->code = -1;
+    char eid[256], path[320];
+    if (sbx_client_escape(c, id, eid, sizeof(eid), err) < 0) return -1;
+    snprintf(path, sizeof(path), "/v1/sessions/%s/exec", eid);
+
+    const char *s;
+    size_t len;
+    if (serialize(req, &s, &len, err) < 0) return -1;
+    __attribute__((cleanup(free_slist))) struct curl_slist *hdrs = NULL;
+    if (setup(c, "POST", path, s, len, "Accept: " FRAMES_TYPE, &hdrs, err) < 0) return -1;
+
+    struct exec_ctx x = {
+        .c = c,
+        .interrupt = interrupt,
+        .res = res,
+        .err = err,
+        .errbody = {.max = ERRBODY_MAX},
+        .json = {.max = FRAME_JSON_MAX},
+    };
+    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, exec_cb);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &x);
+
+    bool multi_failed;
+    CURLcode rc = run_transfer(&x, wake_fd, err, &multi_failed);
+    long status = 0;
+    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+    int ret = 0;
+
+    if (multi_failed || x.failed) {
+        ret = -1;
+    } else if (res->interrupted || res->output_closed) {
+        ret = 0;
+    } else if (rc != CURLE_OK) {
+        ret = transport_error(c, rc, err);
+    } else if (status != 200) {
+        _cleanup_json_ json_object *o = NULL;
+        sbx_err perr;
+        if (parse_json(x.errbody.p, x.errbody.len, &o, &perr) < 0) o = NULL;
+        ret = sbx_client_api_error(status, o, err);
+    } else if (x.got_error) {
+        ret = -1; /* err holds the error frame's message */
+    } else if (x.hdr_have || x.remaining) {
+        ret = sbx_error_kind(err, SBX_E_INTERNAL, SBX_CODE_TRANSPORT,
+                             "exec stream from sbxd ended in the middle of a frame");
+    } else if (!res->exited) {
+        ret = sbx_error_kind(err, SBX_E_INTERNAL, SBX_CODE_TRANSPORT,
+                             "exec stream from sbxd ended without an exit status");
+    }
+    buf_free(&x.errbody);
+    buf_free(&x.json);
+    return ret;
+}

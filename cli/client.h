@@ -1,0 +1,82 @@
+/* client.h - the sbx CLI's HTTP client for the sbxd API (docs/api.md).
+ *
+ * Owns: talking HTTP/1.1 + JSON to sbxd over its Unix socket (libcurl), turning
+ * API error bodies and transport failures into an sbx_err, and decoding the
+ * framed binary exec stream (application/vnd.sbx.frames) straight onto fds 1/2.
+ *
+ * Must never: exit the process, print anything except exec output on fds 1/2
+ * (messages travel in sbx_err; the caller prints them once), buffer a whole
+ * exec output, or know about command-line syntax (that is cli/sbx.c). */
+#ifndef SBX_CLI_CLIENT_H
+#define SBX_CLI_CLIENT_H
+
+#include <signal.h>
+#include <stdbool.h>
+
+#include <json-c/json.h>
+
+#include "error.h"
+
+/* sbx_err.code values for failures that are not an API error body. API errors
+ * carry the API's own code ("not_found", "executable_not_found", ...). */
+#define SBX_CODE_UNREACHABLE "unreachable" /* socket missing, refused, no permission */
+#define SBX_CODE_TRANSPORT "transport"     /* connection broke, bad HTTP, bad JSON */
+#define SBX_CODE_OUTPUT "output"           /* writing exec output to fd 1/2 failed */
+
+typedef struct sbx_client sbx_client;
+
+/* Create a client for the daemon at socket_path (copied). */
+int sbx_client_new(sbx_client **out, const char *socket_path, sbx_err *err);
+void sbx_client_free(sbx_client *c);
+static inline void sbx_client_freep(sbx_client **c)
+{
+    sbx_client_free(*c);
+}
+#define _cleanup_client_ __attribute__((cleanup(sbx_client_freep)))
+
+static inline void json_putp(json_object **o)
+{
+    json_object_put(*o);
+}
+#define _cleanup_json_ __attribute__((cleanup(json_putp)))
+
+/* One request/response. method: "GET", "POST", "DELETE"; path: "/v1/...";
+ * body: JSON to send, or NULL for none. On any HTTP response returns 0 with
+ * *status set and *resp the parsed body (NULL when the body is empty; caller
+ * puts it). Returns < 0 only for transport failures (err filled). */
+int sbx_client_request(sbx_client *c, const char *method, const char *path, json_object *body,
+                       long *status, json_object **resp, sbx_err *err);
+
+/* Same, but a non-2xx status becomes an error: err->msg is the API's message,
+ * err->code the API's code. resp may be NULL when the body is not wanted. */
+int sbx_client_call(sbx_client *c, const char *method, const char *path, json_object *body,
+                    json_object **resp, sbx_err *err);
+
+/* Fill err from a non-2xx response ({"error": {"code", "message"}}). Returns -1. */
+int sbx_client_api_error(long status, json_object *resp, sbx_err *err);
+
+/* Percent-escape one path segment (a session id typed by the user) into buf. */
+int sbx_client_escape(sbx_client *c, const char *segment, char *buf, size_t cap, sbx_err *err);
+
+struct sbx_exec_result {
+    bool exited; /* an exit frame arrived; the fields below are valid */
+    int code;    /* exit status, -1 when killed by a signal */
+    int signal;  /* signal number, 0 when it exited */
+    bool oom_killed;
+    bool timed_out;
+    double duration;
+    bool interrupted;   /* *interrupt became non-zero: the stream was aborted */
+    bool output_closed; /* fd 1 or 2 hit EPIPE: the stream was aborted */
+};
+
+/* POST /v1/sessions/{id}/exec with the framed encoding; stdout/stderr payloads
+ * are written to fds 1/2 as they arrive. interrupt (may be NULL) is polled;
+ * wake_fd (or -1) becomes readable when it changes, so the wait ends at once.
+ * Returns 0 when the stream ended with an exit frame, or was interrupted, or
+ * its output was closed (see res). Returns < 0 for API errors (err->code is
+ * the API code), error frames, transport failures and truncated streams. */
+int sbx_client_exec(sbx_client *c, const char *id, json_object *req,
+                    const volatile sig_atomic_t *interrupt, int wake_fd,
+                    struct sbx_exec_result *res, sbx_err *err);
+
+#endif

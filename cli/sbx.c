@@ -1,0 +1,1148 @@
+/* sbx.c - the `sbx` command line: argument syntax, request bodies, output
+ * formatting, exit statuses and the signal handling of `sbx run`.
+ *
+ * Owns: parsing argv (getopt_long per subcommand, "+" so a command's own argv
+ * is never parsed), local syntax checks (K=V, numbers), building the JSON
+ * bodies of docs/api.md, printing results, and printing every error exactly
+ * once as "sbx: <message>".
+ *
+ * Must never: talk HTTP or touch libcurl directly (that is cli/client.c),
+ * check value ranges the daemon owns (memory, pids, cpu, ttl limits, env
+ * names, users), exit() anywhere but main(), or leave a `sbx run` session
+ * behind on a normal exit or on SIGINT/SIGTERM/SIGHUP. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "cleanup.h"
+#include "client.h"
+#include "error.h"
+
+#ifndef SBX_VERSION
+#define SBX_VERSION "unknown"
+#endif
+
+#define DEFAULT_SOCKET "/run/sbx/sbxd.sock"
+#define CODE_USAGE "usage"
+
+/* Exit statuses. */
+enum {
+    EXIT_OK = 0,
+    EXIT_FAIL = 1,      /* a non-exec command failed */
+    EXIT_USAGE = 2,     /* bad command line */
+    EXIT_SBX = 125,     /* exec/run: sbx or sbxd failed */
+    EXIT_CANNOT = 126,  /* exec/run: exec_failed */
+    EXIT_NOTFOUND = 127 /* exec/run: executable_not_found */
+};
+
+static const char *g_socket = DEFAULT_SOCKET;
+
+/* ---- messages ------------------------------------------------------------ */
+
+static void print_err(const sbx_err *err)
+{
+    fprintf(stderr, "sbx: %s\n", err->msg);
+}
+
+/* Print a usage error for cmd (NULL: the top level) and return EXIT_USAGE. */
+__attribute__((format(printf, 2, 3))) static int usage_error(const char *cmd, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (cmd)
+        fprintf(stderr, "sbx %s: %s\nRun 'sbx %s --help' for usage.\n", cmd, msg, cmd);
+    else
+        fprintf(stderr, "sbx: %s\nRun 'sbx --help' for usage.\n", msg);
+    return EXIT_USAGE;
+}
+
+/* getopt returned '?' or ':' (opterr is 0, optstring starts with "+:"). */
+static int bad_option(const char *cmd, int c, char **argv)
+{
+    const char *arg = argv[optind - 1];
+    bool is_long = strncmp(arg, "--", 2) == 0;
+    int len = (int)strcspn(arg, "=");
+    if (c == ':') {
+        if (is_long) return usage_error(cmd, "option '%.*s' needs a value", len, arg);
+        return usage_error(cmd, "option '-%c' needs a value", optopt);
+    }
+    if (is_long && optopt && arg[len] == '=')
+        return usage_error(cmd, "option '%.*s' takes no value", len, arg);
+    if (is_long) return usage_error(cmd, "unknown option '%.*s'", len, arg);
+    return usage_error(cmd, "unknown option '-%c'", optopt ? optopt : '?');
+}
+
+/* ---- local syntax checks ------------------------------------------------- */
+
+static int syntax_error(sbx_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int syntax_error(sbx_err *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+    err->errnum = 0;
+    err->kind = SBX_E_INVALID;
+    err->code = CODE_USAGE;
+    return -1;
+}
+
+static int parse_int(const char *opt, const char *s, int64_t *v, sbx_err *err)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(s, &end, 10);
+    if (!*s || isspace((unsigned char)*s) || *end)
+        return syntax_error(err, "%s: '%s' is not an integer", opt, s);
+    if (errno == ERANGE) return syntax_error(err, "%s: '%s' is out of range", opt, s);
+    *v = x;
+    return 0;
+}
+
+static int parse_number(const char *opt, const char *s, double *v, sbx_err *err)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(s, &end);
+    if (!*s || isspace((unsigned char)*s) || *end || !isfinite(x))
+        return syntax_error(err, "%s: '%s' is not a number", opt, s);
+    if (errno == ERANGE && x != 0) return syntax_error(err, "%s: '%s' is out of range", opt, s);
+    *v = x;
+    return 0;
+}
+
+/* "K=V" into obj[K] = V (the last one wins). */
+static int add_kv(json_object *obj, const char *opt, const char *s, sbx_err *err)
+{
+    const char *eq = strchr(s, '=');
+    if (!eq) return syntax_error(err, "%s: '%s' is not of the form KEY=VALUE", opt, s);
+    if (eq == s) return syntax_error(err, "%s: '%s' has an empty key", opt, s);
+    _cleanup_free_ char *key = strndup(s, (size_t)(eq - s));
+    json_object *val = json_object_new_string(eq + 1);
+    if (!key || !val || json_object_object_add(obj, key, val) < 0) {
+        json_object_put(val);
+        return sbx_error(err, ENOMEM, "%s", opt);
+    }
+    return 0;
+}
+
+/* Add a child to a JSON object; ownership of v passes to o (v is put on
+ * failure). NULL v means its constructor ran out of memory. */
+static int add(json_object *o, const char *key, json_object *v, sbx_err *err)
+{
+    if (!v || json_object_object_add(o, key, v) < 0) {
+        json_object_put(v);
+        return sbx_error(err, ENOMEM, "build request");
+    }
+    return 0;
+}
+
+/* Make *map an empty object if it is not one yet. */
+static int ensure_obj(json_object **map, sbx_err *err)
+{
+    if (!*map) *map = json_object_new_object();
+    return *map ? 0 : sbx_error(err, ENOMEM, "build request");
+}
+
+/* ---- options shared by create, exec and run ------------------------------ */
+
+enum {
+    OPT_IMAGE = 256,
+    OPT_MEMORY,
+    OPT_PIDS,
+    OPT_CPU,
+    OPT_LABEL,
+    OPT_TTL,
+    OPT_SOCKET,
+    OPT_VERSION,
+    OPT_JSON,
+};
+
+struct create_opts {
+    const char *image;
+    const char *memory;
+    bool has_pids, has_cpu, has_ttl;
+    int64_t pids, ttl;
+    double cpu;
+    json_object *env; /* session env (create only; run sends env with the exec) */
+    json_object *labels;
+};
+
+struct exec_opts {
+    bool interactive;
+    json_object *env;
+    const char *cwd;
+    const char *user;
+    bool has_timeout;
+    double timeout;
+};
+
+static void create_opts_free(struct create_opts *o)
+{
+    json_object_put(o->env);
+    json_object_put(o->labels);
+}
+
+static void exec_opts_free(struct exec_opts *o)
+{
+    json_object_put(o->env);
+}
+
+/* 1: handled, 0: not a create option, -1: bad value (err). */
+static int create_option(struct create_opts *o, int c, const char *arg, sbx_err *err)
+{
+    switch (c) {
+    case OPT_IMAGE:
+        if (!*arg) return syntax_error(err, "--image: empty image name");
+        o->image = arg;
+        return 1;
+    case OPT_MEMORY:
+        if (!*arg) return syntax_error(err, "--memory: empty size");
+        o->memory = arg;
+        return 1;
+    case OPT_PIDS:
+        o->has_pids = true;
+        return parse_int("--pids", arg, &o->pids, err) < 0 ? -1 : 1;
+    case OPT_CPU:
+        o->has_cpu = true;
+        return parse_number("--cpu", arg, &o->cpu, err) < 0 ? -1 : 1;
+    case OPT_TTL:
+        o->has_ttl = true;
+        return parse_int("--ttl", arg, &o->ttl, err) < 0 ? -1 : 1;
+    case OPT_LABEL:
+        if (ensure_obj(&o->labels, err) < 0) return -1;
+        return add_kv(o->labels, "--label", arg, err) < 0 ? -1 : 1;
+    default:
+        return 0;
+    }
+}
+
+static int exec_option(struct exec_opts *o, int c, const char *arg, sbx_err *err)
+{
+    switch (c) {
+    case 'i':
+        o->interactive = true;
+        return 1;
+    case 'e':
+        if (ensure_obj(&o->env, err) < 0) return -1;
+        return add_kv(o->env, "--env", arg, err) < 0 ? -1 : 1;
+    case 'w':
+        if (!*arg) return syntax_error(err, "--cwd: empty directory");
+        o->cwd = arg;
+        return 1;
+    case 'u':
+        if (!*arg) return syntax_error(err, "--user: empty user");
+        o->user = arg;
+        return 1;
+    case 't':
+        o->has_timeout = true;
+        return parse_number("--timeout", arg, &o->timeout, err) < 0 ? -1 : 1;
+    default:
+        return 0;
+    }
+}
+
+#define CREATE_LONGOPTS                                                                            \
+    {"image", required_argument, NULL, OPT_IMAGE},                                                 \
+        {"memory", required_argument, NULL, OPT_MEMORY},                                           \
+        {"pids", required_argument, NULL, OPT_PIDS}, {"cpu", required_argument, NULL, OPT_CPU},    \
+        {"label", required_argument, NULL, OPT_LABEL},                                             \
+    {                                                                                              \
+        "ttl", required_argument, NULL, OPT_TTL                                                    \
+    }
+#define EXEC_LONGOPTS                                                                              \
+    {"interactive", no_argument, NULL, 'i'}, {"cwd", required_argument, NULL, 'w'},                \
+        {"workdir", required_argument, NULL, 'w'}, {"user", required_argument, NULL, 'u'},         \
+    {                                                                                              \
+        "timeout", required_argument, NULL, 't'                                                    \
+    }
+
+static int create_body(const struct create_opts *o, json_object **out, sbx_err *err)
+{
+    _cleanup_json_ json_object *body = json_object_new_object();
+    if (!body) return sbx_error(err, ENOMEM, "build request");
+    if (add(body, "image", json_object_new_string(o->image), err) < 0) return -1;
+    if (o->memory || o->has_pids || o->has_cpu) {
+        json_object *limits = json_object_new_object();
+        if (add(body, "limits", limits, err) < 0) return -1;
+        if (o->memory) {
+            /* Plain digits are bytes (an integer, which the API takes for
+             * sure); anything else goes as typed and sbxd parses it. */
+            char *end;
+            errno = 0;
+            long long b = strtoll(o->memory, &end, 10);
+            bool digits = isdigit((unsigned char)o->memory[0]) && !*end && errno == 0;
+            if (add(limits, "memory",
+                    digits ? json_object_new_int64(b) : json_object_new_string(o->memory), err) < 0)
+                return -1;
+        }
+        if (o->has_pids && add(limits, "pids", json_object_new_int64(o->pids), err) < 0) return -1;
+        if (o->has_cpu && add(limits, "cpu", json_object_new_double(o->cpu), err) < 0) return -1;
+    }
+    if (o->env && add(body, "env", json_object_get(o->env), err) < 0) return -1;
+    if (o->labels && add(body, "labels", json_object_get(o->labels), err) < 0) return -1;
+    if (o->has_ttl && add(body, "ttl", json_object_new_int64(o->ttl), err) < 0) return -1;
+    *out = steal_pointer(&body);
+    return 0;
+}
+
+/* ---- stdin for exec -i --------------------------------------------------- */
+
+static volatile sig_atomic_t g_signal; /* last SIGINT/SIGTERM/SIGHUP caught by run */
+static volatile sig_atomic_t g_signal_count;
+static int g_wake_fd = -1; /* write end of the self-pipe */
+static char g_forced_msg[160] = "sbx: forced exit\n";
+
+/* Requests are at most 16 MiB (docs/api.md); base64 makes 4 bytes of 3, so
+ * more stdin than this can never be sent. Refuse early, without reading GiBs. */
+#define BODY_MAX ((size_t)16 * 1024 * 1024)
+#define STDIN_MAX (BODY_MAX / 4 * 3)
+
+static int read_all(int fd, size_t max, char **out, size_t *out_len, sbx_err *err)
+{
+    size_t cap = 64 * 1024, len = 0;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+        cap = (size_t)st.st_size < max ? (size_t)st.st_size + 1 : max + 1;
+    _cleanup_free_ char *buf = malloc(cap);
+    if (!buf) return sbx_error(err, ENOMEM, "read stdin");
+    for (;;) {
+        if (len == cap) {
+            cap *= 2;
+            char *p = realloc(buf, cap);
+            if (!p) return sbx_error(err, ENOMEM, "read stdin");
+            buf = p;
+        }
+        ssize_t n = read(fd, buf + len, cap - len);
+        if (n > 0) {
+            len += (size_t)n;
+            if (len > max)
+                return sbx_error_kind(err, SBX_E_TOOLARGE, "payload_too_large",
+                                      "stdin too large for -i: more than %zu bytes (requests to "
+                                      "sbxd are at most %zu MiB, base64 included)",
+                                      max, BODY_MAX >> 20);
+            continue;
+        }
+        if (n == 0) break;
+        if (errno == EINTR) {
+            if (g_signal) return sbx_error(err, EINTR, "read stdin");
+            continue;
+        }
+        return sbx_error(err, errno, "read stdin");
+    }
+    *out = steal_pointer(&buf);
+    *out_len = len;
+    return 0;
+}
+
+static char *base64(const unsigned char *in, size_t n, size_t *out_len)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t olen = (n + 2) / 3 * 4;
+    char *out = malloc(olen + 1), *o = out;
+    if (!out) return NULL;
+    size_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        *o++ = tbl[v >> 18];
+        *o++ = tbl[(v >> 12) & 63];
+        *o++ = tbl[(v >> 6) & 63];
+        *o++ = tbl[v & 63];
+    }
+    if (i < n) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
+        *o++ = tbl[v >> 18];
+        *o++ = tbl[(v >> 12) & 63];
+        *o++ = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
+        *o++ = '=';
+    }
+    *o = '\0';
+    *out_len = olen;
+    return out;
+}
+
+static int exec_body(const struct exec_opts *o, char **argv, int argc, json_object **out,
+                     sbx_err *err)
+{
+    _cleanup_json_ json_object *body = json_object_new_object();
+    if (!body) return sbx_error(err, ENOMEM, "build request");
+    json_object *jargv = json_object_new_array_ext(argc);
+    if (add(body, "argv", jargv, err) < 0) return -1;
+    for (int i = 0; i < argc; i++) {
+        json_object *s = json_object_new_string(argv[i]);
+        if (!s || json_object_array_add(jargv, s) < 0) {
+            json_object_put(s);
+            return sbx_error(err, ENOMEM, "build request");
+        }
+    }
+    if (o->env && add(body, "env", json_object_get(o->env), err) < 0) return -1;
+    if (o->cwd && add(body, "cwd", json_object_new_string(o->cwd), err) < 0) return -1;
+    if (o->user && add(body, "user", json_object_new_string(o->user), err) < 0) return -1;
+    if (o->has_timeout && add(body, "timeout", json_object_new_double(o->timeout), err) < 0)
+        return -1;
+    if (o->interactive) {
+        _cleanup_free_ char *data = NULL;
+        size_t len = 0, blen = 0;
+        if (read_all(STDIN_FILENO, STDIN_MAX, &data, &len, err) < 0) return -1;
+        _cleanup_free_ char *b64 = base64((const unsigned char *)data, len, &blen);
+        if (!b64) return sbx_error(err, ENOMEM, "encode stdin");
+        if (add(body, "stdin", json_object_new_string_len(b64, (int)blen), err) < 0) return -1;
+    }
+    *out = steal_pointer(&body);
+    return 0;
+}
+
+/* ---- exec result ---------------------------------------------------------- */
+
+static int exec_error_status(const sbx_err *err)
+{
+    if (err->code && strcmp(err->code, "executable_not_found") == 0) return EXIT_NOTFOUND;
+    if (err->code && strcmp(err->code, "exec_failed") == 0) return EXIT_CANNOT;
+    return EXIT_SBX;
+}
+
+static int exec_status(const struct sbx_exec_result *r, const struct exec_opts *o)
+{
+    if (r->interrupted) return 128 + (g_signal ? g_signal : SIGINT);
+    if (r->output_closed) return 128 + SIGPIPE;
+    if (r->oom_killed)
+        fprintf(stderr, "sbx: process killed: out of memory (session memory limit)\n");
+    if (r->timed_out) {
+        if (o->has_timeout)
+            fprintf(stderr, "sbx: process killed: timed out (--timeout %g)\n", o->timeout);
+        else
+            fprintf(stderr, "sbx: process killed: timed out\n");
+    }
+    if (r->code >= 0) return r->code > 255 ? 255 : r->code;
+    return 128 + r->signal;
+}
+
+/* Runs the exec and turns the outcome into an exit status. */
+static int do_exec(sbx_client *c, const char *id, json_object *body, const struct exec_opts *o,
+                   bool interruptible)
+{
+    sbx_err err;
+    struct sbx_exec_result res;
+    if (sbx_client_exec(c, id, body, interruptible ? &g_signal : NULL,
+                        interruptible ? g_wake_fd : -1, &res, &err) < 0) {
+        print_err(&err);
+        return exec_error_status(&err);
+    }
+    return exec_status(&res, o);
+}
+
+/* ---- help texts ----------------------------------------------------------- */
+
+static const char help_main[] =
+    "Usage: sbx [--socket PATH] COMMAND [ARG...]\n"
+    "\n"
+    "Run commands in Linux sandboxes managed by sbxd.\n"
+    "\n"
+    "Commands:\n"
+    "  create    Create a session and print its id\n"
+    "  exec      Run a command in a session, streaming its output\n"
+    "  run       Create a session, run one command in it, then remove it\n"
+    "  ls        List sessions\n"
+    "  inspect   Show sessions as JSON\n"
+    "  rm        Remove sessions\n"
+    "  health    Show the daemon's status (alias: info)\n"
+    "  version   Show the version of sbx\n"
+    "\n"
+    "Options:\n"
+    "      --socket PATH  sbxd's socket (default: $SBX_SOCKET, else " DEFAULT_SOCKET ")\n"
+    "  -h, --help         Show this help\n"
+    "      --version      Show the version of sbx\n"
+    "\n"
+    "Run 'sbx COMMAND --help' for the options of a command.\n";
+
+#define CREATE_OPTS_HELP                                                                           \
+    "      --image NAME     Image to use (required)\n"                                             \
+    "      --memory SIZE    Memory limit: bytes, or a number with K, M or G (default 512M)\n"      \
+    "      --pids N         Maximum number of processes (default 1024)\n"                          \
+    "      --cpu N          CPUs, e.g. 0.5 (default: no limit)\n"                                  \
+    "      --label K=V      Label the session (repeatable)\n"                                      \
+    "      --ttl SECS       Remove the session automatically after SECS seconds\n"
+
+#define EXEC_OPTS_HELP                                                                             \
+    "  -i, --interactive    Send all of sbx's stdin to the command (default: empty stdin)\n"       \
+    "  -w, --cwd DIR        Working directory (default: the user's home)\n"                        \
+    "  -u, --user USER      sandbox, root, UID or UID:GID (default: sandbox)\n"                    \
+    "  -t, --timeout SECS   Kill the command after SECS seconds\n"
+
+#define EXIT_HELP                                                                                  \
+    "Exit status: the command's; 128+N if it was killed by signal N; 125 if sbx or\n"              \
+    "sbxd failed; 126 if the command could not be started; 127 if it was not found.\n"
+
+static const char help_create[] =
+    "Usage: sbx create --image NAME [OPTION...]\n"
+    "\n"
+    "Create a session and print its id.\n"
+    "\n"
+    "Options:\n" CREATE_OPTS_HELP
+    "  -e, --env K=V        Environment variable for every exec (repeatable)\n"
+    "  -h, --help           Show this help\n";
+
+static const char help_exec[] =
+    "Usage: sbx exec [OPTION...] ID [--] COMMAND [ARG...]\n"
+    "\n"
+    "Run COMMAND in session ID; its stdout and stderr are streamed as produced.\n"
+    "\n"
+    "Options:\n" EXEC_OPTS_HELP "  -e, --env K=V        Environment variable (repeatable)\n"
+    "  -h, --help           Show this help\n"
+    "\n" EXIT_HELP;
+
+static const char help_run[] =
+    "Usage: sbx run --image NAME [OPTION...] [--] COMMAND [ARG...]\n"
+    "\n"
+    "Create a session, run COMMAND in it streaming its output, then remove the\n"
+    "session (also when interrupted by SIGINT, SIGTERM or SIGHUP).\n"
+    "\n"
+    "Options:\n" CREATE_OPTS_HELP EXEC_OPTS_HELP
+    "  -e, --env K=V        Environment variable (repeatable)\n"
+    "  -h, --help           Show this help\n"
+    "\n" EXIT_HELP;
+
+static const char help_ls[] = "Usage: sbx ls [-q] [--json]\n"
+                              "\n"
+                              "List sessions.\n"
+                              "\n"
+                              "Options:\n"
+                              "  -q, --quiet   Print session ids only\n"
+                              "      --json    Print the daemon's answer as JSON\n"
+                              "  -h, --help    Show this help\n";
+
+static const char help_inspect[] = "Usage: sbx inspect ID...\n"
+                                   "\n"
+                                   "Print each session as pretty JSON.\n";
+
+static const char help_rm[] =
+    "Usage: sbx rm ID...\n"
+    "\n"
+    "Remove sessions: kill their processes and delete everything they had.\n"
+    "Prints the id of each session removed; fails if any could not be removed.\n";
+
+static const char help_health[] =
+    "Usage: sbx health\n"
+    "\n"
+    "Print the daemon's status (version, cgroup mode, sessions, execs, uptime) as JSON.\n";
+
+static const char help_version[] = "Usage: sbx version\n"
+                                   "\n"
+                                   "Print the version of sbx.\n";
+
+static const struct option help_only_longopts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+
+/* Parse a command that takes only --help; returns -1 to go on, else an exit status. */
+static int parse_help_only(const char *cmd, const char *help, int argc, char **argv)
+{
+    int c;
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:h", help_only_longopts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(help, stdout);
+            return EXIT_OK;
+        }
+        return bad_option(cmd, c, argv);
+    }
+    return -1;
+}
+
+static int new_client(sbx_client **c)
+{
+    sbx_err err;
+    if (sbx_client_new(c, g_socket, &err) < 0) {
+        print_err(&err);
+        return -1;
+    }
+    return 0;
+}
+
+/* "/v1/sessions/<escaped id><suffix>" */
+static int session_path(sbx_client *c, const char *id, char *path, size_t cap, sbx_err *err)
+{
+    char eid[256];
+    if (sbx_client_escape(c, id, eid, sizeof(eid), err) < 0) return -1;
+    snprintf(path, cap, "/v1/sessions/%s", eid);
+    return 0;
+}
+
+static void print_pretty(json_object *o)
+{
+    puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                               JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+/* ---- create ---------------------------------------------------------------- */
+
+/* POST /v1/sessions; stores the new id (malloc'd) in *id. */
+static int create_session(sbx_client *c, const struct create_opts *o, char **id, sbx_err *err)
+{
+    _cleanup_json_ json_object *body = NULL;
+    _cleanup_json_ json_object *resp = NULL;
+    if (create_body(o, &body, err) < 0) return -1;
+    if (sbx_client_call(c, "POST", "/v1/sessions", body, &resp, err) < 0) return -1;
+    json_object *jid;
+    if (!resp || !json_object_object_get_ex(resp, "id", &jid) ||
+        !json_object_is_type(jid, json_type_string))
+        return sbx_error(err, 0, "create session: sbxd's answer has no session id");
+    *id = strdup(json_object_get_string(jid));
+    if (!*id) return sbx_error(err, ENOMEM, "create session");
+    return 0;
+}
+
+static int cmd_create(int argc, char **argv)
+{
+    static const struct option longopts[] = {CREATE_LONGOPTS,
+                                             {"env", required_argument, NULL, 'e'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {0}};
+    __attribute__((cleanup(create_opts_free))) struct create_opts o = {0};
+    sbx_err err;
+    int c;
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:e:h", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(help_create, stdout);
+            return EXIT_OK;
+        }
+        if (c == 'e') {
+            if (ensure_obj(&o.env, &err) < 0 || add_kv(o.env, "--env", optarg, &err) < 0)
+                return usage_error("create", "%s", err.msg);
+            continue;
+        }
+        int r = create_option(&o, c, optarg, &err);
+        if (r < 0) return usage_error("create", "%s", err.msg);
+        if (r == 0) return bad_option("create", c, argv);
+    }
+    if (optind < argc) return usage_error("create", "unexpected argument '%s'", argv[optind]);
+    if (!o.image) return usage_error("create", "--image NAME is required");
+
+    _cleanup_client_ sbx_client *cl = NULL;
+    if (new_client(&cl) < 0) return EXIT_FAIL;
+    _cleanup_free_ char *id = NULL;
+    if (create_session(cl, &o, &id, &err) < 0) {
+        print_err(&err);
+        return EXIT_FAIL;
+    }
+    puts(id);
+    return EXIT_OK;
+}
+
+/* ---- exec ------------------------------------------------------------------ */
+
+static int cmd_exec(int argc, char **argv)
+{
+    static const struct option longopts[] = {EXEC_LONGOPTS,
+                                             {"env", required_argument, NULL, 'e'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {0}};
+    __attribute__((cleanup(exec_opts_free))) struct exec_opts o = {0};
+    sbx_err err;
+    int c;
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:ie:w:u:t:h", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(help_exec, stdout);
+            return EXIT_OK;
+        }
+        int r = exec_option(&o, c, optarg, &err);
+        if (r < 0) return usage_error("exec", "%s", err.msg);
+        if (r == 0) return bad_option("exec", c, argv);
+    }
+    if (optind >= argc) return usage_error("exec", "missing session ID and COMMAND");
+    const char *id = argv[optind++];
+    if (optind < argc && strcmp(argv[optind], "--") == 0) optind++;
+    if (optind >= argc) return usage_error("exec", "missing COMMAND to run in session %s", id);
+
+    _cleanup_json_ json_object *body = NULL;
+    if (exec_body(&o, argv + optind, argc - optind, &body, &err) < 0) {
+        print_err(&err);
+        return EXIT_SBX;
+    }
+    _cleanup_client_ sbx_client *cl = NULL;
+    if (new_client(&cl) < 0) return EXIT_SBX;
+    return do_exec(cl, id, body, &o, false);
+}
+
+/* ---- run ------------------------------------------------------------------- */
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    g_signal = sig;
+    g_signal_count = g_signal_count + 1;
+    if (g_wake_fd >= 0) {
+        char b = 0;
+        ssize_t r = write(g_wake_fd, &b, 1);
+        (void)r;
+    }
+    if (g_signal_count >= 3) { /* the user insists: die now */
+        ssize_t r = write(STDERR_FILENO, g_forced_msg, strlen(g_forced_msg));
+        (void)r;
+        struct sigaction sa = {.sa_handler = SIG_DFL};
+        sigaction(sig, &sa, NULL);
+        raise(sig); /* delivered when this handler returns */
+    }
+    errno = saved;
+}
+
+static const int run_signals[] = {SIGINT, SIGTERM, SIGHUP};
+
+/* Catch the signals (no SA_RESTART: blocking writes end with EINTR) and make
+ * a self-pipe whose write end the handler pokes. */
+static int install_run_signals(int pipefd[2], sbx_err *err)
+{
+    if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0) return sbx_error(err, errno, "pipe");
+    g_wake_fd = pipefd[1];
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < SBX_ARRAY_SIZE(run_signals); i++)
+        if (sigaction(run_signals[i], &sa, NULL) < 0) return sbx_error(err, errno, "sigaction");
+    return 0;
+}
+
+static void restore_run_signals(void)
+{
+    struct sigaction sa = {.sa_handler = SIG_DFL};
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < SBX_ARRAY_SIZE(run_signals); i++)
+        sigaction(run_signals[i], &sa, NULL);
+    g_wake_fd = -1;
+}
+
+static void close_pipe(int (*p)[2])
+{
+    if ((*p)[0] >= 0) close((*p)[0]);
+    if ((*p)[1] >= 0) close((*p)[1]);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    static const struct option longopts[] = {CREATE_LONGOPTS,
+                                             EXEC_LONGOPTS,
+                                             {"env", required_argument, NULL, 'e'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {0}};
+    __attribute__((cleanup(create_opts_free))) struct create_opts co = {0};
+    __attribute__((cleanup(exec_opts_free))) struct exec_opts eo = {0};
+    sbx_err err;
+    int c;
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:ie:w:u:t:h", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(help_run, stdout);
+            return EXIT_OK;
+        }
+        int r = create_option(&co, c, optarg, &err);
+        if (r == 0) r = exec_option(&eo, c, optarg, &err);
+        if (r < 0) return usage_error("run", "%s", err.msg);
+        if (r == 0) return bad_option("run", c, argv);
+    }
+    if (!co.image) return usage_error("run", "--image NAME is required");
+    if (optind >= argc) return usage_error("run", "missing COMMAND");
+
+    __attribute__((cleanup(close_pipe))) int pipefd[2] = {-1, -1};
+    if (install_run_signals(pipefd, &err) < 0) {
+        print_err(&err);
+        return EXIT_SBX;
+    }
+    int status;
+    _cleanup_json_ json_object *body = NULL;
+    _cleanup_client_ sbx_client *cl = NULL;
+    _cleanup_free_ char *id = NULL;
+    if (exec_body(&eo, argv + optind, argc - optind, &body, &err) < 0) {
+        if (g_signal) {
+            status = 128 + g_signal;
+        } else {
+            print_err(&err);
+            status = EXIT_SBX;
+        }
+        goto out;
+    }
+    if (new_client(&cl) < 0) {
+        status = EXIT_SBX;
+        goto out;
+    }
+    if (g_signal) {
+        status = 128 + g_signal;
+        goto out;
+    }
+    /* A signal during create lets the request finish, so the id is known. */
+    if (create_session(cl, &co, &id, &err) < 0) {
+        print_err(&err);
+        status = EXIT_SBX;
+        goto out;
+    }
+    snprintf(g_forced_msg, sizeof(g_forced_msg),
+             "sbx: forced exit; session %s is left behind (sbx rm %s)\n", id, id);
+    if (g_signal)
+        status = 128 + g_signal;
+    else
+        status = do_exec(cl, id, body, &eo, true);
+
+    char path[320];
+    if (session_path(cl, id, path, sizeof(path), &err) < 0 ||
+        sbx_client_call(cl, "DELETE", path, NULL, NULL, &err) < 0) {
+        if (!(err.code && strcmp(err.code, "not_found") == 0)) { /* already gone (ttl): fine */
+            fprintf(stderr, "sbx: remove session %s: %s\n", id, err.msg);
+            if (status == EXIT_OK) status = EXIT_SBX;
+        }
+    }
+out:
+    restore_run_signals();
+    return status;
+}
+
+/* ---- ls -------------------------------------------------------------------- */
+
+static const char *str_field(json_object *o, const char *key)
+{
+    json_object *j;
+    if (!json_object_object_get_ex(o, key, &j) || json_object_is_type(j, json_type_null))
+        return "-";
+    return json_object_get_string(j);
+}
+
+static bool parse_time(const char *s, time_t *t)
+{
+    struct tm tm = {0};
+    const char *e = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!e) return false;
+    if (*e == '.')
+        for (e++; isdigit((unsigned char)*e); e++) {
+        }
+    if (strcmp(e, "Z") != 0 && strcmp(e, "+00:00") != 0) return false;
+    *t = timegm(&tm);
+    return true;
+}
+
+static void format_age(const char *created, char *buf, size_t cap)
+{
+    time_t t;
+    if (!created || !parse_time(created, &t)) {
+        snprintf(buf, cap, "%s", created ? created : "-");
+        return;
+    }
+    long long d = (long long)difftime(time(NULL), t);
+    if (d < 0) d = 0;
+    if (d < 60)
+        snprintf(buf, cap, "%llds ago", d);
+    else if (d < 3600)
+        snprintf(buf, cap, "%lldm ago", d / 60);
+    else if (d < 86400)
+        snprintf(buf, cap, "%lldh ago", d / 3600);
+    else
+        snprintf(buf, cap, "%lldd ago", d / 86400);
+}
+
+/* "k=v,k=v" in the daemon's order; malloc'd. */
+static char *format_labels(json_object *s)
+{
+    json_object *labels;
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    if (!f) return NULL;
+    if (json_object_object_get_ex(s, "labels", &labels) &&
+        json_object_is_type(labels, json_type_object)) {
+        bool first = true;
+        json_object_object_foreach(labels, k, v)
+        {
+            fprintf(f, "%s%s=%s", first ? "" : ",", k, json_object_get_string(v));
+            first = false;
+        }
+    }
+    if (fclose(f) != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+struct row {
+    const char *id, *image, *state;
+    char created[64], execs[32];
+    char *labels;
+};
+
+static int cmd_ls(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"quiet", no_argument, NULL, 'q'},
+                                             {"json", no_argument, NULL, OPT_JSON},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {0}};
+    bool quiet = false, json = false;
+    int c;
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:qh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            fputs(help_ls, stdout);
+            return EXIT_OK;
+        case 'q':
+            quiet = true;
+            break;
+        case OPT_JSON:
+            json = true;
+            break;
+        default:
+            return bad_option("ls", c, argv);
+        }
+    }
+    if (optind < argc) return usage_error("ls", "unexpected argument '%s'", argv[optind]);
+
+    _cleanup_client_ sbx_client *cl = NULL;
+    if (new_client(&cl) < 0) return EXIT_FAIL;
+    sbx_err err;
+    _cleanup_json_ json_object *resp = NULL;
+    if (sbx_client_call(cl, "GET", "/v1/sessions", NULL, &resp, &err) < 0) {
+        print_err(&err);
+        return EXIT_FAIL;
+    }
+    if (json) {
+        puts(resp ? json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN |
+                                                             JSON_C_TO_STRING_NOSLASHESCAPE)
+                  : "null");
+        return EXIT_OK;
+    }
+    json_object *sessions;
+    if (!resp || !json_object_object_get_ex(resp, "sessions", &sessions) ||
+        !json_object_is_type(sessions, json_type_array)) {
+        fprintf(stderr, "sbx: list sessions: sbxd's answer has no \"sessions\" array\n");
+        return EXIT_FAIL;
+    }
+    size_t n = json_object_array_length(sessions);
+    if (quiet) {
+        for (size_t i = 0; i < n; i++)
+            puts(str_field(json_object_array_get_idx(sessions, i), "id"));
+        return EXIT_OK;
+    }
+
+    _cleanup_free_ struct row *rows = calloc(n ? n : 1, sizeof(*rows));
+    if (!rows) {
+        fprintf(stderr, "sbx: out of memory\n");
+        return EXIT_FAIL;
+    }
+    static const char *const head[] = {"ID", "IMAGE", "STATE", "CREATED", "EXECS", "LABELS"};
+    int w[5];
+    for (int k = 0; k < 5; k++)
+        w[k] = (int)strlen(head[k]);
+    int status = EXIT_OK;
+    for (size_t i = 0; i < n; i++) {
+        json_object *s = json_object_array_get_idx(sessions, i);
+        struct row *r = &rows[i];
+        json_object *j;
+        r->id = str_field(s, "id");
+        r->image = str_field(s, "image");
+        r->state = str_field(s, "state");
+        format_age(json_object_object_get_ex(s, "created_at", &j) ? json_object_get_string(j)
+                                                                  : NULL,
+                   r->created, sizeof(r->created));
+        snprintf(r->execs, sizeof(r->execs), "%s", str_field(s, "execs"));
+        r->labels = format_labels(s);
+        if (!r->labels) status = EXIT_FAIL;
+        const char *cols[5] = {r->id, r->image, r->state, r->created, r->execs};
+        for (int k = 0; k < 5; k++)
+            if ((int)strlen(cols[k]) > w[k]) w[k] = (int)strlen(cols[k]);
+    }
+    printf("%-*s   %-*s   %-*s   %-*s   %-*s   %s\n", w[0], head[0], w[1], head[1], w[2], head[2],
+           w[3], head[3], w[4], head[4], head[5]);
+    for (size_t i = 0; i < n; i++) {
+        struct row *r = &rows[i];
+        printf("%-*s   %-*s   %-*s   %-*s   %-*s   %s\n", w[0], r->id, w[1], r->image, w[2],
+               r->state, w[3], r->created, w[4], r->execs, r->labels ? r->labels : "?");
+        free(r->labels);
+    }
+    if (status != EXIT_OK) fprintf(stderr, "sbx: out of memory\n");
+    return status;
+}
+
+/* ---- inspect, rm, health, version ------------------------------------------ */
+
+static int cmd_inspect(int argc, char **argv)
+{
+    int r = parse_help_only("inspect", help_inspect, argc, argv);
+    if (r >= 0) return r;
+    if (optind >= argc) return usage_error("inspect", "missing session ID");
+    _cleanup_client_ sbx_client *cl = NULL;
+    if (new_client(&cl) < 0) return EXIT_FAIL;
+    int status = EXIT_OK;
+    for (int i = optind; i < argc; i++) {
+        sbx_err err;
+        char path[320];
+        _cleanup_json_ json_object *resp = NULL;
+        if (session_path(cl, argv[i], path, sizeof(path), &err) < 0 ||
+            sbx_client_call(cl, "GET", path, NULL, &resp, &err) < 0) {
+            print_err(&err);
+            status = EXIT_FAIL;
+            if (err.code && strcmp(err.code, SBX_CODE_UNREACHABLE) == 0) break;
+            continue;
+        }
+        if (resp) print_pretty(resp);
+    }
+    return status;
+}
+
+static int cmd_rm(int argc, char **argv)
+{
+    int r = parse_help_only("rm", help_rm, argc, argv);
+    if (r >= 0) return r;
+    if (optind >= argc) return usage_error("rm", "missing session ID");
+    _cleanup_client_ sbx_client *cl = NULL;
+    if (new_client(&cl) < 0) return EXIT_FAIL;
+    int status = EXIT_OK;
+    for (int i = optind; i < argc; i++) {
+        sbx_err err;
+        char path[320];
+        if (session_path(cl, argv[i], path, sizeof(path), &err) < 0 ||
+            sbx_client_call(cl, "DELETE", path, NULL, NULL, &err) < 0) {
+            print_err(&err);
+            status = EXIT_FAIL;
+            if (err.code && strcmp(err.code, SBX_CODE_UNREACHABLE) == 0) break;
+            continue;
+        }
+        puts(argv[i]);
+    }
+    return status;
+}
+
+static int cmd_health(int argc, char **argv)
+{
+    int r = parse_help_only(argv[0], help_health, argc, argv);
+    if (r >= 0) return r;
+    if (optind < argc) return usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+    _cleanup_client_ sbx_client *cl = NULL;
+    if (new_client(&cl) < 0) return EXIT_FAIL;
+    sbx_err err;
+    _cleanup_json_ json_object *resp = NULL;
+    if (sbx_client_call(cl, "GET", "/v1/health", NULL, &resp, &err) < 0) {
+        print_err(&err);
+        return EXIT_FAIL;
+    }
+    if (resp) print_pretty(resp);
+    return EXIT_OK;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+    int r = parse_help_only("version", help_version, argc, argv);
+    if (r >= 0) return r;
+    if (optind < argc) return usage_error("version", "unexpected argument '%s'", argv[optind]);
+    puts("sbx " SBX_VERSION);
+    return EXIT_OK;
+}
+
+/* ---- main ------------------------------------------------------------------ */
+
+struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *help;
+};
+
+static const struct command commands[] = {
+    {"create", cmd_create, help_create},
+    {"exec", cmd_exec, help_exec},
+    {"run", cmd_run, help_run},
+    {"ls", cmd_ls, help_ls},
+    {"inspect", cmd_inspect, help_inspect},
+    {"rm", cmd_rm, help_rm},
+    {"health", cmd_health, help_health},
+    {"info", cmd_health, help_health},
+    {"version", cmd_version, help_version},
+};
+
+static const struct command *find_command(const char *name)
+{
+    for (size_t i = 0; i < SBX_ARRAY_SIZE(commands); i++)
+        if (strcmp(commands[i].name, name) == 0) return &commands[i];
+    return NULL;
+}
+
+/* Everything but process setup and teardown; returns the exit status. */
+static int sbx_main(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"socket", required_argument, NULL, OPT_SOCKET},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"version", no_argument, NULL, OPT_VERSION},
+                                             {0}};
+    const char *env = getenv("SBX_SOCKET");
+    if (env && *env) g_socket = env;
+    int c;
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_SOCKET:
+            if (!*optarg) return usage_error(NULL, "--socket: empty path");
+            g_socket = optarg;
+            break;
+        case 'h':
+            fputs(help_main, stdout);
+            return EXIT_OK;
+        case OPT_VERSION:
+            puts("sbx " SBX_VERSION);
+            return EXIT_OK;
+        default:
+            return bad_option(NULL, c, argv);
+        }
+    }
+    if (optind >= argc) {
+        fputs(help_main, stderr);
+        return EXIT_USAGE;
+    }
+    const char *name = argv[optind];
+    if (strcmp(name, "help") == 0) { /* sbx help [COMMAND] */
+        if (optind + 1 >= argc) {
+            fputs(help_main, stdout);
+            return EXIT_OK;
+        }
+        const struct command *cmd = find_command(argv[optind + 1]);
+        if (!cmd) return usage_error(NULL, "unknown command '%s'", argv[optind + 1]);
+        fputs(cmd->help, stdout);
+        return EXIT_OK;
+    }
+    const struct command *cmd = find_command(name);
+    if (!cmd) return usage_error(NULL, "unknown command '%s'", name);
+    return cmd->fn(argc - optind, argv + optind);
+}
+
+int main(int argc, char **argv)
+{
+    /* A closed stdout shows up as EPIPE (exec ends its stream; run still
+     * removes its session) instead of killing sbx. */
+    signal(SIGPIPE, SIG_IGN);
+    if (curl_global_init(CURL_GLOBAL_NOTHING) != CURLE_OK) {
+        fprintf(stderr, "sbx: cannot initialize libcurl\n");
+        return EXIT_SBX;
+    }
+    int status = sbx_main(argc, argv);
+    curl_global_cleanup();
+    if (fflush(stdout) != 0 && errno != EPIPE) {
+        fprintf(stderr, "sbx: write stdout: %s\n", strerror(errno));
+        if (status == EXIT_OK) status = EXIT_FAIL;
+    }
+    return status;
+}

@@ -1,0 +1,137 @@
+/* api.c - routes -> operations. Validation of bodies lives with the
+ * operation (session.c, exec.c); no isolation logic here. */
+#include "api.h"
+
+#include <string.h>
+
+#include "exec.h"
+#include "json.h"
+#include "log.h"
+#include "server.h"
+#include "session.h"
+#include "util.h"
+
+static int is_session_id(const char *s)
+{
+    if (strlen(s) != 12) return 0;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f'))) return 0;
+    return 1;
+}
+
+static void method_not_allowed(struct conn *c, const char *allowed)
+{
+    char msg[200];
+    snprintf(msg, sizeof(msg), "method %s not allowed here; use %s",
+             http_method_str((enum http_method)c->req.method), allowed);
+    conn_respond_error3(c, 405, "method_not_allowed", msg);
+}
+
+static void not_found_session(struct conn *c, const char *id)
+{
+    char msg[200];
+    snprintf(msg, sizeof(msg), "no session \"%.64s\" (list sessions with GET /v1/sessions)", id);
+    conn_respond_error3(c, 404, "not_found", msg);
+}
+
+static void health(struct conn *c)
+{
+    struct sbxd *d = g_sbxd;
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "version", json_object_new_string(SBX_VERSION));
+    json_object_object_add(o, "cgroup", json_object_new_string(cg_mode_name(d->cg.mode)));
+    json_object_object_add(o, "sessions", json_object_new_int((int)d->nsessions));
+    json_object_object_add(o, "execs", json_object_new_int((int)d->nexecs));
+    json_object_object_add(o, "idmapped_images", json_object_new_boolean(d->idmap));
+    json_object_object_add(o, "uptime", json_object_new_double(now_mono() - d->started));
+    conn_respond(c, 200, o);
+}
+
+static int body_json(struct conn *c, struct json_object **out)
+{
+    sbx_err err;
+    if (json_parse_object(c->req.body ? c->req.body : "", c->req.body_len, out, &err) < 0) {
+        conn_respond_error(c, &err);
+        return -1;
+    }
+    return 0;
+}
+
+static void create_session(struct conn *c)
+{
+    _cleanup_json_ struct json_object *body = NULL;
+    if (body_json(c, &body) < 0) return;
+    struct session_create_req req;
+    struct session *s;
+    sbx_err err;
+    if (session_parse_create(body, &req, &err) < 0 ||
+        session_create(g_sbxd, &req, &s, &err) < 0) {
+        conn_respond_error(c, &err);
+        return;
+    }
+    conn_respond(c, 201, session_to_json(g_sbxd, s));
+}
+
+static void list_sessions(struct conn *c)
+{
+    struct json_object *arr = json_object_new_array();
+    for (struct session *s = g_sbxd->sessions; s; s = s->next)
+        json_object_array_add(arr, session_to_json(g_sbxd, s));
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "sessions", arr);
+    conn_respond(c, 200, o);
+}
+
+static void exec_session(struct conn *c, struct session *s)
+{
+    if (s->state != S_RUNNING) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "session %s is %s; remove it and create a new one", s->id,
+                 s->state == S_DEAD ? "dead (its init exited)" : "being removed");
+        conn_respond_error3(c, 409, "conflict", msg);
+        return;
+    }
+    _cleanup_json_ struct json_object *body = NULL;
+    if (body_json(c, &body) < 0) return;
+    sbx_err err;
+    if (exec_start(g_sbxd, s, c, body, &err) < 0) conn_respond_error(c, &err);
+    /* else: the exec answers once init reports start or failure */
+}
+
+void api_dispatch(struct conn *c)
+{
+    char buf[HTTP_MAX_URL + 1];
+    char *seg[8];
+    int m = c->req.method;
+    int n = http_split_path(c->req.path, buf, sizeof(buf), seg, 8);
+    if (n >= 1 && strcmp(seg[0], "v1") == 0) {
+        if (n == 2 && strcmp(seg[1], "health") == 0) {
+            if (m == HTTP_GET) return health(c);
+            return method_not_allowed(c, "GET");
+        }
+        if (n == 2 && strcmp(seg[1], "sessions") == 0) {
+            if (m == HTTP_GET) return list_sessions(c);
+            if (m == HTTP_POST) return create_session(c);
+            return method_not_allowed(c, "GET or POST");
+        }
+        if (n >= 3 && strcmp(seg[1], "sessions") == 0) {
+            struct session *s = is_session_id(seg[2]) ? session_find(g_sbxd, seg[2]) : NULL;
+            if (n == 3) {
+                if (m != HTTP_GET && m != HTTP_DELETE) return method_not_allowed(c, "GET or DELETE");
+                if (!s) return not_found_session(c, seg[2]);
+                if (m == HTTP_GET) return conn_respond(c, 200, session_to_json(g_sbxd, s));
+                session_destroy(g_sbxd, s);
+                return conn_respond(c, 204, NULL);
+            }
+            if (n == 4 && strcmp(seg[3], "exec") == 0) {
+                if (m != HTTP_POST) return method_not_allowed(c, "POST");
+                if (!s) return not_found_session(c, seg[2]);
+                return exec_session(c, s);
+            }
+        }
+    }
+    char msg[300];
+    snprintf(msg, sizeof(msg), "no such endpoint: %s %.200s (see docs/api.md)",
+             http_method_str((enum http_method)m), c->req.path);
+    conn_respond_error3(c, 404, "not_found", msg);
+}

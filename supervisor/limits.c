@@ -1,0 +1,105 @@
+/* limits.c - parse and validate memory/pids/cpu limits. Pure logic, unit-tested. */
+#include "limits.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
+void limits_default(struct limits *l)
+{
+    l->memory = LIMIT_MEMORY_DEFAULT;
+    l->pids = LIMIT_PIDS_DEFAULT;
+    l->cpu = 0;
+}
+
+int parse_size(const char *s, uint64_t *out, sbx_err *err)
+{
+    const char *p = s;
+    uint64_t v = 0;
+    if (!isdigit((unsigned char)*p)) goto bad;
+    while (isdigit((unsigned char)*p)) {
+        unsigned d = (unsigned)(*p++ - '0');
+        if (v > (UINT64_MAX - d) / 10) goto bad;
+        v = v * 10 + d;
+    }
+    unsigned shift = 0;
+    switch (*p) {
+    case '\0': break;
+    case 'k': case 'K': shift = 10; p++; break;
+    case 'm': case 'M': shift = 20; p++; break;
+    case 'g': case 'G': shift = 30; p++; break;
+    case 't': case 'T': shift = 40; p++; break;
+    default: goto bad;
+    }
+    if (shift && (*p == 'i' || *p == 'B' || *p == 'b')) { /* accept "Mi", "MB", "MiB" */
+        if (*p == 'i') p++;
+        if (*p == 'B' || *p == 'b') p++;
+    }
+    if (*p != '\0') goto bad;
+    if (shift && v > (UINT64_MAX >> shift)) goto bad;
+    *out = v << shift;
+    return 0;
+bad:
+    return sbx_error_kind(err, SBX_E_INVALID, "invalid_request",
+                          "field \"limits.memory\": \"%s\" is not a size (use bytes or a number "
+                          "with K, M or G, e.g. \"256M\")",
+                          s);
+}
+
+int limits_from_json(struct json_object *obj, struct limits *l, sbx_err *err)
+{
+    static const char *const fields[] = {"memory", "pids", "cpu", NULL};
+    limits_default(l);
+    if (!obj) return 0;
+    if (json_check_fields(obj, "limits", fields, err) < 0) return -1;
+
+    struct json_object *m = NULL;
+    if (json_object_object_get_ex(obj, "memory", &m) && m) {
+        uint64_t bytes;
+        if (json_object_is_type(m, json_type_string)) {
+            if (parse_size(json_object_get_string(m), &bytes, err) < 0) return -1;
+        } else if (json_object_is_type(m, json_type_int) && json_object_get_int64(m) >= 0) {
+            bytes = (uint64_t)json_object_get_int64(m);
+        } else {
+            return sbx_error_kind(err, SBX_E_INVALID, "invalid_request",
+                                  "field \"limits.memory\" must be bytes (integer) or a size string "
+                                  "like \"256M\"");
+        }
+        if (bytes < LIMIT_MEMORY_MIN || bytes > LIMIT_MEMORY_MAX)
+            return sbx_error_kind(err, SBX_E_INVALID, "invalid_request",
+                                  "field \"limits.memory\" must be between 4M and 1T (got %llu "
+                                  "bytes)",
+                                  (unsigned long long)bytes);
+        l->memory = bytes;
+    }
+    int present;
+    int64_t pids;
+    if (json_get_int(obj, "limits", "pids", LIMIT_PIDS_MIN, LIMIT_PIDS_MAX, &present, &pids, err) < 0)
+        return -1;
+    if (present) l->pids = pids;
+    double cpu;
+    if (json_get_num(obj, "limits", "cpu", LIMIT_CPU_MIN, LIMIT_CPU_MAX, &present, &cpu, err) < 0)
+        return -1;
+    if (present) l->cpu = cpu;
+    return 0;
+}
+
+struct json_object *limits_to_json(const struct limits *l)
+{
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "memory", json_object_new_int64((int64_t)l->memory));
+    json_object_object_add(o, "pids", json_object_new_int64(l->pids));
+    json_object_object_add(o, "cpu", l->cpu > 0 ? json_object_new_double(l->cpu) : NULL);
+    return o;
+}
+
+uint64_t limits_tmp_size(const struct limits *l)
+{
+    /* Half the memory limit: tmpfs pages are charged to the session's memory
+     * cgroup anyway; the cap keeps /tmp from taking all of it. */
+    uint64_t s = l->memory / 2;
+    return s < (16ULL << 20) ? (16ULL << 20) : s;
+}

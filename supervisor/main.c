@@ -1,0 +1,226 @@
+/* main.c - sbxd: flags, start-up checks and recovery, event loop, signals,
+ * sd_notify, graceful shutdown. The daemon never exits on bad input: only
+ * start-up failures and SIGTERM/SIGINT end it. */
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "log.h"
+#include "sbxd.h"
+#include "server.h"
+#include "session.h"
+#include "util.h"
+
+struct sbxd *g_sbxd;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: sbxd [options]\n"
+            "  --socket PATH      API socket (default /run/sbx/sbxd.sock)\n"
+            "  --state-dir DIR    state: sessions' workspaces (default /var/lib/sbx)\n"
+            "  --image-dir DIR    images, one DIR/NAME/rootfs each (default STATE/images)\n"
+            "  --init PATH        the sbx-init binary (default: next to sbxd, or\n"
+            "                     ../libexec/sbx/sbx-init)\n"
+            "  --cgroup-name NAME sbx's cgroup subtree (default sbx)\n"
+            "  --id-base N        first host uid/gid of sandbox id ranges (default 536870912)\n"
+            "  --id-slots N       number of 65536-id ranges = max sessions (default 4096)\n"
+            "  --debug            debug logs\n"
+            "  --version\n");
+}
+
+static int load_init(struct sbxd *d, sbx_err *err)
+{
+    char path[PATH_MAX];
+    if (d->cfg.init_path) {
+        snprintf(path, sizeof(path), "%s", d->cfg.init_path);
+    } else {
+        char self[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n < 0) return sbx_error(err, errno, "readlink /proc/self/exe");
+        self[n] = '\0';
+        char *dir = dirname(self);
+        snprintf(path, sizeof(path), "%s/sbx-init", dir);
+        if (access(path, X_OK) != 0) snprintf(path, sizeof(path), "%s/../libexec/sbx/sbx-init", dir);
+    }
+    _cleanup_close_ int src = open(path, O_RDONLY | O_CLOEXEC);
+    if (src < 0) return sbx_error(err, errno, "open sbx-init at %s (pass --init)", path);
+    struct stat st;
+    if (fstat(src, &st) < 0) return sbx_error(err, errno, "stat %s", path);
+    /* A sealed in-memory copy: what runs as pid 1 in sandboxes can never be
+     * changed on disk underneath us, and is not reachable by path. */
+    int mfd = memfd_create("sbx-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (mfd < 0) return sbx_error(err, errno, "memfd_create");
+    off_t off = 0;
+    while (off < st.st_size) {
+        ssize_t w = sendfile(mfd, src, &off, (size_t)(st.st_size - off));
+        if (w <= 0) {
+            int e = errno;
+            close(mfd);
+            return sbx_error(err, e, "copy %s", path);
+        }
+    }
+    if (fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+        int e = errno;
+        close(mfd);
+        return sbx_error(err, e, "seal sbx-init");
+    }
+    d->init_memfd = mfd;
+    return 0;
+}
+
+static void on_signal(evutil_socket_t sig, short ev, void *arg)
+{
+    (void)ev;
+    struct sbxd *d = arg;
+    if (sig == SIGCHLD) {
+        /* sandbox inits are reaped through their pidfds; anything else here */
+        while (waitpid(-1, NULL, WNOHANG | __WNOTHREAD) > 0) {
+        }
+        return;
+    }
+    log_info("signal %d: removing %u sessions and stopping", (int)sig, d->nsessions);
+    d->shutting_down = 1;
+    event_base_loopbreak(d->base);
+}
+
+static int parse_u32(const char *s, uint32_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 0);
+    if (errno || *end || v > UINT32_MAX) return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static struct sbxd d;
+    g_sbxd = &d;
+    d.init_memfd = -1;
+    d.cfg.socket_path = "/run/sbx/sbxd.sock";
+    d.cfg.state_dir = "/var/lib/sbx";
+    d.cfg.cgroup_name = "sbx";
+    d.cfg.id_base = 0x20000000u; /* inside systemd's range for container ids */
+    d.cfg.id_slots = 4096;
+    static const struct option opts[] = {
+        {"socket", required_argument, 0, 's'},  {"state-dir", required_argument, 0, 'd'},
+        {"image-dir", required_argument, 0, 'i'}, {"init", required_argument, 0, 'I'},
+        {"cgroup-name", required_argument, 0, 'c'}, {"id-base", required_argument, 0, 'b'},
+        {"id-slots", required_argument, 0, 'n'}, {"debug", no_argument, 0, 'D'},
+        {"version", no_argument, 0, 'V'},       {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    int o;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+        case 's': d.cfg.socket_path = optarg; break;
+        case 'd': d.cfg.state_dir = optarg; break;
+        case 'i': d.cfg.image_dir = optarg; break;
+        case 'I': d.cfg.init_path = optarg; break;
+        case 'c': d.cfg.cgroup_name = optarg; break;
+        case 'b':
+            if (parse_u32(optarg, &d.cfg.id_base) < 0 || d.cfg.id_base < 65536) {
+                fprintf(stderr, "sbxd: --id-base must be a number >= 65536\n");
+                return 2;
+            }
+            break;
+        case 'n':
+            if (parse_u32(optarg, &d.cfg.id_slots) < 0 || d.cfg.id_slots == 0 ||
+                (uint64_t)d.cfg.id_base + (uint64_t)d.cfg.id_slots * 65536 > 0xfffffffeULL) {
+                fprintf(stderr, "sbxd: --id-slots must be >= 1 and fit below uid 2^32-1\n");
+                return 2;
+            }
+            break;
+        case 'D': d.cfg.debug = 1; break;
+        case 'V': printf("sbxd %s\n", SBX_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    sbx_log_init("sbxd", d.cfg.debug ? SBX_LOG_DEBUG : SBX_LOG_INFO);
+    if (geteuid() != 0) {
+        log_error("sbxd must run as root (it creates namespaces, cgroups and mounts)");
+        return 1;
+    }
+    static char imgdir[PATH_MAX];
+    if (!d.cfg.image_dir) {
+        snprintf(imgdir, sizeof(imgdir), "%s/images", d.cfg.state_dir);
+        d.cfg.image_dir = imgdir;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    umask(022);
+    d.started = now_mono();
+
+    sbx_err err;
+    sbx_error_clear(&err);
+    snprintf(d.sessions_dir, sizeof(d.sessions_dir), "%s/sessions", d.cfg.state_dir);
+    if (mkdir_p(d.sessions_dir, 0700, &err) < 0 || mkdir_p(d.cfg.image_dir, 0755, &err) < 0 ||
+        load_init(&d, &err) < 0 || seccomp_build(&d.seccomp, &err) < 0 ||
+        cg_mgr_init(&d.cg, d.cfg.cgroup_name, &err) < 0 ||
+        slots_init(&d.slots, d.cfg.id_base, d.cfg.id_slots, &err) < 0) {
+        log_error("start-up: %s", err.msg);
+        return 1;
+    }
+    chmod(d.cfg.state_dir, 0711);
+    d.idmap = sandbox_probe_idmap(d.cfg.image_dir);
+    if (!d.idmap)
+        log_warn("the filesystem of %s does not support idmapped mounts: image files will "
+                 "appear owned by nobody inside sandboxes (use ext4, xfs or btrfs)",
+                 d.cfg.image_dir);
+    session_cleanup_stale(&d);
+
+    d.base = event_base_new();
+    if (!d.base) {
+        log_error("event_base_new failed");
+        return 1;
+    }
+    struct event *sigs[4];
+    int signums[4] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
+    for (int i = 0; i < 4; i++) {
+        sigs[i] = evsignal_new(d.base, signums[i], on_signal, &d);
+        event_add(sigs[i], NULL);
+    }
+    if (server_listen(&d, &err) < 0) {
+        log_error("start-up: %s", err.msg);
+        return 1;
+    }
+    sbx_log(SBX_LOG_INFO, "sbxd ready", "version", SBX_VERSION, "cgroup", cg_mode_name(d.cg.mode),
+            "state_dir", d.cfg.state_dir, "image_dir", d.cfg.image_dir, NULL);
+    sd_notify(0, "READY=1\nSTATUS=ready");
+
+    event_base_dispatch(d.base);
+
+    sd_notify(0, "STOPPING=1");
+    server_close_all(&d);
+    while (d.sessions) session_destroy(&d, d.sessions);
+    for (int i = 0; i < 4; i++) event_free(sigs[i]);
+    /* run the deferred frees of connections */
+    event_base_loop(d.base, EVLOOP_NONBLOCK);
+    event_base_free(d.base);
+    seccomp_free(&d.seccomp);
+    slots_free(&d.slots);
+    close(d.init_memfd);
+    log_info("stopped");
+    return 0;
+}

@@ -1,0 +1,230 @@
+/* mounts.c - root filesystem of a sandbox.
+ *
+ * Every mount target inside the new root is opened with openat2(
+ * RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS) and mounted
+ * through /proc/self/fd/N, so a symlink planted in a workspace can never
+ * redirect a mount outside the sandbox root. Must never mount anything on a
+ * host path outside <ws>. */
+#include "mounts.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+
+/* Docker's defaults (moby profiles): masked and read-only /proc paths. */
+static const char *const masked_paths[] = {
+    "proc/acpi",       "proc/asound",     "proc/interrupts",  "proc/kcore",
+    "proc/keys",       "proc/latency_stats", "proc/sched_debug", "proc/scsi",
+    "proc/timer_list", "proc/timer_stats", "proc/sysrq-trigger",
+};
+static const char *const readonly_paths[] = {
+    "proc/bus", "proc/fs", "proc/irq", "proc/sys",
+};
+static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+
+static int open_beneath(int rootfd, const char *rel, int flags)
+{
+    struct open_how how = {
+        .flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    };
+    return (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
+}
+
+static void fdpath(char *buf, size_t cap, int fd)
+{
+    snprintf(buf, cap, "/proc/self/fd/%d", fd);
+}
+
+/* mkdir -p rel beneath rootfd (no symlinks followed), returns O_PATH fd. */
+static int mkdir_beneath(int rootfd, const char *rel, mode_t mode, sbx_err *err)
+{
+    char buf[256];
+    if (strlen(rel) >= sizeof(buf)) return sbx_error(err, ENAMETOOLONG, "%s", rel);
+    strcpy(buf, rel);
+    for (char *p = buf;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            _cleanup_close_ int dfd = open_beneath(rootfd, buf, O_PATH | O_DIRECTORY);
+            if (dfd < 0) {
+                if (errno != ENOENT) return sbx_error(err, errno, "open /%s in sandbox root", buf);
+                if (mkdirat(rootfd, buf, mode) < 0 && errno != EEXIST)
+                    return sbx_error(err, errno, "mkdir /%s in sandbox root", buf);
+            }
+            *p = c;
+            if (c == '\0') break;
+        }
+    }
+    int fd = open_beneath(rootfd, rel, O_PATH | O_DIRECTORY);
+    if (fd < 0) return sbx_error(err, errno, "open /%s in sandbox root", rel);
+    return fd;
+}
+
+static int mount_on(int rootfd, const char *rel, int is_dir, const char *src, const char *fstype,
+                    unsigned long flags, const char *data, sbx_err *err)
+{
+    _cleanup_close_ int fd = -1;
+    if (is_dir) {
+        fd = mkdir_beneath(rootfd, rel, 0755, err);
+        if (fd < 0) return -1;
+    } else {
+        fd = open_beneath(rootfd, rel, O_PATH);
+        if (fd < 0) return sbx_error(err, errno, "open /%s in sandbox root", rel);
+    }
+    char target[64];
+    fdpath(target, sizeof(target), fd);
+    if (mount(src, target, fstype, flags, data) < 0)
+        return sbx_error(err, errno, "mount %s on /%s", fstype ? fstype : src, rel);
+    return 0;
+}
+
+/* Make an existing mount at rel read-only (bind remount keeps other flags). */
+static int remount_ro(int rootfd, const char *rel, unsigned long extra, sbx_err *err)
+{
+    _cleanup_close_ int fd = open_beneath(rootfd, rel, O_PATH);
+    if (fd < 0) return sbx_error(err, errno, "open /%s", rel);
+    char target[64];
+    fdpath(target, sizeof(target), fd);
+    if (mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | extra, NULL) < 0)
+        return sbx_error(err, errno, "remount /%s read-only", rel);
+    return 0;
+}
+
+int mounts_prepare_root(const struct sandbox_spec *spec, int userns_fd, sbx_err *err)
+{
+    char lower[4096], upper[4096], work[4096], merged[4096], opts[3 * 4096 + 64];
+    snprintf(lower, sizeof(lower), "%s/lower", spec->ws_dir);
+    snprintf(upper, sizeof(upper), "%s/upper", spec->ws_dir);
+    snprintf(work, sizeof(work), "%s/work", spec->ws_dir);
+    snprintf(merged, sizeof(merged), "%s/merged", spec->ws_dir);
+
+    const char *lowerdir = spec->image_rootfs;
+    if (spec->idmap) {
+        /* A detached clone of the image, idmapped into the session's userns
+         * and read-only, so image files owned by host root appear owned by
+         * the sandbox's root (and 1000 by its user) without copying. */
+        _cleanup_close_ int tree = (int)syscall(SYS_open_tree, AT_FDCWD, spec->image_rootfs,
+                                                OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        if (tree < 0) return sbx_error(err, errno, "open_tree %s", spec->image_rootfs);
+        struct mount_attr attr = {
+            .attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                        MOUNT_ATTR_NODEV,
+            .userns_fd = (uint64_t)userns_fd,
+        };
+        if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
+            return sbx_error(err, errno, "idmap image %s", spec->image_rootfs);
+        if (syscall(SYS_move_mount, tree, "", AT_FDCWD, lower, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+            return sbx_error(err, errno, "attach image at %s", lower);
+        lowerdir = lower;
+    }
+    snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", lowerdir, upper, work);
+    if (mount("overlay", merged, "overlay", MS_NOSUID | MS_NODEV, opts) < 0)
+        return sbx_error(err, errno, "mount overlay root (image %s, workspace %s)",
+                         spec->image_rootfs, upper);
+    return 0;
+}
+
+static int setup_dev(int rootfd, sbx_err *err)
+{
+    if (mount_on(rootfd, "dev", 1, "tmpfs", "tmpfs", MS_NOSUID | MS_NOEXEC,
+                 "mode=0755,size=65536,nr_inodes=256", err) < 0)
+        return -1;
+    _cleanup_close_ int devfd = open_beneath(rootfd, "dev", O_PATH | O_DIRECTORY);
+    if (devfd < 0) return sbx_error(err, errno, "open /dev");
+    for (size_t i = 0; i < SBX_ARRAY_SIZE(dev_nodes); i++) {
+        char rel[32], host[32];
+        snprintf(rel, sizeof(rel), "dev/%s", dev_nodes[i]);
+        snprintf(host, sizeof(host), "/dev/%s", dev_nodes[i]);
+        int f = openat(rootfd, rel, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0666);
+        if (f < 0) return sbx_error(err, errno, "create /%s", rel);
+        close(f);
+        if (mount_on(rootfd, rel, 0, host, NULL, MS_BIND, NULL, err) < 0) return -1;
+    }
+    if (mount_on(rootfd, "dev/pts", 1, "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
+                 "newinstance,ptmxmode=0666,mode=0620", err) < 0)
+        return -1;
+    if (mount_on(rootfd, "dev/shm", 1, "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                 "mode=1777,size=67108864", err) < 0)
+        return -1;
+    if (mount_on(rootfd, "dev/mqueue", 1, "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                 NULL, err) < 0)
+        return -1;
+    static const char *const links[][2] = {
+        {"pts/ptmx", "ptmx"},         {"/proc/self/fd", "fd"},
+        {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
+        {"/proc/self/fd/2", "stderr"},
+    };
+    for (size_t i = 0; i < SBX_ARRAY_SIZE(links); i++)
+        if (symlinkat(links[i][0], devfd, links[i][1]) < 0)
+            return sbx_error(err, errno, "symlink /dev/%s", links[i][1]);
+    return remount_ro(rootfd, "dev", MS_NOSUID | MS_NOEXEC, err);
+}
+
+static int mask_paths(int rootfd, sbx_err *err)
+{
+    for (size_t i = 0; i < SBX_ARRAY_SIZE(masked_paths); i++) {
+        const char *rel = masked_paths[i];
+        struct stat st;
+        _cleanup_close_ int fd = open_beneath(rootfd, rel, O_PATH);
+        if (fd < 0) continue; /* not present on this kernel */
+        if (fstat(fd, &st) < 0) return sbx_error(err, errno, "stat /%s", rel);
+        int r = S_ISDIR(st.st_mode)
+                    ? mount_on(rootfd, rel, 1, "tmpfs", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV |
+                                                                    MS_NOEXEC, "size=0,nr_inodes=1", err)
+                    : mount_on(rootfd, rel, 0, "/dev/null", NULL, MS_BIND, NULL, err);
+        if (r < 0) return -1;
+    }
+    for (size_t i = 0; i < SBX_ARRAY_SIZE(readonly_paths); i++) {
+        const char *rel = readonly_paths[i];
+        _cleanup_close_ int fd = open_beneath(rootfd, rel, O_PATH);
+        if (fd < 0) continue;
+        char p[64];
+        fdpath(p, sizeof(p), fd);
+        if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0)
+            return sbx_error(err, errno, "bind /%s", rel);
+        if (remount_ro(rootfd, rel, MS_NOSUID | MS_NODEV | MS_NOEXEC, err) < 0) return -1;
+    }
+    return 0;
+}
+
+int mounts_enter_root(int lockedfd, const struct sandbox_spec *spec, sbx_err *err)
+{
+    char tmpopts[96];
+    /* 0. The overlay came from a more privileged mount namespace, so it is
+     * locked and pivot_root refuses it. A recursive clone made here is ours:
+     * stack it on top and build the sandbox root on the clone. */
+    _cleanup_close_ int rootfd = (int)syscall(SYS_open_tree, lockedfd, "",
+                                              OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE |
+                                                  AT_EMPTY_PATH);
+    if (rootfd < 0) return sbx_error(err, errno, "clone the root mount");
+    if (syscall(SYS_move_mount, rootfd, "", lockedfd, "",
+                MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        return sbx_error(err, errno, "attach the root mount");
+
+    /* 1. a fresh /proc for the sandbox's pid namespace */
+    if (mount_on(rootfd, "proc", 1, "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err) < 0)
+        return -1;
+    /* 2. a minimal /dev */
+    if (setup_dev(rootfd, err) < 0) return -1;
+    /* 3. a size-limited /tmp (pages are charged to the session's memory cgroup) */
+    snprintf(tmpopts, sizeof(tmpopts), "mode=1777,size=%llu", (unsigned long long)spec->tmp_size);
+    if (mount_on(rootfd, "tmp", 1, "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, tmpopts, err) < 0)
+        return -1;
+    /* 4. Docker's masked and read-only /proc paths (needs /dev/null above) */
+    if (mask_paths(rootfd, err) < 0) return -1;
+    /* 5. pivot_root with the old root stacked on the new one, then detached */
+    if (fchdir(rootfd) < 0) return sbx_error(err, errno, "chdir into the new root");
+    if (syscall(SYS_pivot_root, ".", ".") < 0) return sbx_error(err, errno, "pivot_root");
+    if (umount2(".", MNT_DETACH) < 0) return sbx_error(err, errno, "detach old root");
+    if (chdir("/") < 0) return sbx_error(err, errno, "chdir /");
+    return 0;
+}

@@ -1,0 +1,360 @@
+/* server.c - the API socket: accept, read requests (http.c), write JSON and
+ * chunked streaming responses with backpressure. Knows nothing about
+ * sessions: complete requests go to api_dispatch(). A dead client is never
+ * freed under a caller's feet: teardown is deferred to the event loop. */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "cleanup.h"
+#include "log.h"
+#include "util.h"
+
+static int g_listen_fd = -1;
+static struct event *g_listen_ev;
+
+static void conn_flush(struct conn *c);
+static void process_input(struct conn *c);
+
+int err_http_status(const sbx_err *err)
+{
+    switch (err->kind) {
+    case SBX_E_INVALID: return 400;
+    case SBX_E_NOTFOUND: return 404;
+    case SBX_E_CONFLICT: return 409;
+    case SBX_E_TOOLARGE: return 413;
+    case SBX_E_UNAVAILABLE: return 503;
+    default: return 500;
+    }
+}
+
+static void conn_free_cb(evutil_socket_t fd, short ev, void *arg)
+{
+    (void)fd;
+    (void)ev;
+    struct conn *c = arg;
+    http_req_free(&c->req);
+    if (c->in) evbuffer_free(c->in);
+    if (c->out) evbuffer_free(c->out);
+    free(c);
+}
+
+/* The client is gone (EOF, error, or we are done with it). */
+static void conn_kill(struct conn *c)
+{
+    if (c->fd < 0) return;
+    struct sbxd *d = g_sbxd;
+    for (struct conn **pp = &d->conns; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    event_free(c->rev);
+    event_free(c->wev);
+    close(c->fd);
+    c->fd = -1;
+    if (c->on_gone) {
+        void (*gone)(void *) = c->on_gone;
+        c->on_gone = NULL;
+        c->on_drain = NULL;
+        c->streaming = 0;
+        gone(c->stream_owner);
+    }
+    event_base_once(d->base, -1, EV_TIMEOUT, conn_free_cb, c, NULL);
+}
+
+size_t conn_out_pending(struct conn *c)
+{
+    return c->fd < 0 ? 0 : evbuffer_get_length(c->out);
+}
+
+static void conn_flush(struct conn *c)
+{
+    if (c->fd < 0) return;
+    size_t before = evbuffer_get_length(c->out);
+    while (evbuffer_get_length(c->out) > 0) {
+        int n = evbuffer_write_atmost(c->out, c->fd, 4 << 20);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) break;
+            conn_kill(c);
+            return;
+        }
+        if (n == 0) break;
+    }
+    size_t left = evbuffer_get_length(c->out);
+    if (left > 0) {
+        event_add(c->wev, NULL);
+    } else {
+        event_del(c->wev);
+        if (c->closing) {
+            conn_kill(c);
+            return;
+        }
+    }
+    if (c->streaming && c->on_drain && before >= CONN_OUT_LOW && left < CONN_OUT_LOW)
+        c->on_drain(c->stream_owner);
+}
+
+static void write_cb(evutil_socket_t fd, short ev, void *arg)
+{
+    (void)fd;
+    (void)ev;
+    conn_flush(arg);
+}
+
+void conn_set_owner(struct conn *c, void *owner, void (*on_drain)(void *),
+                    void (*on_gone)(void *))
+{
+    c->stream_owner = owner;
+    c->on_drain = on_drain;
+    c->on_gone = on_gone;
+}
+
+static void request_done(struct conn *c)
+{
+    c->busy = 0;
+    c->streaming = 0;
+    c->on_gone = NULL;
+    c->on_drain = NULL;
+    c->stream_owner = NULL;
+    if (!c->req.keep_alive) c->closing = 1;
+    http_req_reset(&c->req);
+    conn_flush(c);
+    if (c->fd >= 0 && !c->closing) process_input(c);
+}
+
+static void add_headers(struct conn *c, int status, const char *ctype, size_t clen, int chunked)
+{
+    evbuffer_add_printf(c->out, "HTTP/1.1 %d %s\r\nServer: sbxd/" SBX_VERSION "\r\n", status,
+                        http_status_text(status));
+    if (ctype) evbuffer_add_printf(c->out, "Content-Type: %s\r\n", ctype);
+    if (chunked)
+        evbuffer_add_printf(c->out, "Transfer-Encoding: chunked\r\nCache-Control: no-store\r\n");
+    else
+        evbuffer_add_printf(c->out, "Content-Length: %zu\r\n", clen);
+    if (!c->req.keep_alive || c->closing) evbuffer_add_printf(c->out, "Connection: close\r\n");
+    evbuffer_add(c->out, "\r\n", 2);
+}
+
+void conn_respond(struct conn *c, int status, struct json_object *body)
+{
+    if (c->fd < 0) {
+        if (body) json_object_put(body);
+        return;
+    }
+    if (body) {
+        size_t len;
+        const char *s = json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN, &len);
+        add_headers(c, status, "application/json", len + 1, 0);
+        evbuffer_add(c->out, s, len);
+        evbuffer_add(c->out, "\n", 1);
+        json_object_put(body);
+    } else {
+        add_headers(c, status, NULL, 0, 0);
+    }
+    request_done(c);
+}
+
+void conn_respond_error3(struct conn *c, int status, const char *code, const char *msg)
+{
+    struct json_object *e = json_object_new_object();
+    json_object_object_add(e, "code", json_object_new_string(code));
+    json_object_object_add(e, "message", json_object_new_string(msg));
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "error", e);
+    if (status >= 500) log_warn("request failed: %s", msg);
+    conn_respond(c, status, o);
+}
+
+void conn_respond_error(struct conn *c, const sbx_err *err)
+{
+    conn_respond_error3(c, err_http_status(err), err->code ? err->code : "internal", err->msg);
+}
+
+void conn_stream_begin(struct conn *c, const char *content_type)
+{
+    if (c->fd < 0) return;
+    add_headers(c, 200, content_type, 0, 1);
+    c->streaming = 1;
+    conn_flush(c);
+}
+
+void conn_stream_chunk(struct conn *c, const void *hdr, size_t hlen, const void *data, size_t dlen)
+{
+    if (c->fd < 0 || hlen + dlen == 0) return;
+    char sz[24];
+    int n = snprintf(sz, sizeof(sz), "%zx\r\n", hlen + dlen);
+    evbuffer_add(c->out, sz, (size_t)n);
+    if (hlen) evbuffer_add(c->out, hdr, hlen);
+    if (dlen) evbuffer_add(c->out, data, dlen);
+    evbuffer_add(c->out, "\r\n", 2);
+    conn_flush(c);
+}
+
+void conn_stream_end(struct conn *c)
+{
+    if (c->fd < 0) return;
+    evbuffer_add(c->out, "0\r\n\r\n", 5);
+    request_done(c);
+}
+
+static void process_input(struct conn *c)
+{
+    while (c->fd >= 0 && !c->busy && evbuffer_get_length(c->in) > 0) {
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(c->in, -1, NULL, &v, 1) < 1) break;
+        ssize_t n = http_req_feed(&c->req, v.iov_base, v.iov_len);
+        if (n < 0) {
+            c->closing = 1;
+            c->req.keep_alive = 0;
+            c->busy = 1;
+            conn_respond_error3(c, c->req.err_status, c->req.err_code, c->req.err_msg);
+            return;
+        }
+        evbuffer_drain(c->in, (size_t)n);
+        if (c->req.complete) {
+            c->busy = 1;
+            api_dispatch(c);
+        }
+    }
+}
+
+static void read_cb(evutil_socket_t fd, short ev, void *arg)
+{
+    (void)ev;
+    struct conn *c = arg;
+    for (;;) {
+        int n = evbuffer_read(c->in, fd, 256 * 1024);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) break;
+        if (n <= 0) {
+            if (n == 0 && !c->busy && http_req_eof(&c->req) == 0) {
+                conn_kill(c); /* clean close between requests */
+                return;
+            }
+            conn_kill(c);
+            return;
+        }
+        if (evbuffer_get_length(c->in) > HTTP_MAX_BODY + HTTP_MAX_HEADER_BYTES + 65536 && c->busy) {
+            /* a client that pipelines megabytes while we stream: stop reading */
+            event_del(c->rev);
+            break;
+        }
+        if (n < 256 * 1024) break;
+    }
+    if (!c->busy) process_input(c);
+}
+
+static void accept_cb(evutil_socket_t lfd, short ev, void *arg)
+{
+    (void)ev;
+    struct sbxd *d = arg;
+    for (int i = 0; i < 64; i++) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EINTR) log_warn("accept: %s", strerror(errno));
+            return;
+        }
+        struct conn *c = calloc(1, sizeof(*c));
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        int sz = 4 << 20;
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+        c->fd = fd;
+        c->in = evbuffer_new();
+        c->out = evbuffer_new();
+        http_req_init(&c->req);
+        c->rev = event_new(d->base, fd, EV_READ | EV_PERSIST, read_cb, c);
+        c->wev = event_new(d->base, fd, EV_WRITE | EV_PERSIST, write_cb, c);
+        if (!c->in || !c->out || !c->rev || !c->wev) {
+            log_error("out of memory accepting a connection");
+            if (c->rev) event_free(c->rev);
+            if (c->wev) event_free(c->wev);
+            if (c->in) evbuffer_free(c->in);
+            if (c->out) evbuffer_free(c->out);
+            free(c);
+            close(fd);
+            continue;
+        }
+        c->next = d->conns;
+        d->conns = c;
+        event_add(c->rev, NULL);
+    }
+}
+
+int server_listen(struct sbxd *d, sbx_err *err)
+{
+    int fd = -1;
+    if (sd_listen_fds(0) == 1 && sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) > 0) {
+        fd = SD_LISTEN_FDS_START; /* socket activation: systemd owns path and mode */
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        log_info("listening on the socket passed by systemd");
+    } else {
+        const char *path = d->cfg.socket_path;
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (strlen(path) >= sizeof(sa.sun_path))
+            return sbx_error(err, ENAMETOOLONG, "socket path %s", path);
+        strcpy(sa.sun_path, path);
+        char dir[sizeof(sa.sun_path)];
+        strcpy(dir, path);
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+            *slash = '\0';
+            if (mkdir_p(dir, 0755, err) < 0) return -1;
+        }
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) return sbx_error(err, errno, "socket");
+        /* A socket file left by a dead sbxd is removed; a live one is not stolen. */
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+            close(fd);
+            return sbx_error(err, EADDRINUSE, "another sbxd is already listening on %s", path);
+        }
+        unlink(path);
+        mode_t old = umask(0117);
+        int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+        umask(old);
+        if (r < 0) {
+            int e = errno;
+            close(fd);
+            return sbx_error(err, e, "bind %s", path);
+        }
+        struct group *g = getgrnam("sbx");
+        if (g && chown(path, 0, g->gr_gid) < 0)
+            log_warn("chown %s to group sbx: %s", path, strerror(errno));
+        chmod(path, 0660);
+        if (listen(fd, 1024) < 0) {
+            int e = errno;
+            close(fd);
+            return sbx_error(err, e, "listen %s", path);
+        }
+        log_info("listening on %s (root%s)", path, g ? " and group sbx" : " only: no group sbx");
+    }
+    g_listen_fd = fd;
+    g_listen_ev = event_new(d->base, fd, EV_READ | EV_PERSIST, accept_cb, d);
+    if (!g_listen_ev) return sbx_error(err, ENOMEM, "listen event");
+    event_add(g_listen_ev, NULL);
+    return 0;
+}
+
+void server_close_all(struct sbxd *d)
+{
+    if (g_listen_ev) event_free(g_listen_ev);
+    g_listen_ev = NULL;
+    if (g_listen_fd >= 0) close(g_listen_fd);
+    g_listen_fd = -1;
+    while (d->conns) conn_kill(d->conns);
+}

@@ -1,0 +1,336 @@
+/* session.c - session table and lifecycle. Create is all-or-nothing: any
+ * failure unwinds the sandbox, cgroup, workspace and id slot it made. */
+#include "session.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "exec.h"
+#include "images.h"
+#include "initproto.h"
+#include "json.h"
+#include "log.h"
+#include "util.h"
+
+#define TTL_MAX (30LL * 24 * 3600)
+
+static int valid_env_name(const char *k)
+{
+    if (!((*k >= 'A' && *k <= 'Z') || (*k >= 'a' && *k <= 'z') || *k == '_')) return 0;
+    for (const char *p = k + 1; *p; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+              *p == '_'))
+            return 0;
+    return 1;
+}
+
+/* Shared with exec.c through session_parse_env. */
+int session_parse_env(struct json_object *env, const char *where, sbx_err *err);
+int session_parse_env(struct json_object *env, const char *where, sbx_err *err)
+{
+    if (json_check_str_map(env, where, 4096, 255, 128 * 1024, err) < 0) return -1;
+    json_object_object_foreach(env, k, v)
+    {
+        (void)v;
+        if (!valid_env_name(k))
+            return sbx_error_kind(err, SBX_E_INVALID, "invalid_request",
+                                  "field \"%s\": \"%s\" is not a valid environment variable name "
+                                  "([A-Za-z_][A-Za-z0-9_]*)",
+                                  where, k);
+    }
+    return 0;
+}
+
+int session_parse_create(struct json_object *body, struct session_create_req *req, sbx_err *err)
+{
+    static const char *const fields[] = {"image", "limits", "env", "labels", "ttl", NULL};
+    memset(req, 0, sizeof(*req));
+    if (json_check_fields(body, "", fields, err) < 0) return -1;
+    if (json_get_str(body, "", "image", 1, &req->image, err) < 0) return -1;
+    struct json_object *lim;
+    if (json_get_obj(body, "", "limits", &lim, err) < 0) return -1;
+    if (limits_from_json(lim, &req->limits, err) < 0) return -1;
+    if (json_get_obj(body, "", "env", &req->env, err) < 0) return -1;
+    if (req->env && session_parse_env(req->env, "env", err) < 0) return -1;
+    if (json_get_obj(body, "", "labels", &req->labels, err) < 0) return -1;
+    if (req->labels && json_check_str_map(req->labels, "labels", 64, 63, 255, err) < 0) return -1;
+    int present;
+    if (json_get_int(body, "", "ttl", 1, TTL_MAX, &present, &req->ttl, err) < 0) return -1;
+    if (!present) req->ttl = 0;
+    return 0;
+}
+
+struct session *session_find(struct sbxd *d, const char *id)
+{
+    for (struct session *s = d->sessions; s; s = s->next)
+        if (strcmp(s->id, id) == 0) return s;
+    return NULL;
+}
+
+static void unlink_session(struct sbxd *d, struct session *s)
+{
+    for (struct session **pp = &d->sessions; *pp; pp = &(*pp)->next)
+        if (*pp == s) {
+            *pp = s->next;
+            d->nsessions--;
+            return;
+        }
+}
+
+static void ctl_cb(evutil_socket_t fd, short ev, void *arg);
+static void pidfd_cb(evutil_socket_t fd, short ev, void *arg);
+static void ttl_cb(evutil_socket_t fd, short ev, void *arg);
+
+static void free_session(struct session *s)
+{
+    if (s->env) json_object_put(s->env);
+    if (s->labels) json_object_put(s->labels);
+    free(s);
+}
+
+/* Reap the sandbox init (sbxd is its parent), close its fds. */
+static void release_sandbox(struct session *s)
+{
+    if (s->ctl_ev) event_free(s->ctl_ev);
+    if (s->pidfd_ev) event_free(s->pidfd_ev);
+    if (s->ttl_ev) event_free(s->ttl_ev);
+    s->ctl_ev = s->pidfd_ev = s->ttl_ev = NULL;
+    if (s->sb.ctl_fd >= 0) close(s->sb.ctl_fd);
+    s->sb.ctl_fd = -1;
+    if (s->sb.pidfd >= 0) {
+        syscall(SYS_pidfd_send_signal, s->sb.pidfd, SIGKILL, NULL, 0);
+        siginfo_t si;
+        while (waitid(P_PIDFD, (id_t)s->sb.pidfd, &si, WEXITED) < 0 && errno == EINTR) {
+        }
+        close(s->sb.pidfd);
+        s->sb.pidfd = -1;
+    }
+}
+
+static void remove_traces(struct sbxd *d, struct session *s)
+{
+    sbx_err err;
+    if (cg_destroy(&d->cg, &s->cg, &err) < 0) log_error("session %s: %s", s->id, err.msg);
+    release_sandbox(s);
+    if (rm_rf(s->ws_dir, &err) < 0) log_error("session %s: workspace: %s", s->id, err.msg);
+    slot_put(&d->slots, s->slot);
+}
+
+int session_create(struct sbxd *d, const struct session_create_req *req, struct session **out,
+                   sbx_err *err)
+{
+    struct session *s = calloc(1, sizeof(*s));
+    if (!s) return sbx_error(err, ENOMEM, "session");
+    s->sb.ctl_fd = s->sb.pidfd = -1;
+    s->cg.v2fd = -1;
+    for (int i = 0; i < CGV1_N; i++) s->cg.v1procs[i] = -1;
+    s->slot = -1;
+
+    if (image_resolve(d->cfg.image_dir, req->image, s->image_rootfs, sizeof(s->image_rootfs),
+                      err) < 0)
+        goto fail_free;
+    snprintf(s->image, sizeof(s->image), "%s", req->image);
+    /* a fresh id that no live session has */
+    do {
+        if (random_hex(s->id, 6, err) < 0) goto fail_free;
+    } while (session_find(d, s->id));
+    s->limits = req->limits;
+    s->env = req->env ? json_object_get(req->env) : json_object_new_object();
+    s->labels = req->labels ? json_object_get(req->labels) : json_object_new_object();
+    s->ttl = req->ttl;
+    s->created = time(NULL);
+    s->expires = s->ttl ? s->created + s->ttl : 0;
+    snprintf(s->ws_dir, sizeof(s->ws_dir), "%s/%s", d->sessions_dir, s->id);
+
+    s->slot = slot_get(&d->slots, err);
+    if (s->slot < 0) goto fail_free;
+    s->id_base = slot_host_base(&d->slots, s->slot);
+    if (cg_create(&d->cg, s->id, &s->limits, &s->cg, err) < 0) goto fail_slot;
+
+    struct sandbox_spec spec = {
+        .id = s->id,
+        .hostname = s->id,
+        .image_rootfs = s->image_rootfs,
+        .ws_dir = s->ws_dir,
+        .id_base = s->id_base,
+        .id_count = USERNS_IDS_PER_SLOT,
+        .cg = &s->cg,
+        .cg_mode = d->cg.mode,
+        .tmp_size = limits_tmp_size(&s->limits),
+        .init_memfd = d->init_memfd,
+        .idmap = d->idmap,
+        .seccomp = &d->seccomp,
+    };
+    if (sandbox_start(&spec, &s->sb, err) < 0) {
+        remove_traces(d, s);
+        goto fail_free;
+    }
+    cg_close_fds(&s->cg);
+    /* The init must outlive anything the OOM killer may pick. */
+    char p[64];
+    snprintf(p, sizeof(p), "/proc/%d/oom_score_adj", s->sb.init_pid);
+    sbx_err e2;
+    if (write_file(p, "-1000", &e2) < 0) log_warn("session %s: %s", s->id, e2.msg);
+
+    s->ctl_ev = event_new(d->base, s->sb.ctl_fd, EV_READ | EV_PERSIST, ctl_cb, s);
+    s->pidfd_ev = event_new(d->base, s->sb.pidfd, EV_READ, pidfd_cb, s);
+    if (!s->ctl_ev || !s->pidfd_ev) {
+        sbx_error(err, ENOMEM, "session events");
+        remove_traces(d, s);
+        goto fail_free;
+    }
+    event_add(s->ctl_ev, NULL);
+    event_add(s->pidfd_ev, NULL);
+    if (s->ttl) {
+        s->ttl_ev = evtimer_new(d->base, ttl_cb, s);
+        struct timeval tv = {(time_t)s->ttl, 0};
+        if (s->ttl_ev) evtimer_add(s->ttl_ev, &tv);
+    }
+    s->state = S_RUNNING;
+    s->next = d->sessions;
+    d->sessions = s;
+    d->nsessions++;
+    sbx_log(SBX_LOG_INFO, "session created", "session", s->id, "image", s->image, NULL);
+    *out = s;
+    return 0;
+
+fail_slot:
+    slot_put(&d->slots, s->slot);
+fail_free:
+    free_session(s);
+    return sbx_error_wrap(err, "create session");
+}
+
+void session_destroy(struct sbxd *d, struct session *s)
+{
+    s->state = S_REMOVING;
+    unlink_session(d, s);
+    remove_traces(d, s); /* cgroup.kill first: nothing inside runs on */
+    exec_abort_all(d, s, "session removed");
+    sbx_log(SBX_LOG_INFO, "session removed", "session", s->id, NULL);
+    free_session(s);
+}
+
+static void ttl_cb(evutil_socket_t fd, short ev, void *arg)
+{
+    (void)fd;
+    (void)ev;
+    struct session *s = arg;
+    sbx_log(SBX_LOG_INFO, "session ttl expired", "session", s->id, NULL);
+    session_destroy(g_sbxd, s);
+}
+
+static void pidfd_cb(evutil_socket_t fd, short ev, void *arg)
+{
+    (void)fd;
+    (void)ev;
+    struct session *s = arg;
+    siginfo_t si;
+    memset(&si, 0, sizeof(si));
+    waitid(P_PIDFD, (id_t)s->sb.pidfd, &si, WEXITED | WNOHANG);
+    char st[32];
+    snprintf(st, sizeof(st), "%d", si.si_status);
+    sbx_log(SBX_LOG_WARN, "session init died", "session", s->id, "status", st, NULL);
+    s->state = S_DEAD;
+    close(s->sb.pidfd);
+    s->sb.pidfd = -1;
+    if (s->ctl_ev) event_del(s->ctl_ev);
+    exec_abort_all(g_sbxd, s, "the sandbox's init died");
+}
+
+static void ctl_cb(evutil_socket_t fd, short ev, void *arg)
+{
+    (void)ev;
+    struct session *s = arg;
+    uint8_t buf[1024];
+    for (int budget = 0; budget < 64; budget++) {
+        int fds[IP_MAX_FDS], nfds = 0;
+        ssize_t n = ip_recv(fd, buf, sizeof(buf) - 1, fds, &nfds);
+        for (int i = 0; i < nfds; i++) close(fds[i]);
+        if (n == -EAGAIN || n == -EINTR) return;
+        if (n <= 0) {
+            event_del(s->ctl_ev);
+            return; /* init gone: pidfd_cb reports it */
+        }
+        struct ip_hdr h;
+        if ((size_t)n < sizeof(h)) continue;
+        memcpy(&h, buf, sizeof(h));
+        struct ip_buf b;
+        ip_buf_reader(&b, buf + sizeof(h), (size_t)n - sizeof(h));
+        uint32_t v = ip_get_u32(&b);
+        if (b.failed) continue;
+        switch (h.type) {
+        case IP_STARTED: exec_on_started(g_sbxd, s, h.id, v); break;
+        case IP_FAILED: {
+            const char *stage = ip_get_str(&b);
+            exec_on_failed(g_sbxd, s, h.id, (int)v, stage ? stage : "exec");
+            break;
+        }
+        case IP_EXITED: exec_on_exited(g_sbxd, s, h.id, (int)v); break;
+        default: break;
+        }
+    }
+}
+
+struct json_object *session_to_json(struct sbxd *d, struct session *s)
+{
+    struct json_object *o = json_object_new_object();
+    char t[32];
+    json_object_object_add(o, "id", json_object_new_string(s->id));
+    json_object_object_add(o, "state", json_object_new_string(s->state == S_RUNNING ? "running"
+                                                              : s->state == S_DEAD  ? "dead"
+                                                                                    : "removing"));
+    json_object_object_add(o, "image", json_object_new_string(s->image));
+    fmt_time_utc(s->created, t, sizeof(t));
+    json_object_object_add(o, "created_at", json_object_new_string(t));
+    if (s->expires) {
+        fmt_time_utc(s->expires, t, sizeof(t));
+        json_object_object_add(o, "expires_at", json_object_new_string(t));
+    } else {
+        json_object_object_add(o, "expires_at", NULL);
+    }
+    json_object_object_add(o, "ttl", s->ttl ? json_object_new_int64(s->ttl) : NULL);
+    json_object_object_add(o, "limits", limits_to_json(&s->limits));
+    json_object_object_add(o, "env", json_object_get(s->env));
+    json_object_object_add(o, "labels", json_object_get(s->labels));
+    json_object_object_add(o, "pid", json_object_new_int(s->sb.init_pid));
+    json_object_object_add(o, "execs", json_object_new_int((int)s->nexecs));
+    struct cg_usage u;
+    cg_usage(&d->cg, &s->cg, &u);
+    struct json_object *uo = json_object_new_object();
+    json_object_object_add(uo, "memory_current", json_object_new_int64((int64_t)u.memory_current));
+    json_object_object_add(uo, "memory_peak", json_object_new_int64((int64_t)u.memory_peak));
+    json_object_object_add(uo, "pids_current", json_object_new_int64((int64_t)u.pids_current));
+    json_object_object_add(uo, "cpu_usec", json_object_new_int64((int64_t)u.cpu_usec));
+    json_object_object_add(uo, "oom_kills", json_object_new_int64((int64_t)u.oom_kills));
+    json_object_object_add(o, "usage", uo);
+    return o;
+}
+
+void session_cleanup_stale(struct sbxd *d)
+{
+    int n = cg_remove_stale(&d->cg);
+    int w = 0;
+    _cleanup_closedir_ DIR *dir = opendir(d->sessions_dir);
+    struct dirent *de;
+    while (dir && (de = readdir(dir)) != NULL) {
+        if (de->d_name[0] == '.') continue;
+        char p[8192];
+        snprintf(p, sizeof(p), "%s/%s", d->sessions_dir, de->d_name);
+        sbx_err err;
+        if (rm_rf(p, &err) < 0)
+            log_warn("stale workspace: %s", err.msg);
+        else
+            w++;
+    }
+    if (n || w) log_info("removed what a previous sbxd left: %d cgroups, %d workspaces", n, w);
+}

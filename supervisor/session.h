@@ -1,0 +1,59 @@
+/* session.h - the session table and a session's lifecycle:
+ * create (cgroup, workspace, sandbox), inspect, destroy, TTL, death of init. */
+#ifndef SBX_SESSION_H
+#define SBX_SESSION_H
+
+#include <json-c/json.h>
+#include <time.h>
+
+#include "cgroup.h"
+#include "error.h"
+#include "limits.h"
+#include "sandbox.h"
+#include "sbxd.h"
+
+struct exec;
+
+enum session_state { S_RUNNING, S_DEAD, S_REMOVING };
+
+struct session {
+    char id[13];
+    char image[65];
+    char image_rootfs[4096];
+    char ws_dir[4096];
+    struct limits limits;
+    struct json_object *env;    /* {"K": "V"} */
+    struct json_object *labels; /* {"k": "v"} */
+    int64_t ttl;
+    time_t created, expires;
+    int slot;
+    uid_t id_base;
+    struct cg cg;
+    struct sandbox sb;
+    enum session_state state;
+    struct event *ctl_ev, *pidfd_ev, *ttl_ev;
+    struct exec *execs;
+    unsigned nexecs;
+    uint32_t next_exec_id;
+    struct session *next;
+};
+
+struct session_create_req {
+    const char *image;
+    struct limits limits;
+    struct json_object *env, *labels; /* borrowed */
+    int64_t ttl;
+};
+
+/* Parse and validate a POST /v1/sessions body. */
+int session_parse_create(struct json_object *body, struct session_create_req *req, sbx_err *err);
+int session_create(struct sbxd *d, const struct session_create_req *req, struct session **out,
+                   sbx_err *err);
+struct session *session_find(struct sbxd *d, const char *id);
+/* Kill everything and remove all traces. Always completes (logs leftovers). */
+void session_destroy(struct sbxd *d, struct session *s);
+struct json_object *session_to_json(struct sbxd *d, struct session *s);
+/* At start-up: remove cgroups and workspaces a previous sbxd left behind. */
+void session_cleanup_stale(struct sbxd *d);
+
+#endif

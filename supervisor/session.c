@@ -179,7 +179,11 @@ int session_create(struct sbxd *d, const struct session_create_req *req, struct 
     char p[64];
     snprintf(p, sizeof(p), "/proc/%d/oom_score_adj", s->sb.init_pid);
     sbx_err e2;
-    if (write_file(p, "-1000", &e2) < 0) log_warn("session %s: %s", s->id, e2.msg);
+    static int warned;
+    if (write_file(p, "-1000", &e2) < 0 && !warned) {
+        warned = 1; /* e.g. no CAP_SYS_RESOURCE in a container: say it once */
+        log_warn("cannot protect sandbox inits from the OOM killer (%s); continuing", e2.msg);
+    }
 
     s->ctl_ev = event_new(d->base, s->sb.ctl_fd, EV_READ | EV_PERSIST, ctl_cb, s);
     s->pidfd_ev = event_new(d->base, s->sb.pidfd, EV_READ, pidfd_cb, s);

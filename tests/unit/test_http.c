@@ -1,0 +1,163 @@
+/* Unit tests: HTTP request framing (common/http.c). */
+#include <stdlib.h>
+
+#include "http.h"
+#include "unit.h"
+
+static ssize_t feed_all(struct http_req *r, const char *s)
+{
+    return http_req_feed(r, s, strlen(s));
+}
+
+static void test_parses_post_with_body_path_query_and_accept(void)
+{
+    struct http_req r;
+    http_req_init(&r);
+    const char *s = "POST /v1/sessions/abc/exec?x=1 HTTP/1.1\r\nHost: sbx\r\n"
+                    "Accept: application/vnd.sbx.frames\r\nContent-Length: 4\r\n\r\nbody";
+    CHECK(feed_all(&r, s) == (ssize_t)strlen(s));
+    CHECK(r.complete);
+    CHECK(r.method == HTTP_POST);
+    CHECK_STR(r.path, "/v1/sessions/abc/exec");
+    CHECK_STR(r.query, "x=1");
+    CHECK_STR(r.accept, "application/vnd.sbx.frames");
+    CHECK(r.body_len == 4 && memcmp(r.body, "body", 4) == 0);
+    CHECK(r.keep_alive);
+    http_req_free(&r);
+}
+
+static void test_stops_after_one_request_when_pipelined(void)
+{
+    struct http_req r;
+    http_req_init(&r);
+    const char *a = "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n";
+    char both[256];
+    snprintf(both, sizeof(both), "%sGET /v1/sessions HTTP/1.1\r\nHost: x\r\n\r\n", a);
+    ssize_t n = feed_all(&r, both);
+    CHECK(n == (ssize_t)strlen(a));
+    CHECK_STR(r.path, "/v1/health");
+    http_req_reset(&r);
+    CHECK(feed_all(&r, both + n) == (ssize_t)strlen(both + n));
+    CHECK(r.complete);
+    CHECK_STR(r.path, "/v1/sessions");
+    http_req_free(&r);
+}
+
+static void test_request_split_byte_by_byte(void)
+{
+    struct http_req r;
+    http_req_init(&r);
+    const char *s = "DELETE /v1/sessions/0123456789ab HTTP/1.1\r\nContent-Length: 0\r\n\r\n";
+    for (size_t i = 0; s[i]; i++) CHECK(http_req_feed(&r, s + i, 1) == 1);
+    CHECK(r.complete && r.method == HTTP_DELETE);
+    http_req_free(&r);
+}
+
+static void test_chunked_request_body_is_reassembled(void)
+{
+    struct http_req r;
+    http_req_init(&r);
+    const char *s = "POST /v1/sessions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "3\r\n{\"a\r\n2\r\n\":\r\n2\r\n1}\r\n0\r\n\r\n";
+    CHECK(feed_all(&r, s) == (ssize_t)strlen(s));
+    CHECK(r.complete);
+    CHECK(r.body && strcmp(r.body, "{\"a\":1}") == 0);
+    http_req_free(&r);
+}
+
+static void test_rejects_garbage_with_400(void)
+{
+    struct http_req r;
+    http_req_init(&r);
+    CHECK(feed_all(&r, "\x01\x02\x03 nonsense\r\n\r\n") < 0);
+    CHECK(r.err_status == 400);
+    http_req_free(&r);
+}
+
+static void test_rejects_oversized_body_by_content_length_with_413(void)
+{
+    struct http_req r;
+    http_req_init(&r);
+    CHECK(feed_all(&r, "POST /v1/sessions HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n") < 0);
+    CHECK(r.err_status == 413);
+    http_req_free(&r);
+}
+
+static void test_rejects_oversized_headers_with_431(void)
+{
+    struct http_req r;
+    http_req_init(&r);
+    char *big = malloc(80000);
+    strcpy(big, "GET /v1/health HTTP/1.1\r\nX-Big: ");
+    size_t n = strlen(big);
+    memset(big + n, 'a', 70000);
+    strcpy(big + n + 70000, "\r\n\r\n");
+    CHECK(feed_all(&r, big) < 0);
+    CHECK(r.err_status == 431);
+    free(big);
+    http_req_free(&r);
+}
+
+static void test_rejects_bad_percent_encoding_and_nul_in_path(void)
+{
+    struct http_req r;
+    http_req_init(&r);
+    CHECK(feed_all(&r, "GET /v1/%zz HTTP/1.1\r\n\r\n") < 0);
+    CHECK(r.err_status == 400);
+    http_req_free(&r);
+    http_req_init(&r);
+    CHECK(feed_all(&r, "GET /v1/a%00b HTTP/1.1\r\n\r\n") < 0);
+    http_req_free(&r);
+    http_req_init(&r);
+    CHECK(feed_all(&r, "GET /v1/%4 HTTP/1.1\r\n\r\n") < 0);
+    http_req_free(&r);
+}
+
+static void test_eof_mid_request_is_an_error(void)
+{
+    struct http_req r;
+    http_req_init(&r);
+    feed_all(&r, "POST /v1/sessions HTTP/1.1\r\nContent-Length: 10\r\n\r\n{\"a\"");
+    CHECK(!r.complete);
+    CHECK(http_req_eof(&r) < 0);
+    http_req_free(&r);
+}
+
+static void test_http10_without_keepalive_closes(void)
+{
+    struct http_req r;
+    http_req_init(&r);
+    feed_all(&r, "GET /v1/health HTTP/1.0\r\n\r\n");
+    CHECK(r.complete && !r.keep_alive);
+    http_req_free(&r);
+}
+
+static void test_split_path_rejects_dot_segments_and_empty_segments(void)
+{
+    char buf[256];
+    char *seg[8];
+    CHECK(http_split_path("/v1/sessions/ab/exec", buf, sizeof(buf), seg, 8) == 4);
+    CHECK_STR(seg[3], "exec");
+    CHECK(http_split_path("/v1/sessions/", buf, sizeof(buf), seg, 8) == 2);
+    CHECK(http_split_path("/v1//sessions", buf, sizeof(buf), seg, 8) < 0);
+    CHECK(http_split_path("/v1/../x", buf, sizeof(buf), seg, 8) < 0);
+    CHECK(http_split_path("/v1/./x", buf, sizeof(buf), seg, 8) < 0);
+    CHECK(http_split_path("/a/b/c/d/e/f/g/h/i", buf, sizeof(buf), seg, 8) < 0);
+    CHECK(http_split_path("relative", buf, sizeof(buf), seg, 8) < 0);
+}
+
+int main(void)
+{
+    RUN(test_parses_post_with_body_path_query_and_accept);
+    RUN(test_stops_after_one_request_when_pipelined);
+    RUN(test_request_split_byte_by_byte);
+    RUN(test_chunked_request_body_is_reassembled);
+    RUN(test_rejects_garbage_with_400);
+    RUN(test_rejects_oversized_body_by_content_length_with_413);
+    RUN(test_rejects_oversized_headers_with_431);
+    RUN(test_rejects_bad_percent_encoding_and_nul_in_path);
+    RUN(test_eof_mid_request_is_an_error);
+    RUN(test_http10_without_keepalive_closes);
+    RUN(test_split_path_rejects_dot_segments_and_empty_segments);
+    UNIT_MAIN_END();
+}

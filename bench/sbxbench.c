@@ -9,26 +9,30 @@
  *
  * Modes (times in ms, throughput in GiB/s; one "RESULT" line per figure):
  *
- *   sbxbench create  SOCK IMAGE N W
+ *   sbxbench create  SOCK IMAGE N W [GAP_MS]
  *       per iteration: t0; POST /v1/sessions; POST .../exec {"argv":["/bin/true"]}
  *       (framed); t1 = exit frame received; DELETE /v1/sessions/ID; t2 = 204.
  *       Reports create_exec (t1-t0), create_only (201 received - t0),
- *       first_exec (t1 - 201 received) and destroy (t2 - t1).
+ *       first_exec (t1 - 201 received) and destroy (t2 - t1).  With GAP_MS,
+ *       sleep GAP_MS (untimed) before each iteration and suffix names "_idle":
+ *       creates that arrive on an idle daemon, as they do in real use.
  *   sbxbench exec    SOCK IMAGE N W
  *       one session; per iteration POST exec /bin/true (framed) -> exit frame.
  *   sbxbench forkexec N W [PATH]
  *       fork(); child execve(PATH="/bin/true"); parent waitpid().
- *   sbxbench cmd     NAME N W [--stdout-null] -- ARGV...
+ *   sbxbench cmd     NAME N W [--stdout-null] [--gap-ms MS] -- ARGV...
  *       fork+execvp+waitpid of ARGV (a peer runtime); fails unless every run
- *       exits 0.  stdin is /dev/null; stdout too with --stdout-null.
- *   sbxbench stream  SOCK IMAGE RUNS frames|ndjson BYTES -- ARGV...
+ *       exits 0.  stdin is /dev/null; stdout too with --stdout-null.  With
+ *       --gap-ms, sleep MS (untimed) before each run.
+ *   sbxbench stream  SOCK IMAGE RUNS frames|ndjson BYTES NAME -- ARGV...
  *       one session; per run POST exec ARGV, read the whole body, discard the
  *       stdout payload counting its bytes (NDJSON: base64-decoded length),
  *       t from request write to exit event; checks count == BYTES.
- *   sbxbench pipe    RUNS BYTES
+ *   sbxbench pipe    RUNS BYTES [PIPESZ]
  *       host floor: a child write()s BYTES of zeros in 1 MiB writes into a
- *       pipe, the parent read()s them with the same buffer size the socket
- *       client uses (1 MiB).
+ *       pipe (default capacity 64 KiB, or PIPESZ via F_SETPIPE_SZ, as sbxd
+ *       sets on the exec's stdout pipe), the parent read()s them with the same
+ *       buffer size the socket client uses (1 MiB).
  *   sbxbench session SOCK IMAGE         create a session, print its id
  *   sbxbench rm      SOCK ID            delete a session
  */
@@ -428,7 +432,13 @@ static bool exit_ok(const struct result *r)
 
 /* ---------- modes ---------- */
 
-static int mode_create(const char *sock, const char *image, int n, int w)
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {}
+}
+
+static int mode_create(const char *sock, const char *image, int n, int w, int gap_ms)
 {
     struct conn c;
     conn_open(&c, sock);
@@ -438,6 +448,7 @@ static int mode_create(const char *sock, const char *image, int n, int w)
     for (int i = 0; i < w + n; i++) {
         char id[64];
         struct result r;
+        if (gap_ms > 0) sleep_ms(gap_ms);
         double t0 = now(), te;
         create_session(&c, image, id);
         double t1 = now();
@@ -451,10 +462,16 @@ static int mode_create(const char *sock, const char *image, int n, int w)
             ce[j] = t2 - t0, co[j] = t1 - t0, fe[j] = t2 - t1, de[j] = t3 - t2;
         }
     }
-    report("create_exec", ce, (size_t)n, 1e3, "ms");
-    report("create_only", co, (size_t)n, 1e3, "ms");
-    report("first_exec", fe, (size_t)n, 1e3, "ms");
-    report("destroy", de, (size_t)n, 1e3, "ms");
+    const char *sfx = gap_ms > 0 ? "_idle" : "";
+    char nm[64];
+    snprintf(nm, sizeof nm, "create_exec%s", sfx);
+    report(nm, ce, (size_t)n, 1e3, "ms");
+    snprintf(nm, sizeof nm, "create_only%s", sfx);
+    report(nm, co, (size_t)n, 1e3, "ms");
+    snprintf(nm, sizeof nm, "first_exec%s", sfx);
+    report(nm, fe, (size_t)n, 1e3, "ms");
+    snprintf(nm, sizeof nm, "destroy%s", sfx);
+    report(nm, de, (size_t)n, 1e3, "ms");
     return 0;
 }
 
@@ -502,10 +519,11 @@ static double spawn_wait(char **argv, bool use_path, bool stdout_null)
     return t;
 }
 
-static int mode_cmd(const char *name, int n, int w, bool stdout_null, char **argv)
+static int mode_cmd(const char *name, int n, int w, bool stdout_null, int gap_ms, char **argv)
 {
     double *s = calloc((size_t)n, sizeof *s);
     for (int i = 0; i < w + n; i++) {
+        if (gap_ms > 0) sleep_ms(gap_ms);
         double t = spawn_wait(argv, true, stdout_null);
         if (t < 0) return 1;
         if (i >= w) s[i - w] = t;
@@ -515,7 +533,7 @@ static int mode_cmd(const char *name, int n, int w, bool stdout_null, char **arg
 }
 
 static int mode_stream(const char *sock, const char *image, int runs, bool frames,
-                       unsigned long long bytes, char **argv, int argc)
+                       unsigned long long bytes, const char *name, char **argv, int argc)
 {
     struct conn c;
     conn_open(&c, sock);
@@ -533,17 +551,18 @@ static int mode_stream(const char *sock, const char *image, int runs, bool frame
         s[i] = (double)bytes / (r.t_exit - t0) / (1024.0 * 1024 * 1024);
     }
     delete_session(&c, id);
-    report(frames ? "stream_frames" : "stream_ndjson", s, (size_t)runs, 1, "GiB/s");
+    report(name, s, (size_t)runs, 1, "GiB/s");
     return 0;
 }
 
-static int mode_pipe(int runs, unsigned long long bytes)
+static int mode_pipe(int runs, unsigned long long bytes, int pipesz)
 {
     char *b = calloc(1, BUFSZ);
     double *s = calloc((size_t)runs, sizeof *s);
     for (int i = 0; i < runs; i++) {
         int pf[2];
         if (pipe(pf) < 0) die("pipe: %s", strerror(errno));
+        if (pipesz > 0 && fcntl(pf[0], F_SETPIPE_SZ, pipesz) < 0) die("F_SETPIPE_SZ: %s", strerror(errno));
         double t0 = now();
         pid_t p = fork();
         if (p == 0) {
@@ -566,7 +585,7 @@ static int mode_pipe(int runs, unsigned long long bytes)
         if (got != bytes) die("pipe: got %llu bytes", got);
         s[i] = (double)bytes / t / (1024.0 * 1024 * 1024);
     }
-    report("pipe", s, (size_t)runs, 1, "GiB/s");
+    report(pipesz > 0 ? "pipe_big" : "pipe", s, (size_t)runs, 1, "GiB/s");
     return 0;
 }
 
@@ -580,8 +599,8 @@ int main(int argc, char **argv)
 {
     if (argc < 2) return usage();
     const char *m = argv[1];
-    if (!strcmp(m, "create") && argc == 6)
-        return mode_create(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]));
+    if (!strcmp(m, "create") && (argc == 6 || argc == 7))
+        return mode_create(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]), argc == 7 ? atoi(argv[6]) : 0);
     if (!strcmp(m, "exec") && argc == 6)
         return mode_exec(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]));
     if (!strcmp(m, "forkexec") && (argc == 4 || argc == 5)) {
@@ -597,18 +616,23 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(m, "cmd") && argc >= 6) {
-        /* cmd NAME N W [--stdout-null] -- ARGV... */
-        int i = 5;
+        /* cmd NAME N W [--stdout-null] [--gap-ms MS] -- ARGV... */
+        int i = 5, gap = 0;
         bool null = false;
-        if (!strcmp(argv[i], "--stdout-null")) null = true, i++;
+        for (;;) {
+            if (i < argc && !strcmp(argv[i], "--stdout-null")) null = true, i++;
+            else if (i + 1 < argc && !strcmp(argv[i], "--gap-ms")) gap = atoi(argv[i + 1]), i += 2;
+            else break;
+        }
         if (i >= argc || strcmp(argv[i], "--")) return usage();
         if (i + 1 >= argc) return usage();
-        return mode_cmd(argv[2], atoi(argv[3]), atoi(argv[4]), null, argv + i + 1);
+        return mode_cmd(argv[2], atoi(argv[3]), atoi(argv[4]), null, gap, argv + i + 1);
     }
-    if (!strcmp(m, "stream") && argc >= 9 && !strcmp(argv[7], "--"))
+    if (!strcmp(m, "stream") && argc >= 10 && !strcmp(argv[8], "--"))
         return mode_stream(argv[2], argv[3], atoi(argv[4]), !strcmp(argv[5], "frames"),
-                           strtoull(argv[6], NULL, 10), argv + 8, argc - 8);
-    if (!strcmp(m, "pipe") && argc == 4) return mode_pipe(atoi(argv[2]), strtoull(argv[3], NULL, 10));
+                           strtoull(argv[6], NULL, 10), argv[7], argv + 9, argc - 9);
+    if (!strcmp(m, "pipe") && (argc == 4 || argc == 5))
+        return mode_pipe(atoi(argv[2]), strtoull(argv[3], NULL, 10), argc == 5 ? atoi(argv[4]) : 0);
     if (!strcmp(m, "session") && argc == 4) {
         struct conn c;
         char id[64];

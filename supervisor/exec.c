@@ -148,8 +148,10 @@ static void on_drain(void *arg)
         if (e->ev[i] && e->fd[i] >= 0) event_add(e->ev[i], NULL);
 }
 
-/* Read what a pipe has (bounded); returns 1 at EOF. */
-static int pump(struct exec *e, int i, size_t budget)
+/* Read what a pipe has (bounded); returns 1 at EOF. Stops early when the
+ * client is behind, unless `drain` (the process has exited: everything it
+ * wrote is in the pipe and must be delivered, at most the pipe's size). */
+static int pump(struct exec *e, int i, size_t budget, int drain)
 {
     size_t got = 0;
     while (e->fd[i] >= 0 && got < budget) {
@@ -166,11 +168,11 @@ static int pump(struct exec *e, int i, size_t budget)
         }
         emit_data(e, i == 1 ? F_STDOUT : F_STDERR, g_readbuf, (size_t)n);
         got += (size_t)n;
-        if (e->conn && conn_out_pending(e->conn) >= CONN_OUT_HIGH) {
+        if (!drain && e->conn && conn_out_pending(e->conn) >= CONN_OUT_HIGH) {
             pause_output(e);
             return 0;
         }
-        if ((size_t)n < want) return 0;
+        if ((size_t)n < want && !drain) return 0;
     }
     return 0;
 }
@@ -180,7 +182,7 @@ static void out_cb(evutil_socket_t fd, short ev, void *arg)
     (void)ev;
     struct exec *e = arg;
     int i = (fd == e->fd[1]) ? 1 : 2;
-    pump(e, i, 4 * READ_CHUNK);
+    pump(e, i, 4 * READ_CHUNK, 0);
 }
 
 static void in_cb(evutil_socket_t fd, short ev, void *arg)
@@ -491,7 +493,7 @@ static void finish(struct sbxd *d, struct exec *e, int status, int have_status, 
 {
     /* What the process wrote before it ended is in the pipes: deliver it. */
     for (int i = 1; i < 3; i++)
-        if (e->fd[i] >= 0) pump(e, i, 2 * PIPE_SIZE);
+        if (e->fd[i] >= 0) pump(e, i, 2 * PIPE_SIZE, 1);
     if (e->conn) {
         struct json_object *o = json_object_new_object();
         int sig = have_status ? (WIFSIGNALED(status) ? WTERMSIG(status) : 0) : SIGKILL;

@@ -175,16 +175,9 @@ int session_create(struct sbxd *d, const struct session_create_req *req, struct 
         goto fail_free;
     }
     cg_close_fds(&s->cg);
-    /* The init must outlive anything the OOM killer may pick. */
-    char p[64];
-    snprintf(p, sizeof(p), "/proc/%d/oom_score_adj", s->sb.init_pid);
-    sbx_err e2;
-    static int warned;
-    if (write_file(p, "-1000", &e2) < 0 && !warned) {
-        warned = 1; /* e.g. no CAP_SYS_RESOURCE in a container: say it once */
-        log_warn("cannot protect sandbox inits from the OOM killer (%s); continuing", e2.msg);
-    }
-
+    /* No oom_score_adj for init: every process it starts would inherit it
+     * (and a privileged -1000 would make a memory bomb unkillable). Init is
+     * tiny; the OOM killer picks by size. */
     s->ctl_ev = event_new(d->base, s->sb.ctl_fd, EV_READ | EV_PERSIST, ctl_cb, s);
     s->pidfd_ev = event_new(d->base, s->sb.pidfd, EV_READ, pidfd_cb, s);
     if (!s->ctl_ev || !s->pidfd_ev) {

@@ -104,7 +104,7 @@ cgmode() {
 CGMODE=$(cgmode)
 MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
-CG2OPTS=$(awk '$9 == "cgroup2" { print $5 " (" $NF ")"; exit }' /proc/self/mountinfo)
+CG2OPTS=$(awk '{ for (i = 7; i < NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5 " (" $(i + 3) ")"; exit } break } }' /proc/self/mountinfo)
 
 # ---------------------------------------------------------------- sbxd
 mkdir -p "$STATE/images"
@@ -122,10 +122,11 @@ SBX_VERSION=$("$BUILD/sbx" --version 2>/dev/null | head -1)
 # ---------------------------------------------------------------- measuring
 RAW=$OUT/raw.txt
 : >"$RAW"
-declare -A MED P99 NOTE
+declare -A MED P99
 FAILED=()
 
-# run NAME... -- sbxbench-args: runs sbxbench, stores every RESULT line it prints.
+# run LABEL CMD...: runs CMD (sbxbench, possibly wrapped), keeps the median and
+# p99 of every "RESULT name ..." line it prints; a failure is listed, not fatal.
 run() {
     local label=$1; shift
     echo "bench: $label" >&2
@@ -134,9 +135,7 @@ run() {
         FAILED+=("$label: $(tail -3 "$TMP/err" | tr '\n' ' ')")
         echo "bench:   FAILED: $(tail -3 "$TMP/err")" >&2
     fi
-    printf '%s\n' "$out" | grep '^RESULT' | tee -a "$RAW" | while read -r _ name rest; do
-        echo "$name $rest"
-    done >"$TMP/res"
+    printf '%s\n' "$out" | grep '^RESULT' | tee -a "$RAW" | sed 's/^RESULT //' >"$TMP/res"
     while read -r name rest; do
         local med p99
         med=$(sed -n 's/.*median=\([^ ]*\).*/\1/p' <<<"$rest")

@@ -39,6 +39,8 @@ enum ip_type {
     /* from the sandbox set-up code in sbxd's forked children, before init runs */
     IP_SETUP_PID = 110,   /* payload: u32 host pid of the sandbox init; fds: its pidfd */
     IP_SETUP_ERROR = 111, /* payload: str message (an sbx_err chain) */
+    IP_SETUP_WARM = 112,  /* the setup child did the request-independent steps */
+    IP_SETUP_GO = 113,    /* sbxd -> setup child: str image rootfs, u32 tmp MiB, u32 idmap */
 };
 
 struct ip_hdr {

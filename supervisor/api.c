@@ -42,6 +42,7 @@ static void health(struct conn *c)
     json_object_object_add(o, "cgroup", json_object_new_string(cg_mode_name(d->cg.mode)));
     json_object_object_add(o, "sessions", json_object_new_int((int)d->nsessions));
     json_object_object_add(o, "execs", json_object_new_int((int)d->nexecs));
+    json_object_object_add(o, "warm", json_object_new_int((int)session_pool_ready(d)));
     json_object_object_add(o, "idmapped_images", json_object_new_boolean(d->idmap));
     json_object_object_add(o, "uptime", json_object_new_double(now_mono() - d->started));
     conn_respond(c, 200, o);

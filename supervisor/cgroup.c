@@ -123,7 +123,7 @@ static int apply_v2(const char *dir, const struct limits *l, sbx_err *err)
     return 0;
 }
 
-static int apply_v1(struct cg *c, const struct limits *l, sbx_err *err)
+static int apply_v1(const struct cg *c, const struct limits *l, sbx_err *err)
 {
     char v[64];
     snprintf(v, sizeof(v), "%" PRIu64, l->memory);
@@ -166,17 +166,21 @@ void cg_close_fds(struct cg *c)
     }
 }
 
-int cg_create(const struct cg_mgr *m, const char *id, const struct limits *l, struct cg *c,
-              sbx_err *err)
+int cg_set_limits(const struct cg_mgr *m, const struct cg *c, const struct limits *l,
+                  sbx_err *err)
+{
+    int r = m->mode == CG_V2 ? apply_v2(c->v2, l, err) : apply_v1(c, l, err);
+    return r < 0 ? sbx_error_wrap(err, "cgroup limits") : 0;
+}
+
+int cg_create(const struct cg_mgr *m, const char *id, struct cg *c, sbx_err *err)
 {
     memset(c, 0, sizeof(*c));
     c->v2fd = -1;
     for (int i = 0; i < CGV1_N; i++) c->v1procs[i] = -1;
     snprintf(c->v2, sizeof(c->v2), "%s/%s", m->v2_root, id);
     if (mkdir(c->v2, 0755) < 0) return sbx_error(err, errno, "create cgroup %s", c->v2);
-    if (m->mode == CG_V2) {
-        if (apply_v2(c->v2, l, err) < 0) goto fail;
-    } else {
+    if (m->mode == CG_HYBRID) {
         for (int i = 0; i < CGV1_N; i++) {
             snprintf(c->v1[i], sizeof(c->v1[i]), "%s/%s", m->v1_root[i], id);
             if (mkdir(c->v1[i], 0755) < 0) {
@@ -192,7 +196,6 @@ int cg_create(const struct cg_mgr *m, const char *id, const struct limits *l, st
                 goto fail;
             }
         }
-        if (apply_v1(c, l, err) < 0) goto fail;
     }
     c->v2fd = open(c->v2, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
     if (c->v2fd < 0) {

@@ -39,9 +39,11 @@ struct cg_usage {
 const char *cg_mode_name(enum cg_mode m);
 /* Detect the host's mode and create <name> subtrees. */
 int cg_mgr_init(struct cg_mgr *m, const char *name, sbx_err *err);
-/* Create the session's cgroup(s) and apply limits; on failure nothing is left. */
-int cg_create(const struct cg_mgr *m, const char *id, const struct limits *l, struct cg *out,
-              sbx_err *err);
+/* Create the session's cgroup(s); on failure nothing is left. */
+int cg_create(const struct cg_mgr *m, const char *id, struct cg *out, sbx_err *err);
+/* Apply memory, pids and cpu limits (before anything of the request runs). */
+int cg_set_limits(const struct cg_mgr *m, const struct cg *c, const struct limits *l,
+                  sbx_err *err);
 /* Close fds kept for the sandbox start (after the sandbox runs in it). */
 void cg_close_fds(struct cg *c);
 /* cgroup.kill, wait until empty, rmdir every directory (retry on EBUSY). */

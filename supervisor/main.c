@@ -40,6 +40,7 @@ static void usage(FILE *f)
             "  --cgroup-name NAME sbx's cgroup subtree (default sbx)\n"
             "  --id-base N        first host uid/gid of sandbox id ranges (default 536870912)\n"
             "  --id-slots N       number of 65536-id ranges = max sessions (default 4096)\n"
+            "  --warm N           sandboxes prepared ahead of requests (default 2, 0 = off)\n"
             "  --debug            debug logs\n"
             "  --version\n");
 }
@@ -119,11 +120,13 @@ int main(int argc, char **argv)
     d.cfg.cgroup_name = "sbx";
     d.cfg.id_base = 0x20000000u; /* inside systemd's range for container ids */
     d.cfg.id_slots = 4096;
+    d.cfg.warm = 2;
     static const struct option opts[] = {
         {"socket", required_argument, 0, 's'},  {"state-dir", required_argument, 0, 'd'},
         {"image-dir", required_argument, 0, 'i'}, {"init", required_argument, 0, 'I'},
         {"cgroup-name", required_argument, 0, 'c'}, {"id-base", required_argument, 0, 'b'},
         {"id-slots", required_argument, 0, 'n'}, {"debug", no_argument, 0, 'D'},
+        {"warm", required_argument, 0, 'w'},
         {"version", no_argument, 0, 'V'},       {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -148,6 +151,15 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'w': {
+            uint32_t w;
+            if (parse_u32(optarg, &w) < 0 || w > 64) {
+                fprintf(stderr, "sbxd: --warm must be 0..64\n");
+                return 2;
+            }
+            d.cfg.warm = w;
+            break;
+        }
         case 'D': d.cfg.debug = 1; break;
         case 'V': printf("sbxd %s\n", SBX_VERSION); return 0;
         case 'h': usage(stdout); return 0;
@@ -207,6 +219,7 @@ int main(int argc, char **argv)
     }
     sbx_log(SBX_LOG_INFO, "sbxd ready", "version", SBX_VERSION, "cgroup", cg_mode_name(d.cg.mode),
             "state_dir", d.cfg.state_dir, "image_dir", d.cfg.image_dir, NULL);
+    session_pool_fill(&d);
     sd_notify(0, "READY=1\nSTATUS=ready");
 
     event_base_dispatch(d.base);
@@ -214,6 +227,7 @@ int main(int argc, char **argv)
     sd_notify(0, "STOPPING=1");
     server_close_all(&d);
     while (d.sessions) session_destroy(&d, d.sessions);
+    session_pool_drain(&d);
     for (int i = 0; i < 4; i++) event_free(sigs[i]);
     /* run the deferred frees of connections */
     event_base_loop(d.base, EVLOOP_NONBLOCK);

@@ -93,10 +93,33 @@ static __attribute__((noreturn)) void pid1_main(const struct sandbox_spec *spec,
     child_fail(3, &err);
 }
 
-static __attribute__((noreturn)) void setup_main(const struct sandbox_spec *spec, int ctl)
+/* Wait for GO from sbxd and fill in the request's part of spec. */
+static int wait_go(int ctl, struct sandbox_spec *spec, sbx_err *err)
+{
+    static uint8_t buf[8192];
+    int fds[IP_MAX_FDS], nfds = 0;
+    ssize_t n = ip_recv(ctl, buf, sizeof(buf), fds, &nfds);
+    for (int i = 0; i < nfds; i++) close(fds[i]);
+    if (n <= 0) return sbx_error(err, n < 0 ? (int)-n : 0, "waiting for the request");
+    struct ip_hdr h;
+    if ((size_t)n < sizeof(h)) return sbx_error(err, EPROTO, "short message");
+    memcpy(&h, buf, sizeof(h));
+    struct ip_buf b;
+    ip_buf_reader(&b, buf + sizeof(h), (size_t)n - sizeof(h));
+    spec->image_rootfs = ip_get_str(&b);
+    spec->tmp_size = (uint64_t)ip_get_u32(&b) << 20;
+    spec->idmap = (int)ip_get_u32(&b);
+    if (h.type != IP_SETUP_GO || b.failed) return sbx_error(err, EPROTO, "bad GO message");
+    return 0;
+}
+
+static __attribute__((noreturn)) void setup_main(struct sandbox_spec *spec, int ctl)
 {
     sbx_err err;
     sbx_error_clear(&err);
+    /* A warm setup child waiting for a request must not outlive sbxd. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() == 1) _exit(1);
     /* sbxd's other fds are all CLOEXEC; still, this child must not keep
      * the daemon's stdio tied to a client: keep only stderr for panics. */
     if (spec->cg_mode == CG_HYBRID) {
@@ -114,6 +137,9 @@ static __attribute__((noreturn)) void setup_main(const struct sandbox_spec *spec
     }
     int userns = userns_create(spec->id_base, spec->id_count, &err);
     if (userns < 0) child_fail(ctl, &err);
+    /* Everything above is request-independent: the warm pool stops here. */
+    if (ip_send_simple(ctl, IP_SETUP_WARM, 0, 0, 0, NULL) < 0) _exit(1);
+    if (wait_go(ctl, spec, &err) < 0) child_fail(ctl, &err);
     if (mounts_prepare_root(spec, userns, &err) < 0) child_fail(ctl, &err);
     /* Enter the new root while still host root (the workspace path is 0700).
      * unshare(CLONE_NEWNS) below moves the cwd to the copy of this mount in
@@ -189,111 +215,166 @@ static int make_ws(const struct sandbox_spec *spec, sbx_err *err)
     return 0;
 }
 
-int sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, sbx_err *err)
+int sandbox_prepare(const struct sandbox_spec *spec, struct sandbox *sb, sbx_err *err)
 {
-    sb->init_pid = -1;
-    sb->pidfd = -1;
+    sb->setup_pid = sb->init_pid = -1;
+    sb->pidfd = sb->setup_pidfd = -1;
     sb->ctl_fd = -1;
     if (make_ws(spec, err) < 0) return sbx_error_wrap(err, "workspace");
 
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         return sbx_error(err, errno, "socketpair");
-    _cleanup_close_ int ctl = sv[0];
-    int child_ctl = sv[1];
-
-    /* Queue the seccomp program for init before it starts. */
-    {
-        size_t n = sizeof(struct ip_hdr) + spec->seccomp->len * sizeof(struct sock_filter);
-        _cleanup_free_ uint8_t *m = malloc(n);
-        if (!m) {
-            close(child_ctl);
-            return sbx_error(err, ENOMEM, "seccomp message");
-        }
-        struct ip_hdr h = {IP_SECCOMP, 0};
-        memcpy(m, &h, sizeof(h));
-        memcpy(m + sizeof(h), spec->seccomp->insns, n - sizeof(h));
-        int sndbuf = 4 << 20;
-        setsockopt(ctl, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf));
-        setsockopt(child_ctl, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf));
-        int r = ip_send(ctl, m, n, NULL, 0);
-        if (r < 0) {
-            close(child_ctl);
-            return sbx_error(err, -r, "send seccomp program");
-        }
-    }
-
-    pid_t c = clone3_fork(CLONE_NEWNET | CLONE_NEWNS | CLONE_INTO_CGROUP, spec->cg->v2fd, NULL);
+    int sndbuf = 4 << 20;
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf));
+    setsockopt(sv[1], SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf));
+    int cpidfd = -1;
+    pid_t c = clone3_fork(CLONE_NEWNET | CLONE_NEWNS | CLONE_INTO_CGROUP | CLONE_PIDFD,
+                          spec->cg->v2fd, &cpidfd);
     if (c < 0) {
         int e = errno;
-        close(child_ctl);
+        close(sv[0]);
+        close(sv[1]);
         return sbx_error(err, e, "clone sandbox (network + mount namespaces, cgroup %s)",
                          spec->cg->v2);
     }
     if (c == 0) {
         /* In the child: the socket must survive into init's exec. */
-        int fd = fcntl(child_ctl, F_DUPFD, 3);
-        setup_main(spec, fd < 0 ? child_ctl : fd);
+        struct sandbox_spec copy = *spec;
+        close(cpidfd);
+        int fd = fcntl(sv[1], F_DUPFD, 3);
+        setup_main(&copy, fd < 0 ? sv[1] : fd);
     }
-    close(child_ctl);
+    close(sv[1]);
+    sb->setup_pid = c;
+    sb->setup_pidfd = cpidfd;
+    sb->ctl_fd = sv[0];
+    return 0;
+}
 
-    /* Handshake: SETUP_PID (from C) then READY (from init); or an error/EOF. */
-    int ret = -1;
-    int pidfd = -1;
-    pid_t p1 = -1;
+/* One message from the setup child (blocking recv). */
+static int recv_setup(struct sandbox *sb, uint32_t *type, sbx_err *err)
+{
     uint8_t buf[1024];
+    int fds[IP_MAX_FDS], nfds = 0;
+    ssize_t n = ip_recv(sb->ctl_fd, buf, sizeof(buf) - 1, fds, &nfds);
+    if (n == -EAGAIN) return 0;
+    if (n <= 0) return sbx_error(err, n < 0 ? (int)-n : 0, "sandbox setup ended without a word");
+    struct ip_hdr h;
+    if ((size_t)n < sizeof(h)) goto ignore;
+    memcpy(&h, buf, sizeof(h));
+    struct ip_buf rb;
+    ip_buf_reader(&rb, buf + sizeof(h), (size_t)n - sizeof(h));
+    *type = h.type;
+    if (h.type == IP_SETUP_ERROR) {
+        const char *m = ip_get_str(&rb);
+        for (int i = 0; i < nfds; i++) close(fds[i]);
+        return sbx_error(err, 0, "%s", m ? m : "unknown error");
+    }
+    if (h.type == IP_SETUP_PID && nfds == 1 && sb->pidfd < 0) {
+        sb->init_pid = (pid_t)ip_get_u32(&rb);
+        sb->pidfd = fds[0];
+        return 1;
+    }
+    if (h.type == IP_SETUP_WARM || h.type == IP_READY) {
+        for (int i = 0; i < nfds; i++) close(fds[i]);
+        return 1;
+    }
+ignore:
+    for (int i = 0; i < nfds; i++) close(fds[i]);
+    *type = 0;
+    return 1;
+}
+
+/* Wait (bounded) for a message of type `want`. */
+static int wait_for(struct sandbox *sb, uint32_t want, sbx_err *err)
+{
     double deadline = now_mono() + SETUP_TIMEOUT_MS / 1000.0;
     for (;;) {
         int left = (int)((deadline - now_mono()) * 1000);
-        if (left <= 0) {
-            sbx_error(err, ETIMEDOUT, "sandbox did not start within %d s", SETUP_TIMEOUT_MS / 1000);
-            break;
-        }
-        struct pollfd pfd = {ctl, POLLIN, 0};
+        if (left <= 0)
+            return sbx_error(err, ETIMEDOUT, "sandbox did not start within %d s",
+                             SETUP_TIMEOUT_MS / 1000);
+        struct pollfd pfd = {sb->ctl_fd, POLLIN, 0};
         int pr = poll(&pfd, 1, left);
-        if (pr < 0 && errno == EINTR) continue;
         if (pr <= 0) continue;
-        int fds[IP_MAX_FDS], nfds = 0;
-        ssize_t n = ip_recv(ctl, buf, sizeof(buf) - 1, fds, &nfds);
-        if (n <= 0) {
-            sbx_error(err, n < 0 ? (int)-n : 0, "sandbox setup ended without a word");
-            break;
-        }
-        struct ip_hdr h;
-        if ((size_t)n < sizeof(h)) continue;
-        memcpy(&h, buf, sizeof(h));
-        struct ip_buf rb;
-        ip_buf_reader(&rb, buf + sizeof(h), (size_t)n - sizeof(h));
-        if (h.type == IP_SETUP_PID && nfds == 1) {
-            p1 = (pid_t)ip_get_u32(&rb);
-            pidfd = fds[0];
-        } else if (h.type == IP_SETUP_ERROR) {
-            const char *m = ip_get_str(&rb);
-            sbx_error(err, 0, "%s", m ? m : "unknown error");
-            for (int i = 0; i < nfds; i++) close(fds[i]);
-            break;
-        } else if (h.type == IP_READY && pidfd >= 0) {
-            ret = 0;
-            break;
-        } else {
-            for (int i = 0; i < nfds; i++) close(fds[i]);
-        }
+        uint32_t type = 0;
+        int r = recv_setup(sb, &type, err);
+        if (r < 0) return -1;
+        if (r > 0 && type == want) return 0;
     }
-    while (waitpid(c, NULL, 0) < 0 && errno == EINTR) {
-    }
-    if (ret < 0) {
-        if (pidfd >= 0) {
-            syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-            siginfo_t si;
-            waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED);
-            close(pidfd);
+}
+
+static void reap_setup(struct sandbox *sb)
+{
+    if (sb->setup_pidfd >= 0) {
+        siginfo_t si;
+        while (waitid(P_PIDFD, (id_t)sb->setup_pidfd, &si, WEXITED) < 0 && errno == EINTR) {
         }
-        return sbx_error_wrap(err, "start sandbox");
+        close(sb->setup_pidfd);
     }
-    int fl = fcntl(ctl, F_GETFL);
-    fcntl(ctl, F_SETFL, fl | O_NONBLOCK);
-    sb->init_pid = p1;
-    sb->pidfd = pidfd;
-    sb->ctl_fd = steal_fd(&ctl);
+    sb->setup_pidfd = -1;
+    sb->setup_pid = -1;
+}
+
+int sandbox_recv_warm(struct sandbox *sb, sbx_err *err)
+{
+    uint32_t type = 0;
+    int r = recv_setup(sb, &type, err);
+    if (r <= 0) return r;
+    return type == IP_SETUP_WARM;
+}
+
+int sandbox_wait_warm(struct sandbox *sb, sbx_err *err)
+{
+    if (wait_for(sb, IP_SETUP_WARM, err) < 0) return sbx_error_wrap(err, "start sandbox");
     return 0;
+}
+
+int sandbox_launch(struct sandbox *sb, const struct sandbox_spec *spec, sbx_err *err)
+{
+    /* GO first: the setup child reads exactly one message; the seccomp
+     * program queued behind it is for init. */
+    struct ip_buf b;
+    ip_buf_init(&b);
+    struct ip_hdr h = {IP_SETUP_GO, 0};
+    ip_put_bytes(&b, &h, sizeof(h));
+    ip_put_str(&b, spec->image_rootfs);
+    ip_put_u32(&b, (uint32_t)(spec->tmp_size >> 20));
+    ip_put_u32(&b, (uint32_t)spec->idmap);
+    int r = b.failed ? -ENOMEM : ip_send(sb->ctl_fd, b.data, b.len, NULL, 0);
+    ip_buf_free(&b);
+    if (r < 0) return sbx_error(err, -r, "start sandbox: send request to the setup child");
+
+    size_t n = sizeof(struct ip_hdr) + spec->seccomp->len * sizeof(struct sock_filter);
+    _cleanup_free_ uint8_t *m = malloc(n);
+    if (!m) return sbx_error(err, ENOMEM, "seccomp message");
+    struct ip_hdr sh = {IP_SECCOMP, 0};
+    memcpy(m, &sh, sizeof(sh));
+    memcpy(m + sizeof(sh), spec->seccomp->insns, n - sizeof(sh));
+    r = ip_send(sb->ctl_fd, m, n, NULL, 0);
+    if (r < 0) return sbx_error(err, -r, "start sandbox: send seccomp program");
+
+    if (wait_for(sb, IP_SETUP_PID, err) < 0 || wait_for(sb, IP_READY, err) < 0)
+        return sbx_error_wrap(err, "start sandbox");
+    reap_setup(sb);
+    int fl = fcntl(sb->ctl_fd, F_GETFL);
+    fcntl(sb->ctl_fd, F_SETFL, fl | O_NONBLOCK);
+    return 0;
+}
+
+void sandbox_abort(struct sandbox *sb)
+{
+    if (sb->setup_pidfd >= 0) syscall(SYS_pidfd_send_signal, sb->setup_pidfd, SIGKILL, NULL, 0);
+    reap_setup(sb);
+    if (sb->pidfd >= 0) {
+        syscall(SYS_pidfd_send_signal, sb->pidfd, SIGKILL, NULL, 0);
+        siginfo_t si;
+        while (waitid(P_PIDFD, (id_t)sb->pidfd, &si, WEXITED) < 0 && errno == EINTR) {
+        }
+        close(sb->pidfd);
+        sb->pidfd = -1;
+    }
+    if (sb->ctl_fd >= 0) close(sb->ctl_fd);
+    sb->ctl_fd = -1;
 }

@@ -23,30 +23,44 @@
 #include "seccomp.h"
 
 struct sandbox_spec {
+    /* known before the request (sandbox_prepare) */
     const char *id;
     const char *hostname;
-    const char *image_rootfs; /* read-only lower layer */
-    const char *ws_dir;       /* <state>/sessions/<id>: upper, work, lower, merged */
-    uid_t id_base;            /* host id of sandbox id 0 */
+    const char *ws_dir; /* <state>/sessions/<id>: upper, work, lower, merged */
+    uid_t id_base;      /* host id of sandbox id 0 */
     uint32_t id_count;
     const struct cg *cg;
     enum cg_mode cg_mode;
-    uint64_t tmp_size;
     int init_memfd; /* sealed memfd holding sbx-init */
-    int idmap;      /* image filesystem supports idmapped mounts */
     const struct seccomp_prog *seccomp;
+    /* from the request (sandbox_launch) */
+    const char *image_rootfs; /* read-only lower layer */
+    uint64_t tmp_size;
+    int idmap; /* image filesystem supports idmapped mounts */
 };
 
 struct sandbox {
-    pid_t init_pid; /* host pid */
+    pid_t setup_pid; /* the setup child C while it waits for GO */
+    int setup_pidfd; /* signalled and reaped through this: never a recycled pid */
+    pid_t init_pid;  /* host pid of the sandbox's init, once launched */
     int pidfd;
-    int ctl_fd; /* SOCK_SEQPACKET to sbx-init, nonblocking, CLOEXEC */
+    int ctl_fd; /* SOCK_SEQPACKET to C, then to sbx-init; CLOEXEC */
 };
 
-/* Create the workspace dirs, start the sandbox and wait (bounded) for init's
- * READY. On failure every process started is gone (the caller removes the
- * cgroup and workspace). */
-int sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, sbx_err *err);
+/* Create the workspace dirs and fork the setup child, which does every step
+ * that does not depend on the request and then reports IP_SETUP_WARM on
+ * sb->ctl_fd (blocking socket). Does not wait. */
+int sandbox_prepare(const struct sandbox_spec *spec, struct sandbox *sb, sbx_err *err);
+/* Block (bounded) until the setup child reports WARM. */
+int sandbox_wait_warm(struct sandbox *sb, sbx_err *err);
+/* Handle one message while waiting asynchronously: 1 = warm, 0 = not yet,
+ * <0 = the setup failed (err says why). */
+int sandbox_recv_warm(struct sandbox *sb, sbx_err *err);
+/* Send the request's part (image, /tmp size) and wait (bounded) for init's
+ * READY; the control socket is then nonblocking. */
+int sandbox_launch(struct sandbox *sb, const struct sandbox_spec *spec, sbx_err *err);
+/* Kill and reap whatever was started (setup child or init); close fds. */
+void sandbox_abort(struct sandbox *sb);
 /* Probe once whether dir's filesystem supports idmapped mounts. */
 int sandbox_probe_idmap(const char *dir);
 

@@ -19,6 +19,7 @@ struct sbxd_config {
     const char *init_path;
     const char *cgroup_name;
     uint32_t id_base, id_slots;
+    unsigned warm; /* sandboxes prepared ahead of requests */
     int debug;
 };
 
@@ -33,6 +34,9 @@ struct sbxd {
     char sessions_dir[4096];
     struct session *sessions;
     unsigned nsessions, nexecs;
+    struct session *warm; /* the warm pool (not sessions yet) */
+    unsigned nwarm;
+    struct event *refill_ev;
     struct conn *conns;
     double started;
     int shutting_down;

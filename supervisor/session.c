@@ -97,23 +97,14 @@ static void free_session(struct session *s)
     free(s);
 }
 
-/* Reap the sandbox init (sbxd is its parent), close its fds. */
+/* Stop the session's events; kill and reap its setup child or init. */
 static void release_sandbox(struct session *s)
 {
     if (s->ctl_ev) event_free(s->ctl_ev);
     if (s->pidfd_ev) event_free(s->pidfd_ev);
     if (s->ttl_ev) event_free(s->ttl_ev);
     s->ctl_ev = s->pidfd_ev = s->ttl_ev = NULL;
-    if (s->sb.ctl_fd >= 0) close(s->sb.ctl_fd);
-    s->sb.ctl_fd = -1;
-    if (s->sb.pidfd >= 0) {
-        syscall(SYS_pidfd_send_signal, s->sb.pidfd, SIGKILL, NULL, 0);
-        siginfo_t si;
-        while (waitid(P_PIDFD, (id_t)s->sb.pidfd, &si, WEXITED) < 0 && errno == EINTR) {
-        }
-        close(s->sb.pidfd);
-        s->sb.pidfd = -1;
-    }
+    sandbox_abort(&s->sb);
 }
 
 static void remove_traces(struct sbxd *d, struct session *s)
@@ -125,65 +116,200 @@ static void remove_traces(struct sbxd *d, struct session *s)
     slot_put(&d->slots, s->slot);
 }
 
-int session_create(struct sbxd *d, const struct session_create_req *req, struct session **out,
-                   sbx_err *err)
+static void warm_cb(evutil_socket_t fd, short ev, void *arg);
+
+static struct sandbox_spec spec_for(struct sbxd *d, struct session *s)
+{
+    struct sandbox_spec spec = {
+        .id = s->id,
+        .hostname = s->id,
+        .ws_dir = s->ws_dir,
+        .id_base = s->id_base,
+        .id_count = USERNS_IDS_PER_SLOT,
+        .cg = &s->cg,
+        .cg_mode = d->cg.mode,
+        .init_memfd = d->init_memfd,
+        .seccomp = &d->seccomp,
+    };
+    return spec;
+}
+
+/* Everything that does not depend on a request: id, id range, cgroup,
+ * workspace, and the setup child with its net and user namespaces. */
+static int session_prepare(struct sbxd *d, struct session **out, sbx_err *err)
 {
     struct session *s = calloc(1, sizeof(*s));
     if (!s) return sbx_error(err, ENOMEM, "session");
-    s->sb.ctl_fd = s->sb.pidfd = -1;
+    s->sb.ctl_fd = s->sb.pidfd = s->sb.setup_pidfd = -1;
+    s->sb.setup_pid = s->sb.init_pid = -1;
     s->cg.v2fd = -1;
     for (int i = 0; i < CGV1_N; i++) s->cg.v1procs[i] = -1;
-    s->slot = -1;
-
-    if (image_resolve(d->cfg.image_dir, req->image, s->image_rootfs, sizeof(s->image_rootfs),
-                      err) < 0)
-        goto fail_free;
-    snprintf(s->image, sizeof(s->image), "%s", req->image);
-    /* a fresh id that no live session has */
-    do {
+    s->state = S_WARM;
+    /* a fresh id that no live or warm session has */
+    for (;;) {
         if (random_hex(s->id, 6, err) < 0) goto fail_free;
-    } while (session_find(d, s->id));
+        if (session_find(d, s->id)) continue;
+        int dup = 0;
+        for (struct session *w = d->warm; w; w = w->next) dup |= strcmp(w->id, s->id) == 0;
+        if (!dup) break;
+    }
+    snprintf(s->ws_dir, sizeof(s->ws_dir), "%s/%s", d->sessions_dir, s->id);
+    s->slot = slot_get(&d->slots, err);
+    if (s->slot < 0) goto fail_free;
+    s->id_base = slot_host_base(&d->slots, s->slot);
+    if (cg_create(&d->cg, s->id, &s->cg, err) < 0) {
+        slot_put(&d->slots, s->slot);
+        goto fail_free;
+    }
+    struct sandbox_spec spec = spec_for(d, s);
+    if (sandbox_prepare(&spec, &s->sb, err) < 0) {
+        remove_traces(d, s);
+        goto fail_free;
+    }
+    *out = s;
+    return 0;
+fail_free:
+    free_session(s);
+    return -1;
+}
+
+/* Take a warm sandbox if one is ready, else prepare one now. */
+static int session_take(struct sbxd *d, struct session **out, sbx_err *err)
+{
+    for (struct session **pp = &d->warm; *pp; pp = &(*pp)->next) {
+        struct session *w = *pp;
+        if (!w->warm_ready) continue;
+        *pp = w->next;
+        d->nwarm--;
+        if (w->ctl_ev) event_free(w->ctl_ev);
+        w->ctl_ev = NULL;
+        fcntl(w->sb.ctl_fd, F_SETFL, fcntl(w->sb.ctl_fd, F_GETFL) & ~O_NONBLOCK);
+        *out = w;
+        return 0;
+    }
+    struct session *s;
+    if (session_prepare(d, &s, err) < 0) return -1;
+    if (sandbox_wait_warm(&s->sb, err) < 0) {
+        remove_traces(d, s);
+        free_session(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
+static void refill_cb(evutil_socket_t fd, short ev, void *arg)
+{
+    (void)fd;
+    (void)ev;
+    session_pool_fill(arg);
+}
+
+static void schedule_refill(struct sbxd *d, int delay_ms)
+{
+    if (!d->refill_ev) d->refill_ev = evtimer_new(d->base, refill_cb, d);
+    struct timeval tv = {delay_ms / 1000, (delay_ms % 1000) * 1000};
+    if (d->refill_ev && !evtimer_pending(d->refill_ev, NULL)) evtimer_add(d->refill_ev, &tv);
+}
+
+void session_pool_fill(struct sbxd *d)
+{
+    while (!d->shutting_down && d->nwarm < d->cfg.warm) {
+        struct session *s;
+        sbx_err err;
+        if (session_prepare(d, &s, &err) < 0) {
+            log_warn("warm pool: %s (retrying in 1 s)", err.msg);
+            schedule_refill(d, 1000);
+            return;
+        }
+        fcntl(s->sb.ctl_fd, F_SETFL, fcntl(s->sb.ctl_fd, F_GETFL) | O_NONBLOCK);
+        s->ctl_ev = event_new(d->base, s->sb.ctl_fd, EV_READ | EV_PERSIST, warm_cb, s);
+        if (!s->ctl_ev) {
+            remove_traces(d, s);
+            free_session(s);
+            return;
+        }
+        event_add(s->ctl_ev, NULL);
+        s->next = d->warm;
+        d->warm = s;
+        d->nwarm++;
+    }
+}
+
+static void pool_remove(struct sbxd *d, struct session *s)
+{
+    for (struct session **pp = &d->warm; *pp; pp = &(*pp)->next)
+        if (*pp == s) {
+            *pp = s->next;
+            d->nwarm--;
+            break;
+        }
+    remove_traces(d, s);
+    free_session(s);
+}
+
+static void warm_cb(evutil_socket_t fd, short ev, void *arg)
+{
+    (void)fd;
+    (void)ev;
+    struct session *s = arg;
+    sbx_err err;
+    int r = sandbox_recv_warm(&s->sb, &err);
+    if (r > 0) {
+        s->warm_ready = 1;
+        event_del(s->ctl_ev); /* nothing more until GO */
+    } else if (r < 0) {
+        log_warn("warm pool: %s (retrying in 1 s)", err.msg);
+        pool_remove(g_sbxd, s);
+        schedule_refill(g_sbxd, 1000);
+    }
+}
+
+unsigned session_pool_ready(struct sbxd *d)
+{
+    unsigned n = 0;
+    for (struct session *w = d->warm; w; w = w->next) n += (unsigned)w->warm_ready;
+    return n;
+}
+
+void session_pool_drain(struct sbxd *d)
+{
+    while (d->warm) pool_remove(d, d->warm);
+    if (d->refill_ev) event_free(d->refill_ev);
+    d->refill_ev = NULL;
+}
+
+int session_create(struct sbxd *d, const struct session_create_req *req, struct session **out,
+                   sbx_err *err)
+{
+    char rootfs[4096];
+    if (image_resolve(d->cfg.image_dir, req->image, rootfs, sizeof(rootfs), err) < 0)
+        return sbx_error_wrap(err, "create session");
+    struct session *s;
+    if (session_take(d, &s, err) < 0) return sbx_error_wrap(err, "create session");
+    snprintf(s->image_rootfs, sizeof(s->image_rootfs), "%s", rootfs);
+    snprintf(s->image, sizeof(s->image), "%s", req->image);
     s->limits = req->limits;
     s->env = req->env ? json_object_get(req->env) : json_object_new_object();
     s->labels = req->labels ? json_object_get(req->labels) : json_object_new_object();
     s->ttl = req->ttl;
     s->created = time(NULL);
     s->expires = s->ttl ? s->created + s->ttl : 0;
-    snprintf(s->ws_dir, sizeof(s->ws_dir), "%s/%s", d->sessions_dir, s->id);
 
-    s->slot = slot_get(&d->slots, err);
-    if (s->slot < 0) goto fail_free;
-    s->id_base = slot_host_base(&d->slots, s->slot);
-    if (cg_create(&d->cg, s->id, &s->limits, &s->cg, err) < 0) goto fail_slot;
-
-    struct sandbox_spec spec = {
-        .id = s->id,
-        .hostname = s->id,
-        .image_rootfs = s->image_rootfs,
-        .ws_dir = s->ws_dir,
-        .id_base = s->id_base,
-        .id_count = USERNS_IDS_PER_SLOT,
-        .cg = &s->cg,
-        .cg_mode = d->cg.mode,
-        .tmp_size = limits_tmp_size(&s->limits),
-        .init_memfd = d->init_memfd,
-        .idmap = d->idmap,
-        .seccomp = &d->seccomp,
-    };
-    if (sandbox_start(&spec, &s->sb, err) < 0) {
-        remove_traces(d, s);
-        goto fail_free;
-    }
+    /* Limits are in place before anything of the request runs. */
+    if (cg_set_limits(&d->cg, &s->cg, &s->limits, err) < 0) goto fail;
+    struct sandbox_spec spec = spec_for(d, s);
+    spec.image_rootfs = s->image_rootfs;
+    spec.tmp_size = limits_tmp_size(&s->limits);
+    spec.idmap = d->idmap;
+    if (sandbox_launch(&s->sb, &spec, err) < 0) goto fail;
     cg_close_fds(&s->cg);
-    /* No oom_score_adj for init: every process it starts would inherit it
-     * (and a privileged -1000 would make a memory bomb unkillable). Init is
-     * tiny; the OOM killer picks by size. */
+
     s->ctl_ev = event_new(d->base, s->sb.ctl_fd, EV_READ | EV_PERSIST, ctl_cb, s);
     s->pidfd_ev = event_new(d->base, s->sb.pidfd, EV_READ, pidfd_cb, s);
     if (!s->ctl_ev || !s->pidfd_ev) {
         sbx_error(err, ENOMEM, "session events");
-        remove_traces(d, s);
-        goto fail_free;
+        goto fail;
     }
     event_add(s->ctl_ev, NULL);
     event_add(s->pidfd_ev, NULL);
@@ -197,13 +323,13 @@ int session_create(struct sbxd *d, const struct session_create_req *req, struct 
     d->sessions = s;
     d->nsessions++;
     sbx_log(SBX_LOG_INFO, "session created", "session", s->id, "image", s->image, NULL);
+    schedule_refill(d, 0);
     *out = s;
     return 0;
-
-fail_slot:
-    slot_put(&d->slots, s->slot);
-fail_free:
+fail:
+    remove_traces(d, s);
     free_session(s);
+    schedule_refill(d, 0);
     return sbx_error_wrap(err, "create session");
 }
 

@@ -14,7 +14,7 @@
 
 struct exec;
 
-enum session_state { S_RUNNING, S_DEAD, S_REMOVING };
+enum session_state { S_WARM, S_RUNNING, S_DEAD, S_REMOVING };
 
 struct session {
     char id[13];
@@ -32,6 +32,7 @@ struct session {
     struct sandbox sb;
     enum session_state state;
     struct event *ctl_ev, *pidfd_ev, *ttl_ev;
+    int warm_ready; /* S_WARM: the setup child reported WARM */
     struct exec *execs;
     unsigned nexecs;
     uint32_t next_exec_id;
@@ -55,5 +56,9 @@ void session_destroy(struct sbxd *d, struct session *s);
 struct json_object *session_to_json(struct sbxd *d, struct session *s);
 /* At start-up: remove cgroups and workspaces a previous sbxd left behind. */
 void session_cleanup_stale(struct sbxd *d);
+/* Keep d->cfg.warm sandboxes prepared (asynchronously); free them at exit. */
+void session_pool_fill(struct sbxd *d);
+void session_pool_drain(struct sbxd *d);
+unsigned session_pool_ready(struct sbxd *d);
 
 #endif

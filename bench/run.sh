@@ -50,25 +50,28 @@ TMP=$(mktemp -d /var/tmp/sbx-bench.XXXXXX) || die "mktemp failed"
 SOCK=$TMP/sbxd.sock
 STATE=$TMP/state
 CGNAME=sbx-bench-$$
-SBXD_PID=
+SBXD_PIDS=()
 CLI_SID=
 
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM HUP
-    if [ -n "$SBXD_PID" ] && kill -0 "$SBXD_PID" 2>/dev/null; then
-        kill -TERM "$SBXD_PID" 2>/dev/null # sbxd removes its sessions on SIGTERM
-        for _ in $(seq 100); do kill -0 "$SBXD_PID" 2>/dev/null || break; sleep 0.05; done
-        kill -KILL "$SBXD_PID" 2>/dev/null
-        wait "$SBXD_PID" 2>/dev/null
-    fi
+    local p
+    for p in "${SBXD_PIDS[@]}"; do
+        kill -0 "$p" 2>/dev/null || continue
+        kill -TERM "$p" 2>/dev/null # sbxd removes its sessions on SIGTERM
+        for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+        kill -KILL "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
     # Nothing should be mounted under TMP in this namespace (sandboxes mount in
     # their own); detach anything that is before removing the files.
     if command -v findmnt >/dev/null; then
         findmnt -rn -o TARGET | grep "^$TMP/" | sort -r | while read -r m; do umount -l "$m"; done
     fi
     rm -rf "$TMP"
-    for d in /sys/fs/cgroup/*/"$CGNAME" /sys/fs/cgroup/"$CGNAME"; do
+    for d in /sys/fs/cgroup/*/"$CGNAME" /sys/fs/cgroup/"$CGNAME" \
+        /sys/fs/cgroup/*/"$CGNAME-nowarm" /sys/fs/cgroup/"$CGNAME-nowarm"; do
         [ -d "$d" ] && rmdir "$d" 2>/dev/null
     done
     exit "$rc"
@@ -107,17 +110,33 @@ LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 CG2OPTS=$(awk '{ for (i = 7; i < NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5 " (" $(i + 3) ")"; exit } break } }' /proc/self/mountinfo)
 
 # ---------------------------------------------------------------- sbxd
-mkdir -p "$STATE/images"
-cp -a "$BUILD/images/$IMAGE" "$STATE/images/" || die "cannot copy the image"
-"$BUILD/sbxd" --socket "$SOCK" --state-dir "$STATE" --cgroup-name "$CGNAME" >"$TMP/sbxd.log" 2>&1 &
-SBXD_PID=$!
-for _ in $(seq 100); do
-    [ -S "$SOCK" ] && "$BUILD/sbx" --socket "$SOCK" health >/dev/null 2>&1 && break
-    kill -0 "$SBXD_PID" 2>/dev/null || { cat "$TMP/sbxd.log" >&2; die "sbxd exited"; }
-    sleep 0.05
-done
-"$BUILD/sbx" --socket "$SOCK" health >/dev/null 2>&1 || { cat "$TMP/sbxd.log" >&2; die "sbxd not ready"; }
+start_sbxd() { # SOCK STATE CGNAME [sbxd options...]
+    local sock=$1 state=$2 cg=$3 p
+    shift 3
+    mkdir -p "$state/images"
+    cp -a "$BUILD/images/$IMAGE" "$state/images/" || die "cannot copy the image"
+    "$BUILD/sbxd" --socket "$sock" --state-dir "$state" --cgroup-name "$cg" "$@" >>"$TMP/sbxd.log" 2>&1 &
+    p=$!
+    SBXD_PIDS+=("$p")
+    for _ in $(seq 100); do
+        [ -S "$sock" ] && "$BUILD/sbx" --socket "$sock" health >/dev/null 2>&1 && return 0
+        kill -0 "$p" 2>/dev/null || break
+        sleep 0.05
+    done
+    tail -5 "$TMP/sbxd.log" >&2
+    echo "bench: sbxd $* did not start" >&2
+    return 1
+}
+start_sbxd "$SOCK" "$STATE" "$CGNAME" || die "cannot start sbxd"
 SBX_VERSION=$("$BUILD/sbx" --version 2>/dev/null | head -1)
+# sbxd keeps a warm pool of prepared sandboxes (default 2); a second daemon
+# with --warm 0, where supported, shows what a create costs without it.
+NOWARM=0
+if "$BUILD/sbxd" --help 2>&1 | grep -q -- --warm; then
+    SOCK0=$TMP/sbxd-nowarm.sock
+    start_sbxd "$SOCK0" "$TMP/state-nowarm" "$CGNAME-nowarm" --warm 0 && NOWARM=1 ||
+        FAILED+=("sbxd --warm 0 did not start: rows without the warm pool skipped")
+fi
 
 # ---------------------------------------------------------------- measuring
 RAW=$OUT/raw.txt
@@ -135,7 +154,8 @@ run() {
         FAILED+=("$label: $(tail -3 "$TMP/err" | tr '\n' ' ')")
         echo "bench:   FAILED: $(tail -3 "$TMP/err")" >&2
     fi
-    printf '%s\n' "$out" | grep '^RESULT' | tee -a "$RAW" | sed 's/^RESULT //' >"$TMP/res"
+    printf '%s\n' "$out" | grep '^RESULT' | sed "s/^RESULT \([^ ]*\)/RESULT \1${SUFFIX:-}/" |
+        tee -a "$RAW" | sed 's/^RESULT //' >"$TMP/res"
     while read -r name rest; do
         local med p99
         med=$(sed -n 's/.*median=\([^ ]*\).*/\1/p' <<<"$rest")
@@ -231,6 +251,10 @@ fi
 # use: per-create costs that back-to-back loops amortize (RCU grace periods
 # behind cgroup.procs writes, cold caches) show up here.
 run "sbx create, idle daemon" "$B" create "$SOCK" "$IMAGE" "$NI" 2 "$GAP"
+if [ $NOWARM = 1 ]; then
+    SUFFIX=_nowarm run "sbx --warm 0: create -> first exec" "$B" create "$SOCK0" "$IMAGE" "$N" "$W"
+    SUFFIX=_nowarm run "sbx --warm 0: create, idle daemon" "$B" create "$SOCK0" "$IMAGE" "$NI" 2 "$GAP"
+fi
 if [ $HAVE_BWRAP = 1 ]; then
     run "bwrap, idle" "$B" cmd bwrap_idle "$NI" 2 --gap-ms "$GAP" -- \
         bwrap --unshare-all --ro-bind "$ROOTFS" / --proc /proc --dev /dev /bin/true
@@ -316,6 +340,19 @@ pass() { if awk "BEGIN { exit !($1) }"; then echo PASS; else echo FAIL; fi; }
     row "... of which POST /v1/sessions -> 201" create_only_idle bwrap_idle
     row "... of which first exec -> exit event" first_exec_idle bwrap_idle
     row "bwrap --unshare-all ... /bin/true, idle" bwrap_idle bwrap_idle
+    if [ $NOWARM = 1 ]; then
+        echo
+        echo "Without the warm pool (a second sbxd started with --warm 0), same measurements."
+        echo
+        echo "| measurement | median | p99 | vs bwrap |"
+        echo "| --- | ---: | ---: | ---: |"
+        row "sbx --warm 0: create -> first exec -> exit event" create_exec_nowarm bwrap
+        row "... of which POST /v1/sessions -> 201" create_only_nowarm bwrap
+        row "... of which first exec -> exit event" first_exec_nowarm bwrap
+        row "sbx --warm 0, idle daemon: create -> first exec -> exit event" create_exec_idle_nowarm bwrap_idle "(idle)"
+        row "... of which POST /v1/sessions -> 201" create_only_idle_nowarm bwrap_idle "(idle)"
+        row "... of which first exec -> exit event" first_exec_idle_nowarm bwrap_idle "(idle)"
+    fi
     echo
     echo "## Live session (ms)"
     echo

@@ -438,10 +438,23 @@ static void sleep_ms(int ms)
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {}
 }
 
+/* With SBXBENCH_TRACE_MARKER=/sys/kernel/tracing/trace_marker, mark the
+ * steps of each iteration in the ftrace buffer (bench/trace-create.sh). */
+static int g_marker = -1;
+static void mark(const char *what, int i)
+{
+    if (g_marker < 0) return;
+    char b[64];
+    int n = snprintf(b, sizeof b, "sbxbench %s %d\n", what, i);
+    if (write(g_marker, b, (size_t)n) < 0) g_marker = -1;
+}
+
 static int mode_create(const char *sock, const char *image, int n, int w, int gap_ms)
 {
     struct conn c;
     conn_open(&c, sock);
+    const char *mp = getenv("SBXBENCH_TRACE_MARKER");
+    if (mp && *mp) g_marker = open(mp, O_WRONLY | O_CLOEXEC);
     double *ce = calloc((size_t)n, sizeof *ce), *co = calloc((size_t)n, sizeof *co),
            *fe = calloc((size_t)n, sizeof *fe), *de = calloc((size_t)n, sizeof *de);
     const char *body = "{\"argv\":[\"/bin/true\"]}";
@@ -449,14 +462,18 @@ static int mode_create(const char *sock, const char *image, int n, int w, int ga
         char id[64];
         struct result r;
         if (gap_ms > 0) sleep_ms(gap_ms);
+        mark("create", i);
         double t0 = now(), te;
         create_session(&c, image, id);
         double t1 = now();
+        mark("created", i);
         do_exec(&c, id, body, true, &r, &te);
         if (!exit_ok(&r)) die("/bin/true failed: %s", r.exit_json);
         double t2 = r.t_exit;
+        mark("exited", i);
         delete_session(&c, id);
         double t3 = now();
+        mark("deleted", i);
         if (i >= w) {
             int j = i - w;
             ce[j] = t2 - t0, co[j] = t1 - t0, fe[j] = t2 - t1, de[j] = t3 - t2;

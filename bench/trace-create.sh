@@ -6,13 +6,19 @@
 # GAP_MS > 0 sleeps that long before each create (an idle daemon, as in real
 # use); 0 traces back-to-back creates (what run.sh's create row measures).
 #
-# Starts its own sbxd (like run.sh), traces it and its children with ftrace
-# (syscall enter/exit tracepoints, set_event_pid + event-fork, trace_clock
-# mono), runs `sbxbench create` N times and prints, per step of the create, the
-# median and p90 over the N creates; then the same for N execs of /bin/true
-# in one live session (exec round trip).  Tracepoints add a few us per syscall, so
-# the total is a little above run.sh's create_only; the split is what matters.
-# Needs python3 and tracefs (mounted here if it is not).
+# Starts its own sbxd (like run.sh; default options, so with its warm pool),
+# traces it and all its descendants with ftrace (syscall tracepoints,
+# set_event_pid + event-fork, trace_clock mono; sbxbench writes a marker to
+# trace_marker at each step of an iteration) and prints:
+#   1. for create -> first exec: the median time of each landmark (sbxd reads
+#      the request, setup child mounts the rootfs, pid 1 execs sbx-init, READY,
+#      201, exec child forked, seccomp installed, /bin/true exits, exit frame)
+#      from the client's POST, and the step from the previous landmark;
+#      plus sbxd's own blocking work (warm-pool refill: clone3 with NEWNET,
+#      mkdirs) and the setup child's cgroup.procs write, per phase;
+#   2. for N execs of /bin/true in one live session: each step's median/p90.
+# Tracepoints add a few us per syscall; the split is what matters.
+# Needs python3 and tracefs (mounted here if it is not, unmounted after).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
@@ -70,13 +76,13 @@ echo "$SBXD_PID" >$T/set_event_pid
 echo 1 >$T/options/event-fork
 echo >$T/set_event
 for s in readv writev clone3 clone write socket close wait4 open_tree mount setns unshare \
-    execveat execve sendmsg recvmsg pivot_root mkdir openat; do
+    execveat execve sendmsg recvmsg pivot_root mkdir seccomp; do
     echo "syscalls:sys_enter_$s syscalls:sys_exit_$s" >>$T/set_event 2>/dev/null ||
         echo "trace-create: no tracepoint for $s" >&2
 done
 echo "sched:sched_process_fork sched:sched_process_exit" >>$T/set_event
 echo 1 >$T/tracing_on
-"$TMP/sbxbench" create "$TMP/s.sock" busybox "$N" 0 "$GAP" >"$TMP/bench.txt" || exit 1
+SBXBENCH_TRACE_MARKER=$T/trace_marker "$TMP/sbxbench" create "$TMP/s.sock" busybox "$N" 0 "$GAP" >"$TMP/bench.txt" || exit 1
 echo 0 >$T/tracing_on
 cat $T/trace >"$TMP/trace.txt"
 grep -E 'create_(exec|only)|first_exec' "$TMP/bench.txt" | sed 's/^RESULT /traced: /'
@@ -84,82 +90,95 @@ grep -E 'create_(exec|only)|first_exec' "$TMP/bench.txt" | sed 's/^RESULT /trace
 python3 - "$TMP/trace.txt" "$SBXD_PID" <<'EOF'
 import re, sys, statistics
 path, P = sys.argv[1], int(sys.argv[2])
-rx = re.compile(r'^\s*(.+?)-(\d+)\s+\[\d+\].*?\s([\d.]+): (?:(sys_\w+)(\(| ->)\s*(.*)|(sched_process_\w+): (.*))$')
+rx = re.compile(r'^\s*(.+?)-(\d+)\s+\[\d+\].*?\s([\d.]+): (?:(sys_\w+)(\(| ->)\s*(.*)|(sched_process_\w+): (.*)|tracing_mark_write: sbxbench (\w+) (\d+))$')
 ev = []  # (t, pid, kind, name, rest)
 for line in open(path):
     m = rx.match(line)
     if not m: continue
-    comm, pid, t = m.group(1), int(m.group(2)), float(m.group(3))
-    if m.group(4):
-        ev.append((t, pid, 'enter' if m.group(5) == '(' else 'exit', m.group(4)[4:], m.group(6)))
-    else:
-        ev.append((t, pid, m.group(7), m.group(7), m.group(8)))
+    pid, t = int(m.group(2)), float(m.group(3))
+    if m.group(4): ev.append((t, pid, 'enter' if m.group(5) == '(' else 'exit', m.group(4)[4:], m.group(6)))
+    elif m.group(7): ev.append((t, pid, m.group(7), m.group(7), m.group(8)))
+    else: ev.append((t, pid, 'mark', m.group(9), m.group(10)))
 
-def first(pid, kind, name, after, before=1e18, rest=None):
-    for e in ev:
-        if e[0] < after or e[0] > before: continue
-        if e[1] == pid and e[2] == kind and e[3] == name and (rest is None or rest in e[4]):
-            return e
-    return None
+def find(lo, hi, pred):
+    return next((e for e in ev if lo <= e[0] <= hi and pred(e)), None)
+def ret(e):
+    try: return int(e[4], 16)
+    except (ValueError, TypeError): return -1
 
-steps = {}
-def add(k, v):
-    if v is not None and v >= 0: steps.setdefault(k, []).append(v * 1e3)
+marks = {}
+for e in ev:
+    if e[2] == 'mark': marks.setdefault(int(e[4]), {})[e[3]] = e[0]
+land, bg = {}, {}
+order = []
+def add(d, k, v):
+    if k not in d: order.append(k) if d is land else None
+    d.setdefault(k, []).append(v * 1e3)
+for i, m in sorted(marks.items()):
+    if not all(k in m for k in ('create', 'created', 'exited')): continue
+    t0, tc, tx = m['create'], m['created'], m['exited']
+    L = []
+    def at(label, e):
+        if e: L.append((label, e[0]))
+        return e
+    rd = at('sbxd reads POST /v1/sessions', find(t0, tc, lambda e: e[1] == P and e[2] == 'exit' and e[3] == 'readv'))
+    ot = at('setup child: open_tree (idmapped image)', find(t0, tc, lambda e: e[1] != P and e[2] == 'enter' and e[3] == 'open_tree'))
+    C = ot[1] if ot else None
+    if C:
+        at('setup child: overlay mounted', find(ot[0], tc, lambda e: e[1] == C and e[2] == 'exit' and e[3] == 'mount'))
+        at('setup child: setns + unshare done', find(ot[0], tc, lambda e: e[1] == C and e[2] == 'exit' and e[3] == 'unshare'))
+        c3 = at('setup child: clone3(NEWPID) returned', find(ot[0], tc, lambda e: e[1] == C and e[2] == 'exit' and e[3] == 'clone3' and ret(e) > 0))
+    xa = at('pid 1: execveat(sbx-init)', find(t0, tc, lambda e: e[2] == 'enter' and e[3] == 'execveat'))
+    I = xa[1] if xa else None
+    if I:
+        at('sbx-init: READY sent', find(xa[0], tc, lambda e: e[1] == I and e[2] == 'exit' and e[3] == 'sendmsg'))
+    ok = at('sbxd writes 201', find(L[-1][1] if L else t0, tc, lambda e: e[1] == P and e[2] == 'enter' and e[3] == 'writev'))
+    L.append(('client has 201', tc))
+    rx2 = at('sbxd reads POST exec', find(tc, tx, lambda e: e[1] == P and e[2] == 'exit' and e[3] == 'readv'))
+    fk = at('sbx-init forks the exec child', find(tc, tx, lambda e: e[3] == 'sched_process_fork' and 'comm=memfd' in e[4]))
+    if fk:
+        X = int(re.search(r'child_pid=(\d+)', fk[4]).group(1))
+        at('child: seccomp filter installed', find(fk[0], tx, lambda e: e[1] == X and e[2] == 'exit' and e[3] == 'seccomp'))
+        at('child: execve(/bin/true) done', find(fk[0], tx, lambda e: e[1] == X and e[2] == 'exit' and e[3] == 'execve'))
+        ce = at('/bin/true exited', find(fk[0], tx, lambda e: e[1] == X and e[3] == 'sched_process_exit'))
+        if ce: at('sbxd writes the exit frame', find(ce[0], tx, lambda e: e[1] == P and e[2] == 'enter' and e[3] == 'writev'))
+    L.append(('client has the exit frame', tx))
+    prev = t0
+    for label, t in L:
+        add(land, label, t - t0)
+    # sbxd's own blocking work for the warm pool / setup children, by phase
+    for lo, hi, ph in ((t0, tc, 'during create'), (tc, tx, 'during first exec')):
+        tot = 0.0
+        for e in ev:
+            if lo <= e[0] <= hi and e[1] == P and e[3] == 'clone3' and e[2] == 'enter':
+                x = find(e[0], hi + 0.1, lambda f: f[1] == P and f[2] == 'exit' and f[3] == 'clone3')
+                if x: tot += x[0] - e[0]
+        add(bg, 'sbxd blocked in clone3 (setup child, NEWNET) ' + ph, tot)
+        n = sum(1 for e in ev if lo <= e[0] <= hi and e[1] == P and e[3] == 'mkdir' and e[2] == 'enter')
+        bg.setdefault('sbxd mkdir calls (cgroups, workspace) ' + ph, []).append(n)
+        # setup children forked by sbxd in this phase: their first 1-byte
+        # write is joining a v1 cgroup (hybrid hosts); slow = RCU grace period
+        kids = [int(re.search(r'child_pid=(\d+)', e[4]).group(1)) for e in ev
+                if lo <= e[0] <= hi and e[3] == 'sched_process_fork' and e[1] == P]
+        tot = 0.0
+        for k in kids:
+            w = find(lo, hi + 0.1, lambda e: e[1] == k and e[2] == 'enter' and e[3] == 'write' and e[4].endswith('count: 1)'))
+            x = w and find(w[0], hi + 0.1, lambda f: f[1] == k and f[2] == 'exit' and f[3] == 'write')
+            if x: tot += x[0] - w[0]
+        add(bg, 'setup child: first cgroup.procs write ' + ph, tot)
 
-# A create starts when sbxd reads the POST (readv exit), and its setup child is
-# the pid returned by the first clone3 after it.
-for i, e in enumerate(ev):
-    if not (e[1] == P and e[2] == 'exit' and e[3] == 'clone3'): continue
-    try: H = int(e[4], 16)
-    except ValueError: continue
-    c_in = max((x for x in ev if x[1] == P and x[2] == 'enter' and x[3] == 'clone3' and x[0] <= e[0]), key=lambda x: x[0])
-    rd = max((x for x in ev if x[1] == P and x[2] == 'exit' and x[3] == 'readv' and x[0] < c_in[0]), key=lambda x: x[0], default=None)
-    # the response: sbxd's first writev after the child is done
-    h_exit = first(H, 'sched_process_exit', 'sched_process_exit', e[0])
-    if not rd or not h_exit: continue
-    resp = first(P, 'enter', 'writev', h_exit[0])
-    if not resp: continue
-    hs = [x for x in ev if x[1] == H and e[0] <= x[0] <= h_exit[0]]
-    if not hs: continue
-    add('0 host prep (cgroup mkdir+limits, workspace dirs)', c_in[0] - rd[0])
-    add('1 clone3(NEWNS|NEWNET|INTO_CGROUP) in sbxd', e[0] - c_in[0])
-    add('2 setup child scheduled (clone3 return -> first syscall)', hs[0][0] - e[0])
-    w = [x for x in hs if x[3] == 'write']
-    if len(w) >= 6: add('3 join v1 cgroups (3 writes to cgroup.procs)', w[5][0] - w[0][0])
-    s_in = first(H, 'enter', 'socket', e[0], h_exit[0])
-    if s_in:
-        cl = first(H, 'exit', 'close', s_in[0], h_exit[0])
-        if cl: add('4 bring lo up (netlink)', cl[0] - s_in[0])
-    cl_in = first(H, 'enter', 'clone', e[0], h_exit[0])
-    wt = first(H, 'exit', 'wait4', e[0], h_exit[0])
-    if cl_in and wt: add('5 user namespace (clone helper, uid/gid_map, wait4)', wt[0] - cl_in[0])
-    ot = first(H, 'enter', 'open_tree', e[0], h_exit[0])
-    ov = None
-    if ot:
-        ms = [x for x in hs if x[3] == 'mount' and x[2] == 'exit' and x[0] > ot[0]]
-        if ms: ov = ms[0]; add('6 idmapped rootfs + overlay mount', ov[0] - ot[0])
-    sn = first(H, 'enter', 'setns', e[0], h_exit[0])
-    un = first(H, 'exit', 'unshare', e[0], h_exit[0])
-    if sn and un: add('7 setns(user) + unshare(NS|CGROUP|UTS|IPC)', un[0] - sn[0])
-    c3 = first(H, 'enter', 'clone3', e[0], h_exit[0])
-    c3x = first(H, 'exit', 'clone3', c3[0], h_exit[0]) if c3 else None
-    if c3 and c3x:
-        add('8 clone3(NEWPID) for pid 1', c3x[0] - c3[0])
-        try: I = int(c3x[4], 16)
-        except ValueError: I = None
-        if I:
-            ix = [x for x in ev if x[1] == I and x[0] >= c3[0]]
-            xin = first(I, 'enter', 'execveat', c3[0])
-            rdy = first(I, 'exit', 'sendmsg', xin[0] if xin else c3[0])
-            if ix and xin: add('9 pid 1: mounts (/proc, /dev, masks) + pivot_root', xin[0] - ix[0][0])
-            if xin and rdy: add('10 execveat sbx-init -> ready message', rdy[0] - xin[0])
-            if rdy: add('11 sbxd: ready -> 201 written', resp[0] - rdy[0])
-    add('TOTAL request read -> 201 written', resp[0] - rd[0])
-
-print("%-58s %8s %8s %5s" % ("step of POST /v1/sessions (sbxd side)", "median", "p90", "n"))
-for k in sorted(steps, key=lambda k: (k.startswith('TOTAL'), int(k.split()[0]) if k[0].isdigit() else 99)):
-    v = sorted(steps[k])
-    print("%-58s %6.3fms %6.3fms %5d" % (k, statistics.median(v), v[int(0.9 * (len(v) - 1))], len(v)))
+print("%-48s %10s %10s %5s" % ("create -> first exec, landmarks (median)", "at", "step", "n"))
+# sort landmarks by their median offset
+rows = sorted(land.items(), key=lambda kv: statistics.median(kv[1]))
+prev = 0.0
+for k, v in rows:
+    med = statistics.median(v)
+    print("%-48s %8.3fms %+8.3fms %5d" % (k, med, med - prev, len(v)))
+    prev = med
+print()
+for k, v in bg.items():
+    unit = '' if 'calls' in k else 'ms'
+    print("%-66s median %7.3f%s  max %7.3f%s" % (k, statistics.median(v), unit, max(v), unit))
 EOF
 
 # ---- the same for an exec of /bin/true in a live session (exec round trip)

@@ -101,6 +101,7 @@ static void exec_session(struct conn *c, struct session *s)
 
 void api_dispatch(struct conn *c)
 {
+    g_sbxd->last_request = now_mono();
     char buf[HTTP_MAX_URL + 1];
     char *seg[8];
     int m = c->req.method;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,6 +223,17 @@ static int populated(const char *dir)
     return s && s[10] == '1';
 }
 
+/* Read "populated" through fd (reading it re-arms its poll notification). */
+static int populated_fd(int fd)
+{
+    char buf[256];
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0) return 0;
+    buf[n] = '\0';
+    const char *s = strstr(buf, "populated ");
+    return s && s[10] == '1';
+}
+
 int cg_destroy(const struct cg_mgr *m, struct cg *c, sbx_err *err)
 {
     (void)m;
@@ -231,10 +243,14 @@ int cg_destroy(const struct cg_mgr *m, struct cg *c, sbx_err *err)
     sbx_err e2;
     if (access(c->v2, F_OK) == 0 && write_file(p, "1", &e2) < 0)
         log_warn("cgroup: %s", e2.msg);
-    /* cgroup.kill is synchronous for signalling; exit takes a moment. */
-    for (int i = 0; i < 2000 && populated(c->v2); i++) {
-        struct timespec ts = {0, 1000 * 1000};
-        nanosleep(&ts, NULL);
+    /* cgroup.kill signals synchronously; the exits take a moment. The
+     * kernel notifies pollers of cgroup.events (POLLPRI) when it changes. */
+    snprintf(p, sizeof(p), "%s/cgroup.events", c->v2);
+    _cleanup_close_ int ev = open(p, O_RDONLY | O_CLOEXEC);
+    double deadline = now_mono() + 2.0;
+    while (ev >= 0 && populated_fd(ev) && now_mono() < deadline) {
+        struct pollfd pfd = {ev, POLLPRI, 0};
+        poll(&pfd, 1, 10); /* re-armed by reading the same fd above */
     }
     if (populated(c->v2)) return sbx_error(err, EBUSY, "cgroup %s still has processes", c->v2);
     for (int i = 0; i < CGV1_N; i++)

@@ -37,6 +37,7 @@ struct sbxd {
     struct session *warm; /* the warm pool (not sessions yet) */
     unsigned nwarm;
     struct event *refill_ev;
+    double last_request, refill_wanted; /* monotonic seconds */
     struct conn *conns;
     double started;
     int shutting_down;

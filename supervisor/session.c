@@ -198,11 +198,27 @@ static int session_take(struct sbxd *d, struct session **out, sbx_err *err)
     return 0;
 }
 
+static void schedule_refill(struct sbxd *d, int delay_ms);
+static int pool_add_one(struct sbxd *d);
+
+/* Preparing a sandbox blocks the loop ~0.5-1 ms and competes for the CPU:
+ * do it when no request came in for a moment (a client's first exec usually
+ * follows its create at once), never put it off for more than 10 ms, and
+ * prepare one per tick so a busy loop pays in small slices. */
 static void refill_cb(evutil_socket_t fd, short ev, void *arg)
 {
     (void)fd;
     (void)ev;
-    session_pool_fill(arg);
+    struct sbxd *d = arg;
+    double now = now_mono();
+    if (d->refill_wanted == 0) d->refill_wanted = now;
+    if (now - d->last_request < 0.002 && now - d->refill_wanted < 0.010) {
+        schedule_refill(d, 2);
+        return;
+    }
+    d->refill_wanted = 0;
+    pool_add_one(d);
+    if (d->nwarm < d->cfg.warm) schedule_refill(d, 1);
 }
 
 static void schedule_refill(struct sbxd *d, int delay_ms)
@@ -212,28 +228,35 @@ static void schedule_refill(struct sbxd *d, int delay_ms)
     if (d->refill_ev && !evtimer_pending(d->refill_ev, NULL)) evtimer_add(d->refill_ev, &tv);
 }
 
+/* Start preparing one warm sandbox; 0, or -1 (a retry is scheduled). */
+static int pool_add_one(struct sbxd *d)
+{
+    if (d->shutting_down || d->nwarm >= d->cfg.warm) return 0;
+    struct session *s;
+    sbx_err err;
+    if (session_prepare(d, &s, &err) < 0) {
+        log_warn("warm pool: %s (retrying in 1 s)", err.msg);
+        schedule_refill(d, 1000);
+        return -1;
+    }
+    fcntl(s->sb.ctl_fd, F_SETFL, fcntl(s->sb.ctl_fd, F_GETFL) | O_NONBLOCK);
+    s->ctl_ev = event_new(d->base, s->sb.ctl_fd, EV_READ | EV_PERSIST, warm_cb, s);
+    if (!s->ctl_ev) {
+        remove_traces(d, s);
+        free_session(s);
+        return -1;
+    }
+    event_add(s->ctl_ev, NULL);
+    s->next = d->warm;
+    d->warm = s;
+    d->nwarm++;
+    return 0;
+}
+
 void session_pool_fill(struct sbxd *d)
 {
-    while (!d->shutting_down && d->nwarm < d->cfg.warm) {
-        struct session *s;
-        sbx_err err;
-        if (session_prepare(d, &s, &err) < 0) {
-            log_warn("warm pool: %s (retrying in 1 s)", err.msg);
-            schedule_refill(d, 1000);
-            return;
-        }
-        fcntl(s->sb.ctl_fd, F_SETFL, fcntl(s->sb.ctl_fd, F_GETFL) | O_NONBLOCK);
-        s->ctl_ev = event_new(d->base, s->sb.ctl_fd, EV_READ | EV_PERSIST, warm_cb, s);
-        if (!s->ctl_ev) {
-            remove_traces(d, s);
-            free_session(s);
-            return;
-        }
-        event_add(s->ctl_ev, NULL);
-        s->next = d->warm;
-        d->warm = s;
-        d->nwarm++;
-    }
+    while (!d->shutting_down && d->nwarm < d->cfg.warm)
+        if (pool_add_one(d) < 0) return;
 }
 
 static void pool_remove(struct sbxd *d, struct session *s)
@@ -323,7 +346,7 @@ int session_create(struct sbxd *d, const struct session_create_req *req, struct 
     d->sessions = s;
     d->nsessions++;
     sbx_log(SBX_LOG_INFO, "session created", "session", s->id, "image", s->image, NULL);
-    schedule_refill(d, 0);
+    schedule_refill(d, 3);
     *out = s;
     return 0;
 fail:

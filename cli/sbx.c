@@ -981,11 +981,14 @@ static int cmd_ls(int argc, char **argv)
 
 /* ---- inspect, rm, health, version ------------------------------------------ */
 
-static int cmd_inspect(int argc, char **argv)
+/* Run `method` on each session named on the command line; report each
+ * failure and go on with the others (stop if the daemon is unreachable). */
+static int each_session(const char *cmd, const char *help, const char *method, int argc,
+                        char **argv, void (*done)(const char *id, json_object *resp))
 {
-    int r = parse_help_only("inspect", help_inspect, argc, argv);
+    int r = parse_help_only(cmd, help, argc, argv);
     if (r >= 0) return r;
-    if (optind >= argc) return usage_error("inspect", "missing session ID");
+    if (optind >= argc) return usage_error(cmd, "missing session ID");
     _cleanup_client_ sbx_client *cl = NULL;
     if (new_client(&cl) < 0) return EXIT_FAIL;
     int status = EXIT_OK;
@@ -994,38 +997,37 @@ static int cmd_inspect(int argc, char **argv)
         char path[320];
         _cleanup_json_ json_object *resp = NULL;
         if (session_path(cl, argv[i], path, sizeof(path), &err) < 0 ||
-            sbx_client_call(cl, "GET", path, NULL, &resp, &err) < 0) {
+            sbx_client_call(cl, method, path, NULL, &resp, &err) < 0) {
             print_err(&err);
             status = EXIT_FAIL;
             if (err.code && strcmp(err.code, SBX_CODE_UNREACHABLE) == 0) break;
             continue;
         }
-        if (resp) print_pretty(resp);
+        done(argv[i], resp);
     }
     return status;
 }
 
+static void inspect_done(const char *id, json_object *resp)
+{
+    (void)id;
+    if (resp) print_pretty(resp);
+}
+
+static void rm_done(const char *id, json_object *resp)
+{
+    (void)resp;
+    puts(id);
+}
+
+static int cmd_inspect(int argc, char **argv)
+{
+    return each_session("inspect", help_inspect, "GET", argc, argv, inspect_done);
+}
+
 static int cmd_rm(int argc, char **argv)
 {
-    int r = parse_help_only("rm", help_rm, argc, argv);
-    if (r >= 0) return r;
-    if (optind >= argc) return usage_error("rm", "missing session ID");
-    _cleanup_client_ sbx_client *cl = NULL;
-    if (new_client(&cl) < 0) return EXIT_FAIL;
-    int status = EXIT_OK;
-    for (int i = optind; i < argc; i++) {
-        sbx_err err;
-        char path[320];
-        if (session_path(cl, argv[i], path, sizeof(path), &err) < 0 ||
-            sbx_client_call(cl, "DELETE", path, NULL, NULL, &err) < 0) {
-            print_err(&err);
-            status = EXIT_FAIL;
-            if (err.code && strcmp(err.code, SBX_CODE_UNREACHABLE) == 0) break;
-            continue;
-        }
-        puts(argv[i]);
-    }
-    return status;
+    return each_session("rm", help_rm, "DELETE", argc, argv, rm_done);
 }
 
 static int cmd_health(int argc, char **argv)

@@ -196,7 +196,9 @@ void http_req_reset(struct http_req *r)
     }
     r->body = body;
     r->body_cap = cap;
-    http_parser_pause(&r->parser, 0);
+    /* Only a paused parser resumes; after a parse error the connection is
+     * closed and the parser is never fed again (unpausing it would abort). */
+    if (HTTP_PARSER_ERRNO(&r->parser) == HPE_PAUSED) http_parser_pause(&r->parser, 0);
 }
 
 void http_req_free(struct http_req *r)

@@ -27,6 +27,50 @@ static int missing(sbx_err *err, const char *path)
                           path);
 }
 
+/* json-c's strict mode still takes single quotes and NaN/Infinity. Outside
+ * strings, RFC 8259 only has structure, whitespace, numbers and the three
+ * literals: refuse any other byte before json-c parses. Returns the offset
+ * of the first bad byte, or -1. */
+static ssize_t lexical_check(const char *buf, size_t len)
+{
+    int in_str = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = buf[i];
+        if (in_str) {
+            if (c == '\\') i++;
+            else if (c == '"') in_str = 0;
+            continue;
+        }
+        if (c == '"') in_str = 1;
+        else if (!strchr("{}[],: \t\r\n0123456789+-.eEtruefalsn", c) || c == '\0')
+            return (ssize_t)i;
+    }
+    return -1;
+}
+
+/* No NaN or infinities anywhere in the document ("nan" passes the lexical check). */
+static int all_finite(struct json_object *o)
+{
+    switch (json_object_get_type(o)) {
+    case json_type_double: return isfinite(json_object_get_double(o));
+    case json_type_object: {
+        json_object_object_foreach(o, k, v)
+        {
+            (void)k;
+            if (v && !all_finite(v)) return 0;
+        }
+        return 1;
+    }
+    case json_type_array:
+        for (size_t i = 0; i < json_object_array_length(o); i++) {
+            struct json_object *v = json_object_array_get_idx(o, i);
+            if (v && !all_finite(v)) return 0;
+        }
+        return 1;
+    default: return 1;
+    }
+}
+
 int json_parse_object(const char *buf, size_t len, struct json_object **out, sbx_err *err)
 {
     *out = NULL;
@@ -36,8 +80,13 @@ int json_parse_object(const char *buf, size_t len, struct json_object **out, sbx
         *out = json_object_new_object();
         return *out ? 0 : sbx_error(err, ENOMEM, "json");
     }
+    if (buf[i] != '{')
+        return sbx_error_kind(err, SBX_E_INVALID, "invalid_json",
+                              "request body must be a JSON object ({...})");
     json_tokener *tok = json_tokener_new_ex(64);
     if (!tok) return sbx_error(err, ENOMEM, "json tokener");
+    /* RFC 8259 only: no trailing commas, single quotes, comments or NaN; UTF-8. */
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
     struct json_object *o = json_tokener_parse_ex(tok, buf, (int)len);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     size_t end = json_tokener_get_parse_end(tok);
@@ -49,6 +98,21 @@ int json_parse_object(const char *buf, size_t len, struct json_object **out, sbx
                               len);
     }
     if (jerr != json_tokener_success) {
+        /* Strict mode stops at trailing data without saying so: if a lenient
+         * parse completes a value before the end, that is what went wrong. */
+        json_tokener *lax = json_tokener_new_ex(64);
+        if (lax) {
+            struct json_object *lo = json_tokener_parse_ex(lax, buf, (int)len);
+            size_t lend = json_tokener_get_parse_end(lax);
+            int trailing = lo && json_tokener_get_error(lax) == json_tokener_success && lend < len;
+            while (trailing && lend < len && strchr(" \t\r\n", buf[lend])) lend++;
+            if (lo) json_object_put(lo);
+            json_tokener_free(lax);
+            if (trailing && lend <= end)
+                return sbx_error_kind(err, SBX_E_INVALID, "invalid_json",
+                                      "request body is not valid JSON: trailing data at byte %zu",
+                                      lend);
+        }
         return sbx_error_kind(err, SBX_E_INVALID, "invalid_json",
                               "request body is not valid JSON: %s at byte %zu",
                               json_tokener_error_desc(jerr), end);
@@ -58,6 +122,18 @@ int json_parse_object(const char *buf, size_t len, struct json_object **out, sbx
         json_object_put(o);
         return sbx_error_kind(err, SBX_E_INVALID, "invalid_json",
                               "request body is not valid JSON: trailing data at byte %zu", end);
+    }
+    ssize_t bad = lexical_check(buf, len);
+    if (bad >= 0) {
+        json_object_put(o);
+        return sbx_error_kind(err, SBX_E_INVALID, "invalid_json",
+                              "request body is not valid JSON: unexpected character at byte %zd",
+                              bad);
+    }
+    if (!all_finite(o)) {
+        json_object_put(o);
+        return sbx_error_kind(err, SBX_E_INVALID, "invalid_json",
+                              "request body is not valid JSON: NaN and infinities are not numbers");
     }
     if (!json_object_is_type(o, json_type_object)) {
         json_object_put(o);

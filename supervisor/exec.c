@@ -239,6 +239,13 @@ static int parse_user(const char *u, uint32_t *uid, uint32_t *gid, int *root, co
         *home = "/root";
         return 0;
     }
+    /* only "UID" or "UID:GID" in digits (strtoul alone would take " +1") */
+    size_t colons = 0;
+    for (const char *p = u; *p; p++) {
+        if (*p == ':') colons++;
+        else if (*p < '0' || *p > '9') goto bad;
+    }
+    if (colons > 1 || u[0] == ':' || u[strlen(u) - 1] == ':') goto bad;
     char *end;
     errno = 0;
     unsigned long a = strtoul(u, &end, 10), b;

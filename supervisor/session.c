@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,12 +174,31 @@ fail_free:
     return -1;
 }
 
+static void pool_remove(struct sbxd *d, struct session *s);
+static void schedule_refill(struct sbxd *d, int delay_ms);
+
+/* The setup child of a warm sandbox still waits for GO (its pidfd is not readable). */
+static int setup_alive(struct session *s)
+{
+    struct pollfd p = {s->sb.setup_pidfd, POLLIN, 0};
+    return s->sb.setup_pidfd >= 0 && poll(&p, 1, 0) == 0;
+}
+
 /* Take a warm sandbox if one is ready, else prepare one now. */
 static int session_take(struct sbxd *d, struct session **out, sbx_err *err)
 {
-    for (struct session **pp = &d->warm; *pp; pp = &(*pp)->next) {
+    for (struct session **pp = &d->warm; *pp;) {
         struct session *w = *pp;
-        if (!w->warm_ready) continue;
+        if (!w->warm_ready) {
+            pp = &w->next;
+            continue;
+        }
+        if (!setup_alive(w)) { /* killed while waiting: replace it, never hand it out */
+            log_warn("warm pool: sandbox %s lost its setup process; replacing it", w->id);
+            pool_remove(d, w);
+            schedule_refill(d, 0);
+            continue;
+        }
         *pp = w->next;
         d->nwarm--;
         if (w->ctl_ev) event_free(w->ctl_ev);
@@ -291,7 +311,7 @@ static void warm_cb(evutil_socket_t fd, short ev, void *arg)
 unsigned session_pool_ready(struct sbxd *d)
 {
     unsigned n = 0;
-    for (struct session *w = d->warm; w; w = w->next) n += (unsigned)w->warm_ready;
+    for (struct session *w = d->warm; w; w = w->next) n += (unsigned)(w->warm_ready && setup_alive(w));
     return n;
 }
 

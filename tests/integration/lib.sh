@@ -26,6 +26,12 @@
 IT_SLOTS=16          # --id-slots of every daemon of the run
 IT_DAEMON_MAX=8      # daemons per run (main + the tests' own)
 IT_DEFAULT_SESSION='{"image":"busybox"}'
+# sbxd keeps this many sandboxes prepared ahead of requests (--warm, default
+# in its --help): a running daemon legitimately has that many cgroups,
+# workspaces and setup children (uid 0, children of sbxd) that are no session.
+IT_WARM_MAX=${SBX_TEST_WARM_MAX:-$("${SBX_BUILD:-build}/sbxd" --help 2>/dev/null |
+    sed -n 's/.*--warm N.*(default \([0-9]*\).*/\1/p')}
+IT_WARM_MAX=${IT_WARM_MAX:-0}
 IT_IDS_PER_SLOT=65536
 
 # ---------------------------------------------------------------- basics ----
@@ -84,9 +90,10 @@ assert_ge() { # A B WHAT   (integers: A >= B)
     [ "$1" -ge "$2" ] 2>/dev/null || fail "$3: expected $1 >= $2"
 }
 
-# wait_until SECONDS CMD...: poll CMD (every 50 ms) until it succeeds; 1 on timeout.
+# wait_until SECONDS CMD...: poll CMD (every 50 ms) until it succeeds; 1 on
+# timeout (SECONDS x IT_SLOW, the machine's slowness found by run.sh).
 wait_until() {
-    local deadline=$(($(now_us) + $1 * 1000000))
+    local deadline=$(($(now_us) + $1 * ${IT_SLOW:-1} * 1000000))
     shift
     while :; do
         "$@" && return 0
@@ -140,26 +147,29 @@ daemon_alive() { # NAME
     [ -n "$p" ] && kill -0 "$p" 2>/dev/null && [ "$(ps -o stat= -p "$p" 2>/dev/null | cut -c1)" != Z ]
 }
 
-# daemon_start NAME: start sbxd NAME (state kept if it exists: a restart), wait
-# until /v1/health answers (bounded). Leaves use_daemon NAME in effect.
+# daemon_start NAME [SBXD ARGS...]: start sbxd NAME (state kept if it exists: a
+# restart), wait until /v1/health answers (bounded). Leaves use_daemon NAME in
+# effect. Extra args go to sbxd (after the run's own).
 daemon_start() {
     use_daemon "$1" || return 1
+    local name=$1
+    shift
     mkdir -p "$STATE"
     if [ ! -d "$STATE/images" ]; then cp -a "$SBX_BUILD/images" "$STATE/images" || return 1; fi
     echo "--- sbxd start $(date +%T.%N)" >>"$DLOG"
-    rm -f "$DPIDFILE" "$IT_RUN/$1/status"
+    rm -f "$DPIDFILE" "$IT_RUN/$name/status"
     # A wrapper records the exit status (and keeps job notices out of the output).
     bash -c 'log=$1 pidf=$2 stf=$3; shift 3
         "$@" >>"$log" 2>&1 </dev/null &
         echo $! >"$pidf"; wait $!; echo $? >"$stf"' sbxd-wrapper \
-        "$DLOG" "$DPIDFILE" "$IT_RUN/$1/status" \
+        "$DLOG" "$DPIDFILE" "$IT_RUN/$name/status" \
         "$SBX_BUILD/sbxd" --socket "$SOCK" --state-dir "$STATE" --cgroup-name "$CGN" \
-        --id-base "$IDBASE" --id-slots "$IT_SLOTS" &
+        --id-base "$IDBASE" --id-slots "$IT_SLOTS" "$@" 2>>"$DLOG" &
     local pid
-    wait_until 10 test -s "$DPIDFILE" || { echo "lib: sbxd $1 did not start" >&2; return 1; }
+    wait_until 10 test -s "$DPIDFILE" || { echo "lib: sbxd $name did not start" >&2; return 1; }
     pid=$(cat "$DPIDFILE")
     if ! wait_until 30 _health_ok "$pid"; then
-        echo "lib: sbxd $1 did not answer /v1/health within 30 s; log:" >&2
+        echo "lib: sbxd $name did not answer /v1/health within 30 s; log:" >&2
         tail -n 20 "$DLOG" >&2
         return 1
     fi
@@ -237,8 +247,9 @@ api() {
     rm -f "$T/.api.out"
     API_CODE=$(curl "${args[@]}" ${API_CURL_ARGS[@]+"${API_CURL_ARGS[@]}"} "http://sbx$path" 2>"$T/.api.err")
     [ -n "$API_CODE" ] || API_CODE=000
-    API_BODY=$(cat "$T/.api.out" 2>/dev/null)
-    API_ERR=$(cat "$T/.api.err")
+    API_BODY=
+    [ -f "$T/.api.out" ] && API_BODY=$(<"$T/.api.out")
+    API_ERR=$(<"$T/.api.err")
 }
 
 # api_file METHOD PATH FILE: api with the body read from FILE.
@@ -248,8 +259,9 @@ api_file() {
         -w '%{http_code}' -X "$1" --data-binary "@$3" ${API_CURL_ARGS[@]+"${API_CURL_ARGS[@]}"} \
         "http://sbx$2" 2>"$T/.api.err")
     [ -n "$API_CODE" ] || API_CODE=000
-    API_BODY=$(cat "$T/.api.out" 2>/dev/null)
-    API_ERR=$(cat "$T/.api.err")
+    API_BODY=
+    [ -f "$T/.api.out" ] && API_BODY=$(<"$T/.api.out")
+    API_ERR=$(<"$T/.api.err")
 }
 
 jb() { jq -r "$1" <<<"$API_BODY" 2>/dev/null; } # jq on the last API_BODY
@@ -261,9 +273,15 @@ expect_error() {
     shift 2
     [ "$API_CODE" = "$status" ] ||
         fail "$what: expected HTTP $status $code, got HTTP $API_CODE: $(short "$API_BODY") $API_ERR"
-    local c m
-    c=$(jq -r '.error.code // empty' <<<"$API_BODY" 2>/dev/null)
-    m=$(jq -r '.error.message // empty' <<<"$API_BODY" 2>/dev/null)
+    local c= m= LC_ALL=C
+    # {"error":{"code":"...","message":"..."}} read without spawning jq
+    local re_c='"code"[[:space:]]*:[[:space:]]*"([^"]*)"'
+    local re_m='"message"[[:space:]]*:[[:space:]]*"(([^"\\]|\\.)*)"'
+    [[ "$API_BODY" =~ $re_c ]] && c=${BASH_REMATCH[1]}
+    [[ "$API_BODY" =~ $re_m ]] && m=${BASH_REMATCH[1]}
+    m=${m//\\\//\/}
+    m=${m//\\\"/\"}
+    [[ "$API_BODY" == *'"error"'* ]] || c=
     [ "$code" = '*' ] || [ "$c" = "$code" ] || fail "$what: expected error code $code, got [$c] in $(short "$API_BODY")"
     [ -n "$m" ] || fail "$what: error without a message: $(short "$API_BODY")"
     local s
@@ -330,23 +348,21 @@ api_exec() {
 
 # ndjson_data FILE stdout|stderr: the decoded bytes of those events, in order.
 ndjson_data() {
-    local line
-    jq -r --arg t "$2" 'select(.type == $t) | .data' <"$1" | while IFS= read -r line; do
-        printf '%s' "$line" | base64 -d
-    done
+    # every event's base64 is a whole number of 4-char quanta: one decoder will do
+    jq -r --arg t "$2" 'select(.type == $t) | .data' <"$1" | base64 -d
 }
 
 ndjson_exit() { jq -c 'select(.type == "exit")' <"$1" | tail -n 1; }
 
 # sbx ARGS...: the CLI against the current daemon (bounded).
-sbx() { SBX_SOCKET=$SOCK timeout -k 5 "${SBX_CLI_TIMEOUT:-300}" "$SBX_BUILD/sbx" "$@"; }
+sbx() { SBX_SOCKET=$SOCK timeout -k 5 "$((${SBX_CLI_TIMEOUT:-300} * ${IT_SLOW:-1}))" "$SBX_BUILD/sbx" "$@"; }
 
 # sx [EXEC OPTIONS] ID [--] CMD...: sbx exec; sets SX_RC, SX_OUT, SX_ERR.
 sx() {
     sbx exec "$@" >"$T/.sx.out" 2>"$T/.sx.err"
     SX_RC=$?
-    SX_OUT=$(cat "$T/.sx.out")
-    SX_ERR=$(cat "$T/.sx.err")
+    SX_OUT=$(<"$T/.sx.out")
+    SX_ERR=$(<"$T/.sx.err")
 }
 
 # in_sbx ID SCRIPT / as_root ID SCRIPT: sh -c SCRIPT as the default user / root.
@@ -423,6 +439,7 @@ stray_netns() {
                 p = pid[k]
                 if (st[p] ~ /^Z/ || ns[p] !~ /^[0-9]+$/ || (ns[p] in known)) continue
                 mine = (uid[p] >= lo && uid[p] < hi)
+                if (!mine && uid[p] == 0 && (ppid[p] in ours)) continue # setup child (warm pool)
                 for (q = ppid[p]; !mine && q > 1; q = ppid[q]) if (q in ours) mine = 1
                 if (mine) print ns[p], "pid " p
             }
@@ -436,7 +453,9 @@ stray_netns() {
 # assert_no_leaks [NAME]: nothing of daemon NAME's sessions is left on the host
 # (waits up to 10 s for stragglers): no session cgroup in any hierarchy, no
 # workspace, no process in its uid range, no mount mentioning its state dir, no
-# stray net namespace; when it runs, it reports 0 sessions and 0 execs.
+# stray net namespace; when it runs, it reports 0 sessions and 0 execs. A
+# running daemon may hold up to IT_WARM_MAX warm-pool entries: a cgroup whose
+# only processes are setup children of sbxd (uid 0) and an empty workspace.
 assert_no_leaks() {
     use_daemon "${1:-main}"
     local what="${LEAK_WHAT:-leak check}"
@@ -455,15 +474,27 @@ assert_no_leaks() {
 
 _no_leaks() {
     LEAKS=
-    local d s x
-    for d in /sys/fs/cgroup/"$CGN" /sys/fs/cgroup/*/"$CGN"; do
-        [ -d "$d" ] || continue
-        for s in "$d"/*/; do [ -d "$s" ] && LEAKS+="cgroup ${s%/}; "; done
+    local d s x id warm=() nwarm=0 ids
+    ids=$({
+        for d in /sys/fs/cgroup/"$CGN" /sys/fs/cgroup/*/"$CGN"; do
+            [ -d "$d" ] || continue
+            for s in "$d"/*/; do [ -d "$s" ] && basename "$s"; done
+        done
+        [ -d "$STATE/sessions" ] && ls -A "$STATE/sessions"
+    } | sort -u)
+    for id in $ids; do
+        if _is_warm "$id"; then
+            nwarm=$((nwarm + 1))
+            continue
+        fi
+        for d in /sys/fs/cgroup/"$CGN"/"$id" /sys/fs/cgroup/*/"$CGN"/"$id"; do
+            [ -d "$d" ] && LEAKS+="cgroup $d; "
+        done
+        x=$(cat /sys/fs/cgroup/unified/"$CGN"/"$id"/cgroup.procs /sys/fs/cgroup/"$CGN"/"$id"/cgroup.procs 2>/dev/null | tr '\n' ',')
+        [ -z "$x" ] || LEAKS+="(processes of $id: $(ps -o pid=,ppid=,uid=,args= -p "${x%,}" | tr -s ' ' | tr '\n' ';')) "
+        [ -e "$STATE/sessions/$id" ] && LEAKS+="workspace $STATE/sessions/$id; "
     done
-    if [ -d "$STATE/sessions" ]; then
-        x=$(ls -A "$STATE/sessions")
-        [ -z "$x" ] || LEAKS+="workspaces in $STATE/sessions: $(echo $x); "
-    fi
+    [ "$nwarm" -le "$IT_WARM_MAX" ] || LEAKS+="$nwarm warm-pool entries (at most $IT_WARM_MAX expected); "
     x=$(range_procs)
     [ -z "$x" ] || LEAKS+="processes in uid range $IDBASE+$IDCOUNT: $(echo $x); "
     x=$(grep -l -F "$STATE" /proc/[0-9]*/mountinfo 2>/dev/null | head -5)
@@ -471,6 +502,22 @@ _no_leaks() {
     x=$(stray_netns)
     [ -z "$x" ] || LEAKS+="net namespaces: $(echo $x); "
     [ -z "$LEAKS" ]
+}
+
+# _is_warm ID: trace ID of the current daemon is a warm-pool entry: the daemon
+# runs, the entry's cgroup holds only its setup children (uid 0, parent sbxd),
+# and its workspace (if made yet) is untouched.
+_is_warm() {
+    local dpid v2 p procs
+    daemon_alive "$DNAME" || return 1
+    dpid=$(daemon_pid "$DNAME")
+    if [ "$IT_CG_MODE" = v2 ]; then v2="/sys/fs/cgroup/$CGN/$1"; else v2="/sys/fs/cgroup/unified/$CGN/$1"; fi
+    procs=$(cat "$v2/cgroup.procs" 2>/dev/null)
+    [ -n "$procs" ] || return 1
+    for p in $procs; do
+        [ "$(ps -o ppid=,uid= -p "$p" | awk '{ print $1, $2 }')" = "$dpid 0" ] || return 1
+    done
+    [ -z "$(ls -A "$STATE/sessions/$1/upper" 2>/dev/null)" ]
 }
 
 # ------------------------------------------------------------------ misc ----
@@ -484,8 +531,8 @@ host_ipv4() { # first global IPv4 address of the host
 
 # The 256 byte values as a printf format of octal escapes.
 all_bytes_fmt() {
-    local i f=
-    for ((i = 0; i < 256; i++)); do f+=$(printf '\\%03o' "$i"); done
+    local i f= x
+    for ((i = 0; i < 256; i++)); do printf -v x '\\%03o' "$i"; f+=$x; done
     printf '%s' "$f"
 }
 

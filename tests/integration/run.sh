@@ -1,8 +1,8 @@
 #!/bin/bash
-# tests/integration/run.sh [FILTER] - sbx integration tests against a real sbxd.
+# tests/integration/run.sh [FILTER...] - sbx integration tests against a real sbxd.
 #
 # Run as root from the repo root (make integration). FILTER: only tests whose
-# name contains it.
+# name contains it (several: tests matching any).
 #
 # env: SBX_BUILD         dir with sbxd, sbx, sbx-init, images/ (default build)
 #      SBX_TEST_TMP      scratch base on a filesystem with overlayfs upper and
@@ -27,6 +27,7 @@ set -uo pipefail
 IT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 REPO=$(cd "$IT_DIR/../.." && pwd -P)
 FILTER=${1:-}
+FILTERS=("$@") # more than one: tests matching any of them
 
 die() { echo "run.sh: $*" >&2; exit 2; }
 
@@ -114,12 +115,25 @@ IT_CG_MODE=$(jb .cgroup)
 case $IT_CG_MODE in v2 | hybrid) ;; *) die "GET /v1/health: unexpected cgroup mode [$IT_CG_MODE]: $API_BODY" ;; esac
 export IT_CG_MODE
 netns_snapshot >"$IT_RUN/netns.baseline"
-echo "# sbxd $(jb .version), cgroup $IT_CG_MODE, state $STATE, cgroup name $IT_TAG, uids $IT_ID_REGION.."
+# How slow this machine is (a VM under TCG is 10-30x slower): a one-shot
+# `sbx run` takes ~0.1 s on a normal host. Scales the bounded waits and the
+# few time limits the tests rely on.
+t0=$(now_us)
+SBX_SOCKET=$SOCK timeout 120 "$SBX_BUILD/sbx" run --image busybox -- true >/dev/null 2>&1 ||
+    echo "# warning: the first sbx run failed"
+IT_SLOW=$((($(now_us) - t0) / 250000 + 1))
+export IT_SLOW
+[ -n "${SBX_TEST_TIMEOUT:-}" ] || TEST_TIMEOUT=$((300 * (IT_SLOW > 3 ? 3 : IT_SLOW)))
+echo "# sbxd $(jb .version), cgroup $IT_CG_MODE, state $STATE, cgroup name $IT_TAG, uids $IT_ID_REGION.., slowness x$IT_SLOW"
 
 TESTS=()
 for f in "$IT_DIR"/test_*.sh; do
     while IFS= read -r name; do
-        [ -z "$FILTER" ] || [[ "$name" == *"$FILTER"* ]] || continue
+        if [ -n "$FILTER" ]; then
+            hit=
+            for flt in "${FILTERS[@]}"; do [[ "$name" == *"$flt"* ]] && hit=1; done
+            [ -n "$hit" ] || continue
+        fi
         TESTS+=("$name")
     done < <(grep -oE '^test_[A-Za-z0-9_]+[[:space:]]*\(\)' "$f" | sed -E 's/[[:space:]]*\(\)$//')
 done
@@ -132,6 +146,7 @@ for name in "${TESTS[@]}"; do
     mkdir -p "$tdir"
     use_daemon main
     t0=$(now_us)
+    p0=$(</proc/sys/kernel/ns_last_pid)
     timeout -k 10 "$TEST_TIMEOUT" bash -c 'source "$IT_DIR/lib.sh" && it_test_main "$1"' \
         it-test "$name" >"$tdir/log" 2>&1 </dev/null &
     TEST_PID=$!
@@ -164,10 +179,11 @@ for name in "${TESTS[@]}"; do
         failed=$((failed + 1))
         echo "not ok - $name: $(short "$reason" 400)"
         echo "#   test log ($tdir/log), last lines:"
-        grep -v '^+' "$tdir/log" | tail -n 15 | sed 's/^/#     /'
+        grep -av '^+' "$tdir/log" | tail -n 15 | sed 's/^/#     /'
         echo "#   sbxd log, last lines:"
         tail -n 8 "$DLOG" | sed 's/^/#     /'
     fi
+    echo "$secs $name $(($(</proc/sys/kernel/ns_last_pid) - p0))" >>"$IT_RUN/times"
     [ -n "${SBX_TEST_VERBOSE:-}" ] && echo "#   ($secs s)"
     # The next test gets a live, empty daemon and no other daemon of the run.
     for d in "$IT_RUN"/*/pid; do
@@ -184,6 +200,9 @@ for name in "${TESTS[@]}"; do
     fi
 done
 total=$(awk -v a="$t_start" -v b="$(now_us)" 'BEGIN { printf "%.0f", (b - a) / 1e6 }')
+if [ -s "$IT_RUN/times" ]; then
+    echo "# slowest: $(sort -rn "$IT_RUN/times" | head -n 5 | awk '{ printf "%s%s %ss", (NR > 1 ? ", " : ""), $2, $1 }')"
+fi
 echo "# ${#TESTS[@]} tests in $total s"
 if [ "$skipped" -gt 0 ]; then
     echo "$passed passed, $failed failed, $skipped skipped"

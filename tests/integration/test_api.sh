@@ -11,6 +11,13 @@ test_health_reports_version_cgroup_mode_and_counts() {
     assert_eq "$expect" "$mode" "health cgroup mode"
     assert_eq "0 0" "$(jb '"\(.sessions) \(.execs)"')" "health counts with nothing running"
     assert_match "$(jb .uptime)" '^[0-9]+(\.[0-9]+)?(e[-+]?[0-9]+)?$' "health uptime"
+    # warm pool (if the daemon has one): prepared sandboxes, never more than configured
+    local warm
+    warm=$(jb '.warm // 0')
+    assert_match "$warm" '^[0-9]+$' "health warm"
+    assert_le "$warm" "$IT_WARM_MAX" "health warm (sbxd --warm default $IT_WARM_MAX)"
+    # the socket is for root and group sbx only
+    assert_eq 660 "$(stat -c %a "$SOCK")" "mode of the API socket"
 
     new_session
     local a=$SID
@@ -47,9 +54,11 @@ test_create_returns_201_with_id_state_limits_labels() {
     assert_match "$(jb .pid)" '^[1-9][0-9]*$' "pid"
     [ -d "/proc/$(jb .pid)" ] || fail "pid $(jb .pid) of the session's init is not a host process"
     assert_eq 0 "$(jb .execs)" "execs"
-    # the env applies to execs
+    # the env applies to execs; the exec's own env wins
     sx "$id" -- sh -c 'echo "$FOO"'
     assert_eq bar "$SX_OUT" "session env in an exec"
+    sx -e FOO=baz -e NEW=1 "$id" -- sh -c 'echo "$FOO $NEW $PATH $HOME $USER $HOSTNAME"'
+    assert_eq "baz 1 /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /home/sandbox sandbox $id" "$SX_OUT" "exec env over session env and defaults"
     # defaults
     new_session
     assert_eq "536870912 1024 null null" "$(jq -r '"\(.limits.memory) \(.limits.pids) \(.limits.cpu) \(.expires_at)"' <<<"$SESSION")" "default limits and no expiry"
@@ -182,4 +191,28 @@ test_cli_ls_inspect_rm_manage_sessions() {
     assert_eq 1 $? "sbx rm of a removed session: exit status"
     assert_contains "$(cat "$T/err")" "$a" "sbx rm of a removed session: stderr"
     assert_no_leaks
+}
+
+test_parallel_creates_get_distinct_sessions() {
+    local i
+    for i in 1 2 3 4 5; do
+        curl -sS --max-time 60 --unix-socket "$SOCK" -X POST -d '{"image":"busybox"}' \
+            -o "$T/c$i.json" -w '%{http_code}' "http://sbx/v1/sessions" >"$T/c$i.code" &
+    done
+    wait
+    local ids=() uids=()
+    for i in 1 2 3 4 5; do
+        assert_eq 201 "$(cat "$T/c$i.code")" "parallel create $i ($(short "$(cat "$T/c$i.json")"))"
+        ids+=("$(jq -r .id "$T/c$i.json")")
+    done
+    assert_eq 5 "$(printf '%s\n' "${ids[@]}" | sort -u | wc -l)" "distinct ids of 5 parallel creates"
+    for i in "${ids[@]}"; do
+        sx "$i" -- sh -c 'cat /proc/self/uid_map; hostname'
+        assert_eq 0 "$SX_RC" "exec in $i ($SX_ERR)"
+        assert_eq "$i" "$(sed -n 2p <<<"$SX_OUT")" "hostname of $i"
+        uids+=("$(awk 'NR == 1 { print $2 }' <<<"$SX_OUT")")
+    done
+    assert_eq 5 "$(printf '%s\n' "${uids[@]}" | sort -u | wc -l)" "distinct host id ranges of 5 sessions (${uids[*]})"
+    api GET /v1/health
+    assert_eq 5 "$(jb .sessions)" "health sessions"
 }

@@ -43,7 +43,7 @@ test_fork_bomb_is_capped_by_pids_limit() {
     # A subshell forks sleeps until fork fails (and dies of it), then the
     # exec's process becomes `sleep 30`: the exec timeout kills the group.
     curl -sS -N --max-time 60 --unix-socket "$SOCK" -X POST -o "$T/bomb.out" \
-        -d '{"argv":["sh","-c","(for i in $(seq 500); do sleep 30 & done); exec sleep 30"],"timeout":3}' \
+        -d '{"argv":["sh","-c","(for i in $(seq 500); do sleep 30 & done); exec sleep 30"],"timeout":'$((3 * IT_SLOW))'}' \
         "http://sbx/v1/sessions/$SID/exec" &
     local cpid=$! max=0 n host_max=0 h
     local pidsfile

@@ -154,6 +154,9 @@ test_cli_large_output_byte_count_is_exact() {
     hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$(daemon_pid main)/status")
     note "sbxd VmHWM ${hwm} kB after $mb MiB"
     assert_le "$hwm" $((64 * 1024)) "sbxd peak RSS (kB) after streaming $mb MiB"
+    # a reader that stalls while the process writes and exits: nothing lost
+    got=$(sbx exec "$SID" -- head -c 16777216 /dev/urandom | (sleep 1; wc -c))
+    assert_eq 16777216 "$got" "bytes received by a reader that stalled for 1 s"
     # and over NDJSON
     got=$(curl -sS -N --max-time 120 --unix-socket "$SOCK" -X POST \
         -d '{"argv":["head","-c","33554432","/dev/zero"]}' "http://sbx/v1/sessions/$SID/exec" |
@@ -228,6 +231,35 @@ test_client_disconnect_kills_the_process() {
     wait_until 10 _session_pids_is "$SID" 1 || fail "processes left in the session: pids_current $(session_field "$SID" .usage.pids_current)"
     api GET /v1/health
     assert_eq 0 "$(jb .execs)" "health execs"
+}
+
+test_client_disconnect_kills_a_process_blocked_on_output() {
+    new_session
+    # `yes` writes forever; the client reads 1 MB and goes away while sbxd is
+    # holding output back (backpressure)
+    curl -sS -N --max-time 60 --unix-socket "$SOCK" -X POST -d '{"argv":["yes","sbx"]}' \
+        "http://sbx/v1/sessions/$SID/exec" 2>/dev/null | head -c 1000000 >"$T/head.out"
+    assert_eq 1000000 "$(wc -c <"$T/head.out")" "bytes read before going away"
+    wait_until 10 _session_execs_is "$SID" 0 || fail "session execs still $(session_field "$SID" .execs) 10 s after the client went away"
+    wait_until 10 _session_pids_is "$SID" 1 || fail "processes left in the session: pids_current $(session_field "$SID" .usage.pids_current): $(range_procs)"
+    # the CLI's reader goes away: sbx ends with SIGPIPE's status, the process is killed
+    sbx exec "$SID" -- yes | head -n 1 >/dev/null
+    assert_eq 141 "${PIPESTATUS[0]}" "status of sbx exec -- yes | head -n 1"
+    wait_until 10 _session_execs_is "$SID" 0 || fail "session execs still $(session_field "$SID" .execs) after sbx exec's reader went away"
+    wait_until 10 _session_pids_is "$SID" 1 || fail "processes left after sbx exec's reader went away: $(range_procs)"
+    # the same with a stalled client (connection open, nothing read)
+    curl -sS -N --max-time 60 --limit-rate 1k --unix-socket "$SOCK" -X POST -d '{"argv":["yes","sbx"]}' \
+        -o /dev/null "http://sbx/v1/sessions/$SID/exec" 2>/dev/null &
+    local cpid=$!
+    wait_until 20 _session_execs_is "$SID" 1 || fail "the second exec did not start"
+    sleep 0.5
+    local hwm
+    hwm=$(awk '/^VmRSS/ { print $2 }' "/proc/$(daemon_pid main)/status")
+    assert_le "$hwm" $((64 * 1024)) "sbxd RSS (kB) while a client stalls on endless output"
+    kill "$cpid"
+    wait "$cpid" 2>/dev/null
+    wait_until 10 _session_execs_is "$SID" 0 || fail "session execs still $(session_field "$SID" .execs) after the stalled client went away"
+    wait_until 10 _session_pids_is "$SID" 1 || fail "processes left after the stalled client went away: $(range_procs)"
 }
 
 _host_sleep_1000() { range_procs | grep -q ' sleep 1000$'; }

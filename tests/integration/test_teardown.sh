@@ -60,19 +60,25 @@ _one_session_running() {
 }
 
 test_ttl_expiry_removes_session_and_leaves_nothing() {
+    # A: ttl 1, idle. B: a ttl long enough to start work in it first (a
+    # background process and a running exec), which the expiry must end.
     new_session '{"image":"busybox","ttl":1}'
-    local id=$SID
+    local a=$SID
     assert_match "$(jq -r .expires_at <<<"$SESSION")" '^[0-9]{4}-' "expires_at"
-    _make_busy "$id"
-    wait_until 15 session_gone "$id" || fail "session with ttl 1 still there after 15 s"
+    new_session "{\"image\":\"busybox\",\"ttl\":$((3 * IT_SLOW))}"
+    local b=$SID
+    curl -sS -N --max-time 120 --unix-socket "$SOCK" -X POST -o "$T/b.out" \
+        -d '{"argv":["sh","-c","sleep 1000 >/dev/null 2>&1 & exec sleep 1002"]}' "http://sbx/v1/sessions/$b/exec" &
+    wait_until 5 session_gone "$a" || fail "session with ttl 1 still there after 5 s"
+    wait_until 15 session_gone "$b" || fail "session with ttl $((3 * IT_SLOW)) still there after $((15 * IT_SLOW)) s"
     # the running exec ended with an exit event
     wait_until 10 _no_jobs || fail "the exec stream did not end after the ttl expired"
-    assert_eq 9 "$(ndjson_exit "$T/busy.$id.out" | jq -r .signal)" "exit.signal of the exec cut by the ttl ($(short "$(cat "$T/busy.$id.out")"))"
+    assert_eq 9 "$(ndjson_exit "$T/b.out" | jq -r .signal)" "exit.signal of the exec cut by the ttl ($(short "$(cat "$T/b.out")"))"
     assert_no_leaks
     # sbx run with a ttl shorter than its command: still no trace, clean exit status
-    sbx run --image busybox --ttl 1 -- sleep 5 >"$T/out" 2>"$T/err"
+    sbx run --image busybox --ttl $((2 * IT_SLOW)) -- sleep 60 >"$T/out" 2>"$T/err"
     local rc=$?
-    assert_eq 137 "$rc" "sbx run --ttl 1 -- sleep 5: exit status (stderr: $(cat "$T/err"))"
+    assert_eq 137 "$rc" "sbx run --ttl $((2 * IT_SLOW)) -- sleep 60: exit status (stderr: $(cat "$T/err"))"
     assert_no_leaks
 }
 _no_jobs() { [ -z "$(jobs -pr)" ]; }
@@ -143,8 +149,13 @@ test_restart_after_kill9_cleans_leftovers() {
     [ -d "$STATE/sessions/$a" ] || fail "workspace of $a gone before the restart"
     daemon_start k9 || fail "sbxd does not start over the leftovers of a killed one"
     LEAK_WHAT="after restarting over a killed sbxd" assert_no_leaks k9
-    grep -q 'removed what a previous sbxd left: 2 cgroups, 2 workspaces' "$DLOG" ||
-        fail "sbxd did not report the cleanup: $(grep -i 'previous\|stale' "$DLOG" | tail -3)"
+    # (2 sessions, plus the warm pool's entries)
+    local line
+    line=$(grep -o 'removed what a previous sbxd left: [0-9]* cgroups, [0-9]* workspaces' "$DLOG" | tail -n 1)
+    [ -n "$line" ] || fail "sbxd did not report the cleanup: $(grep -i 'previous\|stale' "$DLOG" | tail -3)"
+    local ncg nws
+    read -r ncg nws <<<"$(sed 's/.*left: \([0-9]*\) cgroups, \([0-9]*\) workspaces/\1 \2/' <<<"$line")"
+    [ "$ncg" -ge 2 ] && [ "$nws" -ge 2 ] || fail "sbxd reported: $line (expected at least the 2 sessions)"
     # and it works
     new_session
     sx "$SID" -- echo ok
@@ -152,3 +163,69 @@ test_restart_after_kill9_cleans_leftovers() {
     api DELETE "/v1/sessions/$SID"
     assert_no_leaks k9
 }
+
+test_session_whose_init_died_is_dead_and_removable() {
+    new_session
+    local pid1
+    pid1=$(jq -r .pid <<<"$SESSION")
+    _make_busy "$SID"
+    # the sandbox's init is killed from the host
+    kill -KILL "$pid1"
+    wait_until 10 _state_is "$SID" dead || fail "state $(session_field "$SID" .state) 10 s after its init died (expected dead)"
+    wait_until 10 _no_jobs || fail "the running exec stream did not end when the init died"
+    assert_eq 9 "$(ndjson_exit "$T/busy.$SID.out" | jq -r .signal)" "exit.signal of the exec when init died ($(short "$(cat "$T/busy.$SID.out")"))"
+    API_WHAT="exec in a dead session" api POST "/v1/sessions/$SID/exec" '{"argv":["true"]}'
+    API_WHAT="exec in a dead session" expect_error 409 conflict "$SID"
+    sx "$SID" -- true
+    assert_eq 125 "$SX_RC" "sbx exec in a dead session: exit status"
+    api GET /v1/sessions
+    assert_eq dead "$(jb '.sessions[0].state')" "state in the list"
+    api DELETE "/v1/sessions/$SID"
+    assert_eq 204 "$API_CODE" "DELETE of a dead session"
+    assert_no_leaks
+}
+_state_is() { [ "$(session_field "$1" .state)" = "$2" ]; }
+
+test_id_slots_exhausted_gives_503_and_recovers() {
+    # 3 id ranges = at most 3 sessions, whatever the warm pool holds
+    daemon_start slots --id-slots 3 || fail "sbxd --id-slots 3 did not start"
+    defer daemon_stop slots
+    new_session
+    local a=$SID
+    new_session
+    new_session
+    API_WHAT="4th create with 3 id slots" api POST /v1/sessions '{"image":"busybox"}'
+    API_WHAT="4th create with 3 id slots" expect_error 503 unavailable
+    api GET /v1/health
+    assert_eq 3 "$(jb .sessions)" "sessions after the refused create"
+    api DELETE "/v1/sessions/$a"
+    # the freed range is usable again (right away or once the pool refilled)
+    wait_until 10 _create_ok || fail "create after freeing a slot: HTTP $API_CODE $(short "$API_BODY")"
+    sx "$(jb .id)" -- echo ok
+    assert_eq ok "$SX_OUT" "exec in the session made in the freed slot"
+    delete_all_sessions
+    LEAK_WHAT="after the slot exhaustion" assert_no_leaks slots
+}
+_create_ok() { api POST /v1/sessions '{"image":"busybox"}' && [ "$API_CODE" = 201 ]; }
+
+test_killed_warm_sandbox_is_not_handed_out() {
+    [ "$IT_WARM_MAX" -gt 0 ] || skip "sbxd keeps no warm pool (--warm 0)"
+    wait_until 10 _warm_is "$IT_WARM_MAX" || fail "health never reported $IT_WARM_MAX warm sandboxes: $(short "$API_BODY")"
+    # the prepared sandboxes' setup children (uid 0, children of sbxd) die
+    local dpid kids p
+    dpid=$(daemon_pid main)
+    kids=$(ps -eo pid=,ppid=,uid= | awk -v d="$dpid" '$2 == d && $3 == 0 { print $1 }')
+    [ -n "$kids" ] || fail "no setup children of sbxd ($dpid) to kill"
+    for p in $kids; do kill -KILL "$p"; done
+    # every create still succeeds
+    local i
+    for i in $(seq $((IT_WARM_MAX + 1))); do
+        API_WHAT="create $i after the warm sandboxes died" api POST /v1/sessions '{"image":"busybox"}'
+        [ "$API_CODE" = 201 ] || fail "create $i after the warm sandboxes died: HTTP $API_CODE $(short "$API_BODY")"
+        sx "$(jb .id)" -- true
+        assert_eq 0 "$SX_RC" "exec in session $i ($SX_ERR)"
+    done
+    delete_all_sessions
+    LEAK_WHAT="after replacing dead warm sandboxes" assert_no_leaks
+}
+_warm_is() { api GET /v1/health && [ "$(jb .warm)" = "$1" ]; }

@@ -24,6 +24,24 @@ static void test_invalid_json_names_the_byte_position(void)
     json_object_put(o);
 }
 
+static void test_only_strict_json_objects_are_accepted(void)
+{
+    sbx_err err;
+    const char *bad[] = {"{\"a\":1,}", "{'a':1}", "{\"a\":1 /* c */}", "{\"a\":NaN}",
+                         "null", "42", "true", "\"x\"", "{\"a\":\"\xff\xfe\"}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct json_object *o = parse(bad[i], &err);
+        if (o) {
+            fprintf(stderr, "  accepted: %s\n", bad[i]);
+            json_object_put(o);
+            CHECK(0);
+        }
+        CHECK_STR(err.code, "invalid_json");
+    }
+    CHECK(parse("42", &err) == NULL);
+    CHECK_CONTAINS(err.msg, "must be a JSON object");
+}
+
 static void test_unknown_field_lists_allowed_ones(void)
 {
     sbx_err err;
@@ -136,6 +154,7 @@ static void test_str_map_bounds(void)
 int main(void)
 {
     RUN(test_invalid_json_names_the_byte_position);
+    RUN(test_only_strict_json_objects_are_accepted);
     RUN(test_unknown_field_lists_allowed_ones);
     RUN(test_typed_getters_name_the_field_path);
     RUN(test_string_with_embedded_nul_is_rejected);

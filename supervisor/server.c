@@ -26,6 +26,16 @@ static struct event *g_listen_ev;
 
 static void conn_flush(struct conn *c);
 static void process_input(struct conn *c);
+static void conn_linger(struct conn *c);
+
+/* Lingering close: a client told "413" (or "400") while it is still sending
+ * its body would get EPIPE/ECONNRESET on its next write and never read the
+ * answer. So after the response is flushed we shut our write side and keep
+ * reading, and discarding, until the client closes, goes quiet for
+ * LINGER_IDLE_S, or has sent LINGER_MAX_BYTES more (like nginx's
+ * lingering_close). */
+#define LINGER_IDLE_S 5
+#define LINGER_MAX_BYTES ((size_t)256 << 20)
 
 int err_http_status(const sbx_err *err)
 {
@@ -62,6 +72,8 @@ static void conn_kill(struct conn *c)
         }
     event_free(c->rev);
     event_free(c->wev);
+    if (c->linger_ev) event_free(c->linger_ev);
+    c->linger_ev = NULL;
     close(c->fd);
     c->fd = -1;
     if (c->on_gone) {
@@ -98,7 +110,10 @@ static void conn_flush(struct conn *c)
     } else {
         event_del(c->wev);
         if (c->closing) {
-            conn_kill(c);
+            if (c->linger)
+                conn_linger(c);
+            else
+                conn_kill(c);
             return;
         }
     }
@@ -217,6 +232,7 @@ static void process_input(struct conn *c)
         ssize_t n = http_req_feed(&c->req, v.iov_base, v.iov_len);
         if (n < 0) {
             c->closing = 1;
+            c->linger = 1;
             c->req.keep_alive = 0;
             c->busy = 1;
             conn_respond_error3(c, c->req.err_status, c->req.err_code, c->req.err_msg);
@@ -230,10 +246,64 @@ static void process_input(struct conn *c)
     }
 }
 
+static void linger_timeout_cb(evutil_socket_t fd, short ev, void *arg)
+{
+    (void)fd;
+    (void)ev;
+    conn_kill(arg);
+}
+
+static void conn_linger(struct conn *c)
+{
+    if (c->linger_ev) return;
+    shutdown(c->fd, SHUT_WR);
+    c->linger_ev = event_new(g_sbxd->base, -1, 0, linger_timeout_cb, c);
+    if (!c->linger_ev) {
+        conn_kill(c);
+        return;
+    }
+    struct timeval tv = {LINGER_IDLE_S, 0};
+    event_add(c->linger_ev, &tv);
+    evbuffer_drain(c->in, evbuffer_get_length(c->in));
+    event_add(c->rev, NULL); /* may have been paused */
+}
+
+/* Reads while lingering: thrown away; EOF, error or the byte cap end it. */
+static void linger_read(struct conn *c)
+{
+    char buf[65536];
+    for (;;) {
+        ssize_t n = read(c->fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) break;
+        if (n <= 0 || (c->lingered += (size_t)n) > LINGER_MAX_BYTES) {
+            conn_kill(c);
+            return;
+        }
+    }
+    struct timeval tv = {LINGER_IDLE_S, 0};
+    event_add(c->linger_ev, &tv);
+}
+
 static void read_cb(evutil_socket_t fd, short ev, void *arg)
 {
     (void)ev;
     struct conn *c = arg;
+    if (c->linger_ev) {
+        linger_read(c);
+        return;
+    }
+    if (c->closing && c->linger) {
+        /* response still being flushed: keep the socket buffer moving */
+        evbuffer_drain(c->in, evbuffer_get_length(c->in));
+        char buf[65536];
+        ssize_t n;
+        while ((n = read(fd, buf, sizeof(buf))) > 0) {
+        }
+        if (n == 0) event_del(c->rev); /* half-closed: finish writing first */
+        else if (errno != EAGAIN && errno != EINTR) conn_kill(c);
+        return;
+    }
     for (;;) {
         int n = evbuffer_read(c->in, fd, 256 * 1024);
         if (n < 0 && errno == EINTR) continue;

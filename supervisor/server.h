@@ -21,6 +21,9 @@ struct conn {
     struct http_req req;
     int busy;    /* a request is being handled (response not finished) */
     int closing; /* close once out is flushed */
+    int linger;  /* ...but first drain what the client still sends (see conn_linger) */
+    struct event *linger_ev;
+    size_t lingered;
     int streaming;
     /* producer hooks while a response is pending */
     void *stream_owner;

@@ -115,13 +115,13 @@ static int apply_v2(const char *dir, const struct limits *l, sbx_err *err)
     if (exists(dir, "memory.swap.max") && setf(dir, "memory.swap.max", "0", err) < 0) return -1;
     snprintf(v, sizeof(v), "%" PRId64, l->pids);
     if (setf(dir, "pids.max", v, err) < 0) return -1;
-    if (l->cpu > 0) {
-        long quota = (long)(l->cpu * 100000.0);
-        if (quota < 1000) quota = 1000;
-        snprintf(v, sizeof(v), "%ld 100000", quota);
-        if (setf(dir, "cpu.max", v, err) < 0) return -1;
-    }
     return 0;
+}
+
+static long cpu_quota_us(const struct limits *l)
+{
+    long quota = (long)(l->cpu * 100000.0);
+    return quota < 1000 ? 1000 : quota;
 }
 
 static int apply_v1(const struct cg *c, const struct limits *l, sbx_err *err)
@@ -136,13 +136,6 @@ static int apply_v1(const struct cg *c, const struct limits *l, sbx_err *err)
         (void)setf(c->v1[CGV1_MEMORY], "memory.swappiness", "0", err);
     snprintf(v, sizeof(v), "%" PRId64, l->pids);
     if (setf(c->v1[CGV1_PIDS], "pids.max", v, err) < 0) return -1;
-    if (l->cpu > 0) {
-        long quota = (long)(l->cpu * 100000.0);
-        if (quota < 1000) quota = 1000;
-        if (setf(c->v1[CGV1_CPU], "cpu.cfs_period_us", "100000", err) < 0) return -1;
-        snprintf(v, sizeof(v), "%ld", quota);
-        if (setf(c->v1[CGV1_CPU], "cpu.cfs_quota_us", v, err) < 0) return -1;
-    }
     return 0;
 }
 
@@ -155,6 +148,22 @@ static void rmdir_retry(const char *dir)
         nanosleep(&ts, NULL);
     }
     log_warn("cgroup: cannot remove %s: %s", dir, strerror(errno));
+}
+
+int cg_set_cpu(const struct cg_mgr *m, const struct cg *c, const struct limits *l, sbx_err *err)
+{
+    if (l->cpu <= 0) return 0;
+    char v[64];
+    int r;
+    if (m->mode == CG_V2) {
+        snprintf(v, sizeof(v), "%ld 100000", cpu_quota_us(l));
+        r = setf(c->v2, "cpu.max", v, err);
+    } else {
+        r = setf(c->v1[CGV1_CPU], "cpu.cfs_period_us", "100000", err);
+        snprintf(v, sizeof(v), "%ld", cpu_quota_us(l));
+        if (r == 0) r = setf(c->v1[CGV1_CPU], "cpu.cfs_quota_us", v, err);
+    }
+    return r < 0 ? sbx_error_wrap(err, "cgroup cpu limit") : 0;
 }
 
 void cg_close_fds(struct cg *c)

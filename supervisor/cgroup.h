@@ -41,9 +41,13 @@ const char *cg_mode_name(enum cg_mode m);
 int cg_mgr_init(struct cg_mgr *m, const char *name, sbx_err *err);
 /* Create the session's cgroup(s); on failure nothing is left. */
 int cg_create(const struct cg_mgr *m, const char *id, struct cg *out, sbx_err *err);
-/* Apply memory, pids and cpu limits (before anything of the request runs). */
+/* Apply the memory and pids limits (before the sandbox starts) ... */
 int cg_set_limits(const struct cg_mgr *m, const struct cg *c, const struct limits *l,
                   sbx_err *err);
+/* ... and the cpu quota once it has started: the start is sbxd's work, and at
+ * a quota of 0.01 CPU it would take seconds. Nothing of the request has run
+ * yet at that point. */
+int cg_set_cpu(const struct cg_mgr *m, const struct cg *c, const struct limits *l, sbx_err *err);
 /* Close fds kept for the sandbox start (after the sandbox runs in it). */
 void cg_close_fds(struct cg *c);
 /* cgroup.kill, wait until empty, rmdir every directory (retry on EBUSY). */

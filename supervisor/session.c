@@ -346,6 +346,7 @@ int session_create(struct sbxd *d, const struct session_create_req *req, struct 
     spec.tmp_size = limits_tmp_size(&s->limits);
     spec.idmap = d->idmap;
     if (sandbox_launch(&s->sb, &spec, err) < 0) goto fail;
+    if (cg_set_cpu(&d->cg, &s->cg, &s->limits, err) < 0) goto fail;
     cg_close_fds(&s->cg);
 
     s->ctl_ev = event_new(d->base, s->sb.ctl_fd, EV_READ | EV_PERSIST, ctl_cb, s);

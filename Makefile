@@ -32,7 +32,7 @@ endif
 
 # -Wno-format-truncation: bounded snprintf truncation is the intended, safe behaviour.
 WARN      := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wstrict-prototypes -Wformat=2 -Wno-format-truncation
-CPPFLAGS  += -D_GNU_SOURCE -DSBX_VERSION='"$(VERSION)"' -Icommon -MMD -MP
+CPPFLAGS  += -D_GNU_SOURCE -DSBX_VERSION='"$(VERSION)"' -Icommon -Ipolicy -MMD -MP
 CFLAGS    ?= $(OPT) -g
 CFLAGS    += -std=c17 $(WARN) -fstack-protector-strong -fPIE $(SANFLAGS)
 LDFLAGS   += -pie -Wl,-z,relro,-z,now $(SANFLAGS)
@@ -44,11 +44,13 @@ PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(SBXD_PKGS) $(CLI_PKGS) 2>/dev/nul
 CPPFLAGS  += $(PKG_CFLAGS)
 
 COMMON_SRC := common/error.c common/log.c common/initproto.c common/json.c common/util.c
+# Egress policy (pure logic): for sbxd, sbx-shim and `sbx policy check`.
+POLICY_SRC := policy/policy.c policy/addr.c
 SBXD_SRC   := $(COMMON_SRC) common/http.c \
               supervisor/main.c supervisor/server.c supervisor/api.c supervisor/session.c \
               supervisor/sandbox.c supervisor/userns.c supervisor/mounts.c supervisor/cgroup.c \
               supervisor/seccomp.c supervisor/netns.c supervisor/exec.c supervisor/images.c \
-              supervisor/limits.c
+              supervisor/limits.c supervisor/egress.c supervisor/shimctl.c $(POLICY_SRC)
 CLI_SRC    := common/error.c cli/sbx.c cli/client.c
 INIT_SRC   := supervisor/init/sbx-init.c supervisor/init/caps.c common/initproto.c
 
@@ -76,7 +78,7 @@ $(BUILD)/sbx-init: $(INIT_SRC) common/initproto.h supervisor/init/caps.h
 	$(CC) $(INIT_CFLAGS) -o $@ $(INIT_SRC) -l:libcap.a
 
 # Object files of sbxd's pure-logic modules that unit tests link against.
-UNIT_LINK := $(call obj,$(COMMON_SRC) common/http.c supervisor/limits.c)
+UNIT_LINK := $(call obj,$(COMMON_SRC) common/http.c supervisor/limits.c $(POLICY_SRC))
 $(BUILD)/tests/%: tests/unit/%.c $(UNIT_LINK) tests/unit/unit.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Isupervisor $(CFLAGS) $(LDFLAGS) -o $@ $< $(UNIT_LINK) \

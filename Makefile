@@ -112,6 +112,9 @@ install: all
 	install -m 0755 $(BUILD)/sbx $(DESTDIR)$(PREFIX)/bin/sbx
 	install -m 0755 $(BUILD)/sbxd $(DESTDIR)$(PREFIX)/sbin/sbxd
 	install -m 0755 $(BUILD)/sbx-init $(DESTDIR)$(PREFIX)/libexec/sbx/sbx-init
+	install -m 0755 $(BUILD)/sbx-shim $(DESTDIR)$(PREFIX)/libexec/sbx/sbx-shim
+	install -d $(DESTDIR)$(PREFIX)/share/sbx/policy
+	install -m 0644 policy/schema.json policy/examples/*.json $(DESTDIR)$(PREFIX)/share/sbx/policy/
 	install -d $(DESTDIR)$(STATEDIR)/images
 	rm -rf $(DESTDIR)$(STATEDIR)/images/busybox
 	cp -a $(BUILD)/images/busybox $(DESTDIR)$(STATEDIR)/images/busybox

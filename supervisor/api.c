@@ -65,8 +65,10 @@ static void create_session(struct conn *c)
     struct session_create_req req;
     struct session *s;
     sbx_err err;
-    if (session_parse_create(body, &req, &err) < 0 ||
-        session_create(g_sbxd, &req, &s, &err) < 0) {
+    int r = session_parse_create(g_sbxd, body, &req, &err);
+    if (r == 0) r = session_create(g_sbxd, &req, &s, &err);
+    if (req.policy) json_object_put(req.policy);
+    if (r < 0) {
         conn_respond_error(c, &err);
         return;
     }
@@ -81,6 +83,24 @@ static void list_sessions(struct conn *c)
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "sessions", arr);
     conn_respond(c, 200, o);
+}
+
+static void patch_network(struct conn *c, struct session *s)
+{
+    if (s->state != S_RUNNING) {
+        conn_respond_error3(c, 409, "conflict", "the session is not running");
+        return;
+    }
+    _cleanup_json_ struct json_object *body = NULL;
+    if (body_json(c, &body) < 0) return;
+    _cleanup_json_ struct json_object *policy = NULL;
+    sbx_err err;
+    if (session_parse_network(g_sbxd, body, "network", &policy, &err) < 0 ||
+        session_set_network(g_sbxd, s, policy, &err) < 0) {
+        conn_respond_error(c, &err);
+        return;
+    }
+    conn_respond(c, 200, session_to_json(g_sbxd, s));
 }
 
 static void exec_session(struct conn *c, struct session *s)
@@ -124,6 +144,11 @@ void api_dispatch(struct conn *c)
                 if (m == HTTP_GET) return conn_respond(c, 200, session_to_json(g_sbxd, s));
                 session_destroy(g_sbxd, s);
                 return conn_respond(c, 204, NULL);
+            }
+            if (n == 4 && strcmp(seg[3], "network") == 0) {
+                if (m != HTTP_PATCH && m != HTTP_PUT) return method_not_allowed(c, "PATCH");
+                if (!s) return not_found_session(c, seg[2]);
+                return patch_network(c, s);
             }
             if (n == 4 && strcmp(seg[3], "exec") == 0) {
                 if (m != HTTP_POST) return method_not_allowed(c, "POST");

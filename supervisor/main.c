@@ -24,6 +24,7 @@
 #include "sbxd.h"
 #include "server.h"
 #include "session.h"
+#include "shimctl.h"
 #include "util.h"
 
 struct sbxd *g_sbxd;
@@ -41,6 +42,14 @@ static void usage(FILE *f)
             "  --id-base N        first host uid/gid of sandbox id ranges (default 536870912)\n"
             "  --id-slots N       number of 65536-id ranges = max sessions (default 4096)\n"
             "  --warm N           sandboxes prepared ahead of requests (default 2, 0 = off)\n"
+            "  --no-network       sandboxes get loopback only (no sbx-shim, no egress)\n"
+            "  --shim PATH        the sbx-shim binary (default: next to sbxd, or\n"
+            "                     ../libexec/sbx/sbx-shim)\n"
+            "  --shim-user NAME   user sbx-shim runs as (default sbx-shim, else nobody)\n"
+            "  --shim-netns PATH  network namespace sbx-shim connects out from (default: sbxd's)\n"
+            "  --shim-hosts FILE  static name -> address map the shim resolves with instead of DNS\n"
+            "  --audit-log PATH   egress audit log (default /var/log/sbx/egress.jsonl)\n"
+            "  --policy-dir DIR   named node policies NAME.json (default /etc/sbx/policy.d)\n"
             "  --debug            debug logs\n"
             "  --version\n");
 }
@@ -121,12 +130,19 @@ int main(int argc, char **argv)
     d.cfg.id_base = 0x20000000u; /* inside systemd's range for container ids */
     d.cfg.id_slots = 4096;
     d.cfg.warm = 2;
+    d.cfg.network = 1;
+    d.cfg.audit_log = "/var/log/sbx/egress.jsonl";
+    d.cfg.policy_dir = "/etc/sbx/policy.d";
     static const struct option opts[] = {
         {"socket", required_argument, 0, 's'},  {"state-dir", required_argument, 0, 'd'},
         {"image-dir", required_argument, 0, 'i'}, {"init", required_argument, 0, 'I'},
         {"cgroup-name", required_argument, 0, 'c'}, {"id-base", required_argument, 0, 'b'},
         {"id-slots", required_argument, 0, 'n'}, {"debug", no_argument, 0, 'D'},
         {"warm", required_argument, 0, 'w'},
+        {"no-network", no_argument, 0, 'N'},     {"shim", required_argument, 0, 'S'},
+        {"shim-user", required_argument, 0, 'U'}, {"shim-netns", required_argument, 0, 'E'},
+        {"shim-hosts", required_argument, 0, 'H'}, {"audit-log", required_argument, 0, 'A'},
+        {"policy-dir", required_argument, 0, 'P'},
         {"version", no_argument, 0, 'V'},       {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -161,6 +177,13 @@ int main(int argc, char **argv)
             break;
         }
         case 'D': d.cfg.debug = 1; break;
+        case 'N': d.cfg.network = 0; break;
+        case 'S': d.cfg.shim_path = optarg; break;
+        case 'U': d.cfg.shim_user = optarg; break;
+        case 'E': d.cfg.shim_netns = optarg; break;
+        case 'H': d.cfg.shim_hosts = optarg; break;
+        case 'A': d.cfg.audit_log = optarg; break;
+        case 'P': d.cfg.policy_dir = optarg; break;
         case 'V': printf("sbxd %s\n", SBX_VERSION); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -201,6 +224,12 @@ int main(int argc, char **argv)
                  "appear owned by nobody inside sandboxes (use ext4, xfs or btrfs)",
                  d.cfg.image_dir);
     session_cleanup_stale(&d);
+    static char pin[PATH_MAX];
+    snprintf(pin, sizeof(pin), "%s/egress.netns", d.cfg.state_dir);
+    if (d.cfg.network && egress_init(&d.egress, pin, &err) < 0) {
+        log_error("start-up: %s (or run with --no-network)", err.msg);
+        return 1;
+    }
 
     d.base = event_base_new();
     if (!d.base) {
@@ -217,6 +246,10 @@ int main(int argc, char **argv)
         log_error("start-up: %s", err.msg);
         return 1;
     }
+    if (d.cfg.network && shimctl_start(&d, &err) < 0) {
+        log_error("start-up: %s (or run with --no-network)", err.msg);
+        return 1;
+    }
     sbx_log(SBX_LOG_INFO, "sbxd ready", "version", SBX_VERSION, "cgroup", cg_mode_name(d.cg.mode),
             "state_dir", d.cfg.state_dir, "image_dir", d.cfg.image_dir, NULL);
     session_pool_fill(&d);
@@ -228,6 +261,10 @@ int main(int argc, char **argv)
     server_close_all(&d);
     while (d.sessions) session_destroy(&d, d.sessions);
     session_pool_drain(&d);
+    if (d.cfg.network) {
+        shimctl_stop(&d);
+        egress_fini(&d.egress);
+    }
     for (int i = 0; i < 4; i++) event_free(sigs[i]);
     /* run the deferred frees of connections */
     event_base_loop(d.base, EVLOOP_NONBLOCK);

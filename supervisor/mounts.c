@@ -221,7 +221,20 @@ int mounts_enter_root(int lockedfd, const struct sandbox_spec *spec, sbx_err *er
         return -1;
     /* 4. Docker's masked and read-only /proc paths (needs /dev/null above) */
     if (mask_paths(rootfd, err) < 0) return -1;
-    /* 5. pivot_root with the old root stacked on the new one, then detached */
+    /* 5. DNS goes to sbx-shim through the egress gateway (a file in the
+     * session's own upper layer: the image is not touched) */
+    if (spec->resolv_conf) {
+        _cleanup_close_ int etc = open_beneath(rootfd, "etc", O_PATH | O_DIRECTORY);
+        if (etc >= 0) {
+            _cleanup_close_ int fd = openat(etc, "resolv.conf",
+                                            O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+            if (fd < 0) return sbx_error(err, errno, "write /etc/resolv.conf");
+            size_t len = strlen(spec->resolv_conf);
+            if (write(fd, spec->resolv_conf, len) != (ssize_t)len)
+                return sbx_error(err, errno, "write /etc/resolv.conf");
+        }
+    }
+    /* 6. pivot_root with the old root stacked on the new one, then detached */
     if (fchdir(rootfd) < 0) return sbx_error(err, errno, "chdir into the new root");
     if (syscall(SYS_pivot_root, ".", ".") < 0) return sbx_error(err, errno, "pivot_root");
     if (umount2(".", MNT_DETACH) < 0) return sbx_error(err, errno, "detach old root");

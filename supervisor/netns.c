@@ -2,6 +2,8 @@
 #include "netns.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <net/if.h>
 #include <netlink/netlink.h>
 #include <netlink/route/link.h>
@@ -36,4 +38,14 @@ out:
     if (lo) rtnl_link_put(lo);
     nl_socket_free(sk);
     return ret;
+}
+
+int netns_ipv6_default_off(sbx_err *err)
+{
+    /* /proc/sys/net is that of the opener's net namespace */
+    int fd = open("/proc/sys/net/ipv6/conf/default/disable_ipv6", O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return errno == ENOENT ? 0 : sbx_error(err, errno, "open ipv6 sysctl"); /* no IPv6 */
+    int r = write(fd, "1", 1) == 1 ? 0 : sbx_error(err, errno, "disable IPv6 on new links");
+    close(fd);
+    return r;
 }

@@ -9,5 +9,8 @@
 
 /* Bring up "lo" in the calling process's (new) network namespace. */
 int netns_loopback_up(sbx_err *err);
+/* Links created from now on in the calling process's net namespace get no
+ * IPv6 (the egress link is IPv4 only; lo keeps ::1). */
+int netns_ipv6_default_off(sbx_err *err);
 
 #endif

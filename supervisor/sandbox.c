@@ -130,7 +130,7 @@ static __attribute__((noreturn)) void setup_main(struct sandbox_spec *spec, int 
             }
         }
     }
-    if (netns_loopback_up(&err) < 0) child_fail(ctl, &err);
+    if (netns_loopback_up(&err) < 0 || netns_ipv6_default_off(&err) < 0) child_fail(ctl, &err);
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
         sbx_error(&err, errno, "make / private");
         child_fail(ctl, &err);

@@ -33,6 +33,7 @@ struct sandbox_spec {
     enum cg_mode cg_mode;
     int init_memfd; /* sealed memfd holding sbx-init */
     const struct seccomp_prog *seccomp;
+    const char *resolv_conf; /* written to /etc/resolv.conf when set (egress DNS) */
     /* from the request (sandbox_launch) */
     const char *image_rootfs; /* read-only lower layer */
     uint64_t tmp_size;

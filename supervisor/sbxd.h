@@ -5,7 +5,10 @@
 #include <event2/event.h>
 #include <stdint.h>
 
+#include <sys/types.h>
+
 #include "cgroup.h"
+#include "egress.h"
 #include "seccomp.h"
 #include "userns.h"
 
@@ -21,6 +24,31 @@ struct sbxd_config {
     uint32_t id_base, id_slots;
     unsigned warm; /* sandboxes prepared ahead of requests */
     int debug;
+    int network;            /* egress through sbx-shim (0 = loopback only) */
+    const char *shim_path;  /* default: next to sbxd, or ../libexec/sbx/sbx-shim */
+    const char *shim_user;  /* default sbx-shim, else nobody */
+    const char *shim_netns; /* the shim's upstream network namespace (tests) */
+    const char *shim_hosts; /* static name -> address map for the shim (tests) */
+    const char *audit_log;  /* egress audit log */
+    const char *policy_dir; /* named node policies, NAME.json */
+};
+
+struct shim_listener {
+    int type; /* SOCK_STREAM / SOCK_DGRAM */
+    uint16_t port;
+    int fd;
+};
+
+struct shim_state {
+    pid_t pid;
+    int pidfd, ctl, audit_fd;
+    uid_t uid;
+    gid_t gid;
+    uint64_t seq;
+    struct event *died_ev, *restart_ev;
+    int backoff_ms;
+    struct shim_listener *lis;
+    int nlis;
 };
 
 struct sbxd {
@@ -29,6 +57,8 @@ struct sbxd {
     struct cg_mgr cg;
     struct seccomp_prog seccomp;
     struct slot_alloc slots;
+    struct egress egress;
+    struct shim_state shim;
     int init_memfd;
     int idmap; /* image dir supports idmapped mounts */
     char sessions_dir[4096];

@@ -2,6 +2,7 @@
  * failure unwinds the sandbox, cgroup, workspace and id slot it made. */
 #include "session.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,11 +16,14 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "egress.h"
 #include "exec.h"
 #include "images.h"
 #include "initproto.h"
 #include "json.h"
 #include "log.h"
+#include "policy.h"
+#include "shimctl.h"
 #include "util.h"
 
 #define TTL_MAX (30LL * 24 * 3600)
@@ -51,9 +55,55 @@ int session_parse_env(struct json_object *env, const char *where, sbx_err *err)
     return 0;
 }
 
-int session_parse_create(struct json_object *body, struct session_create_req *req, sbx_err *err)
+static int valid_policy_name(const char *n)
 {
-    static const char *const fields[] = {"image", "limits", "env", "labels", "ttl", NULL};
+    size_t len = strlen(n);
+    if (len == 0 || len > 64) return 0;
+    for (const char *p = n; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+            return 0;
+    return 1;
+}
+
+int session_parse_network(struct sbxd *d, struct json_object *net, const char *where,
+                          struct json_object **out, sbx_err *err)
+{
+    *out = NULL;
+    _cleanup_free_ struct policy *p = calloc(1, sizeof(*p));
+    if (!p) return sbx_error(err, ENOMEM, "policy");
+    struct json_object *name_o;
+    if (json_object_object_get_ex(net, "policy", &name_o)) {
+        /* {"policy": "NAME"}: a node policy file */
+        static const char *const fields[] = {"policy", NULL};
+        if (json_check_fields(net, where, fields, err) < 0) return -1;
+        const char *name;
+        if (json_get_str(net, where, "policy", 1, &name, err) < 0) return -1;
+        if (!valid_policy_name(name))
+            return sbx_error_kind(err, SBX_E_INVALID, "invalid_policy",
+                                  "%s.policy: \"%.80s\" is not a policy name ([a-z0-9_-]{1,64})",
+                                  where, name);
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/%s.json", d->cfg.policy_dir, name);
+        _cleanup_json_ struct json_object *file = json_object_from_file(path);
+        if (!file || !json_object_is_type(file, json_type_object))
+            return sbx_error_kind(err, SBX_E_INVALID, "unknown_policy",
+                                  "%s.policy: no valid node policy \"%s\" (%s)", where, name,
+                                  access(path, R_OK) == 0 ? "the file is not a JSON object"
+                                                          : "no such file in the policy directory");
+        char w[128];
+        snprintf(w, sizeof(w), "%s.json", name);
+        if (policy_from_json(file, w, p, err) < 0) return -1;
+    } else if (policy_from_json(net, where, p, err) < 0) {
+        return -1;
+    }
+    *out = policy_to_json(p);
+    return *out ? 0 : sbx_error(err, ENOMEM, "policy");
+}
+
+int session_parse_create(struct sbxd *d, struct json_object *body, struct session_create_req *req,
+                         sbx_err *err)
+{
+    static const char *const fields[] = {"image", "limits", "env", "labels", "ttl", "network", NULL};
     memset(req, 0, sizeof(*req));
     if (json_check_fields(body, "", fields, err) < 0) return -1;
     if (json_get_str(body, "", "image", 1, &req->image, err) < 0) return -1;
@@ -67,6 +117,13 @@ int session_parse_create(struct json_object *body, struct session_create_req *re
     int present;
     if (json_get_int(body, "", "ttl", 1, TTL_MAX, &present, &req->ttl, err) < 0) return -1;
     if (!present) req->ttl = 0;
+    struct json_object *net;
+    if (json_get_obj(body, "", "network", &net, err) < 0) return -1;
+    if (net) return session_parse_network(d, net, "network", &req->policy, err);
+    _cleanup_free_ struct policy *p = calloc(1, sizeof(*p));
+    if (!p) return sbx_error(err, ENOMEM, "policy");
+    policy_init_deny_all(p);
+    req->policy = policy_to_json(p);
     return 0;
 }
 
@@ -95,6 +152,7 @@ static void free_session(struct session *s)
 {
     if (s->env) json_object_put(s->env);
     if (s->labels) json_object_put(s->labels);
+    if (s->policy) json_object_put(s->policy);
     free(s);
 }
 
@@ -113,6 +171,8 @@ static void remove_traces(struct sbxd *d, struct session *s)
     sbx_err err;
     if (cg_destroy(&d->cg, &s->cg, &err) < 0) log_error("session %s: %s", s->id, err.msg);
     release_sandbox(s);
+    if (s->net_attached) egress_detach(&d->egress, s->slot);
+    s->net_attached = 0;
     if (rm_rf(s->ws_dir, &err) < 0) log_error("session %s: workspace: %s", s->id, err.msg);
     slot_put(&d->slots, s->slot);
 }
@@ -131,6 +191,7 @@ static struct sandbox_spec spec_for(struct sbxd *d, struct session *s)
         .cg_mode = d->cg.mode,
         .init_memfd = d->init_memfd,
         .seccomp = &d->seccomp,
+        .resolv_conf = d->cfg.network ? "nameserver " EGRESS_GW "\noptions ndots:0\n" : NULL,
     };
     return spec;
 }
@@ -177,6 +238,16 @@ fail_free:
 static void pool_remove(struct sbxd *d, struct session *s);
 static void schedule_refill(struct sbxd *d, int delay_ms);
 
+/* The setup child is in the session's net namespace and waits: wire it to
+ * the egress namespace now, before any request needs it. */
+static int net_attach(struct sbxd *d, struct session *s, sbx_err *err)
+{
+    if (!d->cfg.network) return 0;
+    if (egress_attach(&d->egress, s->slot, s->sb.setup_pid, err) < 0) return -1;
+    s->net_attached = 1;
+    return 0;
+}
+
 /* The setup child of a warm sandbox still waits for GO (its pidfd is not readable). */
 static int setup_alive(struct session *s)
 {
@@ -209,7 +280,7 @@ static int session_take(struct sbxd *d, struct session **out, sbx_err *err)
     }
     struct session *s;
     if (session_prepare(d, &s, err) < 0) return -1;
-    if (sandbox_wait_warm(&s->sb, err) < 0) {
+    if (sandbox_wait_warm(&s->sb, err) < 0 || net_attach(d, s, err) < 0) {
         remove_traces(d, s);
         free_session(s);
         return -1;
@@ -298,6 +369,7 @@ static void warm_cb(evutil_socket_t fd, short ev, void *arg)
     struct session *s = arg;
     sbx_err err;
     int r = sandbox_recv_warm(&s->sb, &err);
+    if (r > 0 && net_attach(g_sbxd, s, &err) < 0) r = -1;
     if (r > 0) {
         s->warm_ready = 1;
         event_del(s->ctl_ev); /* nothing more until GO */
@@ -335,12 +407,15 @@ int session_create(struct sbxd *d, const struct session_create_req *req, struct 
     s->limits = req->limits;
     s->env = req->env ? json_object_get(req->env) : json_object_new_object();
     s->labels = req->labels ? json_object_get(req->labels) : json_object_new_object();
+    s->policy = json_object_get(req->policy);
     s->ttl = req->ttl;
     s->created = time(NULL);
     s->expires = s->ttl ? s->created + s->ttl : 0;
 
-    /* Limits are in place before anything of the request runs. */
+    /* Limits and the network policy are in place before anything of the request runs. */
     if (cg_set_limits(&d->cg, &s->cg, &s->limits, err) < 0) goto fail;
+    if (shimctl_ensure_ports(d, s->policy, err) < 0) goto fail;
+    if (shimctl_session_set(d, s, err) < 0) goto fail;
     struct sandbox_spec spec = spec_for(d, s);
     spec.image_rootfs = s->image_rootfs;
     spec.tmp_size = limits_tmp_size(&s->limits);
@@ -371,16 +446,34 @@ int session_create(struct sbxd *d, const struct session_create_req *req, struct 
     *out = s;
     return 0;
 fail:
+    shimctl_session_remove(d, s);
     remove_traces(d, s);
     free_session(s);
     schedule_refill(d, 0);
     return sbx_error_wrap(err, "create session");
 }
 
+int session_set_network(struct sbxd *d, struct session *s, struct json_object *policy,
+                        sbx_err *err)
+{
+    if (shimctl_ensure_ports(d, policy, err) < 0) return -1;
+    struct json_object *old = s->policy;
+    s->policy = json_object_get(policy);
+    if (shimctl_session_set(d, s, err) < 0) {
+        json_object_put(s->policy);
+        s->policy = old;
+        return -1;
+    }
+    if (old) json_object_put(old);
+    sbx_log(SBX_LOG_INFO, "session network policy changed", "session", s->id, NULL);
+    return 0;
+}
+
 void session_destroy(struct sbxd *d, struct session *s)
 {
     s->state = S_REMOVING;
     unlink_session(d, s);
+    shimctl_session_remove(d, s);
     remove_traces(d, s); /* cgroup.kill first: nothing inside runs on */
     exec_abort_all(d, s, "session removed");
     sbx_log(SBX_LOG_INFO, "session removed", "session", s->id, NULL);
@@ -467,6 +560,17 @@ struct json_object *session_to_json(struct sbxd *d, struct session *s)
     }
     json_object_object_add(o, "ttl", s->ttl ? json_object_new_int64(s->ttl) : NULL);
     json_object_object_add(o, "limits", limits_to_json(&s->limits));
+    struct json_object *net = json_object_new_object();
+    if (d->cfg.network) {
+        char a[INET_ADDRSTRLEN];
+        struct in_addr ia = {egress_slot_addr(s->slot)};
+        inet_ntop(AF_INET, &ia, a, sizeof(a));
+        json_object_object_add(net, "address", json_object_new_string(a));
+        json_object_object_add(net, "gateway", json_object_new_string(EGRESS_GW));
+        json_object_object_add(net, "egress", json_object_new_boolean(shimctl_running(d)));
+    }
+    json_object_object_add(net, "policy", json_object_get(s->policy));
+    json_object_object_add(o, "network", net);
     json_object_object_add(o, "env", json_object_get(s->env));
     json_object_object_add(o, "labels", json_object_get(s->labels));
     json_object_object_add(o, "pid", json_object_new_int(s->sb.init_pid));

@@ -24,6 +24,8 @@ struct session {
     struct limits limits;
     struct json_object *env;    /* {"K": "V"} */
     struct json_object *labels; /* {"k": "v"} */
+    struct json_object *policy; /* egress policy, canonical form (policy_to_json) */
+    int net_attached;           /* veth to the egress namespace exists */
     int64_t ttl;
     time_t created, expires;
     int slot;
@@ -43,11 +45,21 @@ struct session_create_req {
     const char *image;
     struct limits limits;
     struct json_object *env, *labels; /* borrowed */
+    struct json_object *policy;        /* owned: canonical egress policy */
     int64_t ttl;
 };
 
+/* Parse "network" (an inline policy, or {"policy": "NAME"} naming
+ * <policy-dir>/NAME.json) into the canonical policy JSON. */
+int session_parse_network(struct sbxd *d, struct json_object *net, const char *where,
+                          struct json_object **out, sbx_err *err);
+/* PATCH /v1/sessions/{id}/network */
+int session_set_network(struct sbxd *d, struct session *s, struct json_object *policy,
+                        sbx_err *err);
+
 /* Parse and validate a POST /v1/sessions body. */
-int session_parse_create(struct json_object *body, struct session_create_req *req, sbx_err *err);
+int session_parse_create(struct sbxd *d, struct json_object *body, struct session_create_req *req,
+                         sbx_err *err);
 int session_create(struct sbxd *d, const struct session_create_req *req, struct session **out,
                    sbx_err *err);
 struct session *session_find(struct sbxd *d, const char *id);

@@ -164,7 +164,10 @@ daemon_start() {
         echo $! >"$pidf"; wait $!; echo $? >"$stf"' sbxd-wrapper \
         "$DLOG" "$DPIDFILE" "$IT_RUN/$name/status" \
         "$SBX_BUILD/sbxd" --socket "$SOCK" --state-dir "$STATE" --cgroup-name "$CGN" \
-        --id-base "$IDBASE" --id-slots "$IT_SLOTS" "$@" 2>>"$DLOG" &
+        --id-base "$IDBASE" --id-slots "$IT_SLOTS" --audit-log "$IT_RUN/$name/egress.jsonl" \
+        --policy-dir "$IT_RUN/policy.d" --shim-user nobody \
+        ${SBX_TEST_SHIM:+--shim "$SBX_TEST_SHIM"} ${IT_SBXD_ARGS[@]+"${IT_SBXD_ARGS[@]}"} \
+        "$@" 2>>"$DLOG" &
     local pid
     wait_until 10 test -s "$DPIDFILE" || { echo "lib: sbxd $name did not start" >&2; return 1; }
     pid=$(cat "$DPIDFILE")
@@ -425,29 +428,46 @@ netns_snapshot() { # unique net namespace inodes of every process
 # Net namespaces not in the run's baseline that are held by processes of this
 # run (uid in the id region, or a descendant of one of the run's daemons), or
 # pinned by an nsfs mount / an open fd of a daemon: "inode holder".
-stray_netns() {
-    local daemons p
-    daemons=$(cat "$IT_RUN"/*/pid 2>/dev/null | tr '\n' ' ')
-    ps -eo pid=,ppid=,uid=,stat=,netns= |
-        awk -v base="$(tr '\n' ' ' <"$IT_RUN/netns.baseline")" -v daemons="$daemons" \
-            -v lo="$IT_ID_REGION" -v hi="$((IT_ID_REGION + IT_DAEMON_MAX * IT_SLOTS * IT_IDS_PER_SLOT))" '
-        BEGIN { n = split(base, b, " "); for (i = 1; i <= n; i++) known[b[i]] = 1
-                n = split(daemons, d, " "); for (i = 1; i <= n; i++) ours[d[i]] = 1 }
-        { pid[NR] = $1; ppid[$1] = $2; uid[$1] = $3; st[$1] = $4; ns[$1] = $5 }
-        END {
-            for (k = 1; k <= NR; k++) {
-                p = pid[k]
-                if (st[p] ~ /^Z/ || ns[p] !~ /^[0-9]+$/ || (ns[p] in known)) continue
-                mine = (uid[p] >= lo && uid[p] < hi)
-                if (!mine && uid[p] == 0 && (ppid[p] in ours)) continue # setup child (warm pool)
-                for (q = ppid[p]; !mine && q > 1; q = ppid[q]) if (q in ours) mine = 1
-                if (mine) print ns[p], "pid " p
-            }
-        }'
-    for p in $daemons; do
-        ls -l "/proc/$p/fd" 2>/dev/null | grep -o 'net:\[[0-9]*\]' | sed "s/\$/ fd of sbxd $p/"
+# Net namespaces that are sbx's own while a daemon runs: its egress namespace
+# (pinned at STATE/egress.netns), and namespaces tests made (netns.extra).
+legit_netns() {
+    local d p
+    for d in "$IT_RUN"/*/; do
+        p=$(cat "$d/pid" 2>/dev/null) || continue
+        kill -0 "$p" 2>/dev/null || continue
+        [ -e "$d/state/egress.netns" ] && stat -L -c %i "$d/state/egress.netns" 2>/dev/null
     done
-    grep -ho 'net:\[[0-9]*\]' /proc/self/mountinfo 2>/dev/null | sed 's/$/ nsfs mount/'
+    cat "$IT_RUN/netns.extra" 2>/dev/null
+    cat "$IT_RUN/netns.baseline" 2>/dev/null
+}
+
+stray_netns() {
+    local daemons p legit
+    daemons=$(cat "$IT_RUN"/*/pid 2>/dev/null | tr '\n' ' ')
+    legit=$(legit_netns | tr '\n' ' ')
+    {
+        ps -eo pid=,ppid=,uid=,stat=,netns= |
+            awk -v base="$legit" -v daemons="$daemons" \
+                -v lo="$IT_ID_REGION" -v hi="$((IT_ID_REGION + IT_DAEMON_MAX * IT_SLOTS * IT_IDS_PER_SLOT))" '
+            BEGIN { n = split(base, b, " "); for (i = 1; i <= n; i++) known[b[i]] = 1
+                    n = split(daemons, d, " "); for (i = 1; i <= n; i++) ours[d[i]] = 1 }
+            { pid[NR] = $1; ppid[$1] = $2; uid[$1] = $3; st[$1] = $4; ns[$1] = $5 }
+            END {
+                for (k = 1; k <= NR; k++) {
+                    p = pid[k]
+                    if (st[p] ~ /^Z/ || ns[p] !~ /^[0-9]+$/ || (ns[p] in known)) continue
+                    mine = (uid[p] >= lo && uid[p] < hi)
+                    if (!mine && uid[p] == 0 && (ppid[p] in ours)) continue # setup child (warm pool)
+                    for (q = ppid[p]; !mine && q > 1; q = ppid[q]) if (q in ours) mine = 1
+                    if (mine) print ns[p], "pid " p
+                }
+            }'
+        for p in $daemons; do
+            ls -l "/proc/$p/fd" 2>/dev/null | grep -o 'net:\[[0-9]*\]' | sed "s/\$/ fd of sbxd $p/"
+        done
+        grep -ho 'net:\[[0-9]*\]' /proc/self/mountinfo 2>/dev/null | sed 's/$/ nsfs mount/'
+    } | awk -v base="$legit" 'BEGIN { n = split(base, b, " "); for (i = 1; i <= n; i++) known[b[i]] = 1 }
+        { x = $1; gsub(/[^0-9]/, "", x); if (!(x in known)) print }'
 }
 
 # assert_no_leaks [NAME]: nothing of daemon NAME's sessions is left on the host
@@ -497,7 +517,12 @@ _no_leaks() {
     [ "$nwarm" -le "$IT_WARM_MAX" ] || LEAKS+="$nwarm warm-pool entries (at most $IT_WARM_MAX expected); "
     x=$(range_procs)
     [ -z "$x" ] || LEAKS+="processes in uid range $IDBASE+$IDCOUNT: $(echo $x); "
-    x=$(grep -l -F "$STATE" /proc/[0-9]*/mountinfo 2>/dev/null | head -5)
+    # the egress namespace pin is the daemon's own while it runs, and only then
+    local pin=" //never// "
+    daemon_alive "$DNAME" && pin=" $STATE/egress.netns "
+    x=$(for f in /proc/[0-9]*/mountinfo; do
+        grep -F "$STATE" "$f" 2>/dev/null | grep -qvF "$pin" && echo "$f"
+    done | head -5)
     [ -z "$x" ] || LEAKS+="mounts mentioning $STATE in: $(echo $x); "
     x=$(stray_netns)
     [ -z "$x" ] || LEAKS+="net namespaces: $(echo $x); "

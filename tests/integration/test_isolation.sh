@@ -164,14 +164,25 @@ test_hostname_is_session_id() {
     assert_ne "$(readlink /proc/self/ns/uts)" "$(readlink "/proc/$pid1/ns/uts")" "uts namespace"
 }
 
-test_network_is_loopback_only_and_host_unreachable() {
+test_network_is_only_the_egress_link_and_host_unreachable() {
     new_session
-    must_sh "$SID" 'ip -o link show | cut -d: -f2 | tr -d " "'
-    assert_eq lo "$SX_OUT" "network interfaces inside"
-    must_sh "$SID" 'ip route show; ip -6 route show | grep -v "^$" | grep -v "::1" || true'
-    assert_eq "" "$SX_OUT" "routes inside"
+    local addr
+    addr=$(jb .network.address)
+    assert_match "$addr" '^100\.100\.[0-9]+\.[0-9]+$' "session address"
+    must_sh "$SID" 'ip -o link show | cut -d: -f2 | tr -d " " | sed "s/@.*//"'
+    assert_eq "lo eth0" "$(echo $SX_OUT)" "network interfaces inside"
+    must_sh "$SID" 'ip route show; ip -6 route show | grep -v "^$" | grep -v "::1" | grep -v "^fe80" || true'
+    assert_eq "default via 100.127.255.254 dev eth0 | 100.127.255.254 dev eth0 scope link" \
+        "$(echo "$SX_OUT" | sed 's/ *$//' | paste -sd'|' | sed 's/|/ | /g')" "routes inside"
     must_sh "$SID" 'ip -o -4 addr show | awk "{print \$2, \$4}"'
-    assert_eq "lo 127.0.0.1/8" "$SX_OUT" "IPv4 addresses inside"
+    assert_eq "lo 127.0.0.1/8 eth0 $addr/32" "$(echo $SX_OUT)" "IPv4 addresses inside"
+    must_sh "$SID" 'cat /etc/resolv.conf'
+    assert_contains "$SX_OUT" "nameserver 100.127.255.254" "resolv.conf inside"
+    # nothing inside can change its network (the net namespace is not the sandbox's)
+    sx --user root "$SID" -- ip route add 10.0.0.0/8 dev eth0
+    [ "$SX_RC" != 0 ] || fail "root inside could add a route"
+    sx --user root "$SID" -- ip link set eth0 down
+    [ "$SX_RC" != 0 ] || fail "root inside could take eth0 down"
     # a host listener on every address: reachable from the host, not from inside
     local bb port hostip
     bb=$(host_busybox)
@@ -195,13 +206,15 @@ test_network_is_loopback_only_and_host_unreachable() {
     assert_contains "$SX_ERR" "Connection refused" "wget 127.0.0.1:$port from inside: error"
     if [ -n "$hostip" ]; then
         assert_eq host-secret "$(curl -sf --max-time 5 "http://$hostip:$port/")" "host listener answers on $hostip (from the host)"
+        # every address ends in the egress namespace: a port sbx-shim does not
+        # serve is refused there, whatever the address
         sx -t 10 "$SID" -- wget -O - "http://$hostip:$port/"
         assert_eq 1 "$SX_RC" "wget $hostip:$port from inside: exit status"
         assert_not_contains "$SX_OUT" host-secret "wget $hostip:$port from inside"
-        assert_contains "$SX_ERR" "Network is unreachable" "wget $hostip:$port from inside: error"
+        assert_contains "$SX_ERR" "Connection refused" "wget $hostip:$port from inside: error"
         sx -t 10 "$SID" -- nc "$hostip" "$port"
         assert_eq 1 "$SX_RC" "nc $hostip $port from inside: exit status"
-        assert_contains "$SX_ERR" "Network is unreachable" "nc $hostip $port from inside: error"
+        assert_contains "$SX_ERR" "Connection refused" "nc $hostip $port from inside: error"
     else
         note "no global IPv4 address on the host: only 127.0.0.1 checked"
     fi
@@ -211,6 +224,17 @@ test_network_is_loopback_only_and_host_unreachable() {
     # the host's port is not the sandbox's: inside 8080 is not on the host
     curl -sf --max-time 1 http://127.0.0.1:8080/ 2>/dev/null | grep -q inner && fail "the sandbox's listener is reachable from the host"
     true
+}
+
+test_no_network_daemon_gives_loopback_only() {
+    daemon_start nonet --no-network
+    new_session
+    must_sh "$SID" 'ip -o link show | cut -d: -f2 | tr -d " "'
+    assert_eq lo "$SX_OUT" "network interfaces inside (--no-network)"
+    must_sh "$SID" 'ip route show'
+    assert_eq "" "$SX_OUT" "routes inside (--no-network)"
+    api DELETE "/v1/sessions/$SID"
+    assert_no_leaks nonet
 }
 
 test_namespaces_differ_from_host() {

@@ -1,0 +1,49 @@
+/* egress.h - the node's egress network namespace and each session's link to
+ * it (docs/network.md). All netlink work is done with libnl.
+ *
+ *   egress netns   lo up, "local 0.0.0.0/0 dev lo" (AnyIP), no other route;
+ *                  per session "sbx<slot>" with EGRESS_GW/32 and a /32 route
+ *                  back to the session's address; listeners for sbx-shim.
+ *   session netns  "eth0" with 100.100.0.0 + slot + 2 /32, a link route to
+ *                  EGRESS_GW and a default route via it.
+ * The session netns is owned by the initial user namespace, so nothing in
+ * the sandbox can change any of this. */
+#ifndef SBX_EGRESS_H
+#define SBX_EGRESS_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+#define EGRESS_GW "100.127.255.254"
+#define EGRESS_SANDBOX_NET 0x64640000u /* 100.100.0.0/16 */
+#define EGRESS_MAX_SLOTS 65000u
+
+struct egress {
+    int host_netns; /* sbxd's own netns */
+    int netns;      /* the egress netns */
+    void *nl;       /* struct nl_sock * connected inside the egress netns */
+    char pin[4096]; /* bind mount of the egress netns (for tools and tests) */
+};
+
+/* Create the egress namespace; pin it at pin_path (bind mount) when set. */
+int egress_init(struct egress *e, const char *pin_path, sbx_err *err);
+void egress_fini(struct egress *e);
+/* Remove a namespace pin a dead sbxd left (at start-up). */
+void egress_unpin_stale(const char *pin_path);
+
+/* The sandbox address of a slot (network byte order). */
+in_addr_t egress_slot_addr(int slot);
+
+/* Wire the session's net namespace (that of process pid) to the egress one. */
+int egress_attach(struct egress *e, int slot, pid_t pid, sbx_err *err);
+/* Remove the session's link (both ends). Missing link = fine. */
+void egress_detach(struct egress *e, int slot);
+
+/* A socket inside the egress netns: SOCK_STREAM listening or SOCK_DGRAM bound
+ * to 0.0.0.0:port, nonblocking, CLOEXEC. Returns the fd or < 0. */
+int egress_listen(struct egress *e, int type, uint16_t port, sbx_err *err);
+
+#endif

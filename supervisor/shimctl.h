@@ -1,0 +1,25 @@
+/* shimctl.h - sbxd's side of sbx-shim: spawn it unprivileged, hand it the
+ * egress listeners and every session's policy (shim/ctl.h is the protocol),
+ * restart it when it dies (sandboxes have no egress meanwhile: fail closed). */
+#ifndef SBX_SHIMCTL_H
+#define SBX_SHIMCTL_H
+
+#include <json-c/json.h>
+#include <stdint.h>
+
+#include "error.h"
+
+struct sbxd;
+struct session;
+
+int shimctl_start(struct sbxd *d, sbx_err *err);
+void shimctl_stop(struct sbxd *d);
+/* Open listeners for the non-default ports a policy names (bounded). */
+int shimctl_ensure_ports(struct sbxd *d, struct json_object *policy, sbx_err *err);
+/* Tell the shim about a session or its new policy; when the shim runs, waits
+ * (bounded) until it has applied it. */
+int shimctl_session_set(struct sbxd *d, struct session *s, sbx_err *err);
+void shimctl_session_remove(struct sbxd *d, struct session *s);
+int shimctl_running(struct sbxd *d);
+
+#endif

@@ -1,0 +1,27 @@
+/* shim.h - what every part of sbx-shim shares: the command-line
+ * configuration and the event base. See docs/network.md for the picture and
+ * main.c for the flags. */
+#ifndef SBX_SHIM_H
+#define SBX_SHIM_H
+
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <stdint.h>
+
+struct shim_config {
+    int ctl_fd;
+    int audit_fd;
+    const char *hosts_file; /* NULL: resolve upstream with c-ares + resolv.conf */
+    struct in_addr gateway; /* the egress address the sandbox's routes point at */
+    uint32_t fake_base;     /* host byte order: first address of --fake-net */
+    int fake_prefix;
+    int debug;
+};
+
+extern struct shim_config g_cfg;
+extern struct event_base *g_base;
+
+/* Seconds on CLOCK_MONOTONIC (for quotas and durations). */
+double shim_now(void);
+
+#endif

@@ -623,11 +623,11 @@ void policy_decide_name(const struct policy *p, const char *host, struct policy_
 {
     char name[POLICY_NAME_MAX + 1];
     if (host && addr_host_is_literal(host, NULL)) {
-        decide(p, d, POLICY_DENY, "an IP address, not a name", NULL);
+        refuse(d, "an IP address, not a name");
         return;
     }
     if (policy_normalize_host(host, name, sizeof(name)) < 0) {
-        decide(p, d, POLICY_DENY, "not a valid host name", NULL);
+        refuse(d, "not a valid host name");
         return;
     }
     for (int i = 0; i < p->ndeny; i++) {
@@ -667,11 +667,11 @@ void policy_decide_host(const struct policy *p, const char *host, uint16_t port,
         return;
     }
     if (policy_normalize_host(host, name, sizeof(name)) < 0) {
-        decide(p, d, POLICY_DENY, "not a valid host name", NULL);
+        refuse(d, "not a valid host name");
         return;
     }
     if (port == 0) {
-        decide(p, d, POLICY_DENY, "port 0 is not a port", NULL);
+        refuse(d, "port 0 is not a port");
         return;
     }
     const struct policy_host_rule *dr = deny_for(p, name, port);

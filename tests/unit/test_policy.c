@@ -258,6 +258,15 @@ static void test_report_mode_lets_denied_traffic_through(void)
     CHECK_STR(d.reason, "cloud metadata");
     policy_decide_host(&P, "[::1]", 80, &d);
     CHECK(d.verdict == POLICY_DENY && d.enforced_allow == 0);
+    /* so do names that are not names, and port 0 */
+    policy_decide_name(&P, "10.0.0.1", &d);
+    CHECK(d.verdict == POLICY_DENY && d.enforced_allow == 0);
+    policy_decide_name(&P, "bad name.example.com", &d);
+    CHECK(d.verdict == POLICY_DENY && d.enforced_allow == 0);
+    policy_decide_host(&P, "exa mple.com", 443, &d);
+    CHECK(d.verdict == POLICY_DENY && d.enforced_allow == 0);
+    policy_decide_host(&P, "example.com", 0, &d);
+    CHECK(d.verdict == POLICY_DENY && d.enforced_allow == 0);
 
     must_load("{\"mode\": \"enforce\"}", &P);
     CHECK(P.mode == POLICY_ENFORCE);

@@ -12,10 +12,10 @@ set -euo pipefail
 
 PKGS=(build-essential pkg-config libhttp-parser-dev libevent-dev libnl-3-dev
       libnl-route-3-dev libseccomp-dev libcap-dev libjson-c-dev
-      libcurl4-openssl-dev libsystemd-dev
-      busybox-static curl iproute2 e2fsprogs util-linux procps jq python3 socat)
+      libcurl4-openssl-dev libsystemd-dev libldns-dev libc-ares-dev libssl-dev
+      busybox-static curl iproute2 e2fsprogs util-linux procps jq python3 socat openssl)
 VM_PKGS=(qemu-system-x86 linux-image-amd64 cpio xz-utils)
-BENCH_PKGS=(bubblewrap crun runc hyperfine gnuplot-nox)
+BENCH_PKGS=(bubblewrap crun runc hyperfine gnuplot-nox tinyproxy)
 
 for a in "$@"; do
     case $a in

@@ -28,9 +28,12 @@
 
 #include <curl/curl.h>
 
+#include "audit.h"
 #include "cleanup.h"
 #include "client.h"
 #include "error.h"
+#include "jsontext.h"
+#include "policy.h"
 
 #ifndef SBX_VERSION
 #define SBX_VERSION "unknown"
@@ -173,7 +176,106 @@ enum {
     OPT_SOCKET,
     OPT_VERSION,
     OPT_JSON,
+    OPT_ALLOW,
+    OPT_DENY,
+    OPT_ALLOW_CIDR,
+    OPT_REPORT,
+    OPT_POLICY,
+    OPT_NETWORK_FILE,
+    OPT_FILE,
+    OPT_SESSION,
+    OPT_DECISION,
+    OPT_SINCE,
 };
+
+/* ---- network options (create, run, network) ------------------------------ */
+
+/* Either rules (--allow, --deny, --allow-cidr, --report), or a node policy
+ * (--policy), or a policy file (--network-file): one of the three. */
+struct net_opts {
+    json_object *allow, *deny, *cidrs; /* arrays of strings; NULL when none given */
+    bool report;
+    const char *policy; /* --policy NAME */
+    const char *file;   /* --network-file FILE */
+};
+
+static void net_opts_free(struct net_opts *o)
+{
+    json_object_put(o->allow);
+    json_object_put(o->deny);
+    json_object_put(o->cidrs);
+}
+
+static bool net_rules_given(const struct net_opts *o)
+{
+    return o->allow || o->deny || o->cidrs || o->report;
+}
+
+static bool net_opts_given(const struct net_opts *o)
+{
+    return net_rules_given(o) || o->policy || o->file;
+}
+
+/* Append s to the array *arr (made on first use). */
+static int append_str(json_object **arr, const char *opt, const char *s, sbx_err *err)
+{
+    if (!*s) return syntax_error(err, "%s: empty value", opt);
+    if (!*arr && !(*arr = json_object_new_array())) return sbx_error(err, ENOMEM, "%s", opt);
+    json_object *v = json_object_new_string(s);
+    if (!v || json_object_array_add(*arr, v) < 0) {
+        json_object_put(v);
+        return sbx_error(err, ENOMEM, "%s", opt);
+    }
+    return 0;
+}
+
+/* 1: handled, 0: not a network option, -1: bad value (err). Host syntax is
+ * sbxd's to check (its message names the field); only emptiness is checked. */
+static int net_option(struct net_opts *o, int c, const char *arg, sbx_err *err)
+{
+    switch (c) {
+    case OPT_ALLOW:
+        return append_str(&o->allow, "--allow", arg, err) < 0 ? -1 : 1;
+    case OPT_DENY:
+        return append_str(&o->deny, "--deny", arg, err) < 0 ? -1 : 1;
+    case OPT_ALLOW_CIDR:
+        return append_str(&o->cidrs, "--allow-cidr", arg, err) < 0 ? -1 : 1;
+    case OPT_REPORT:
+        o->report = true;
+        return 1;
+    case OPT_POLICY:
+        if (!*arg) return syntax_error(err, "--policy: empty policy name");
+        o->policy = arg;
+        return 1;
+    case OPT_NETWORK_FILE:
+        if (!*arg) return syntax_error(err, "--network-file: empty file name");
+        o->file = arg;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* The three ways to give a policy exclude each other. */
+static int net_opts_check(const struct net_opts *o, sbx_err *err)
+{
+    if (o->policy && o->file)
+        return syntax_error(err, "--policy and --network-file cannot be combined");
+    if ((o->policy || o->file) && net_rules_given(o))
+        return syntax_error(err,
+                            "%s cannot be combined with --allow, --deny, --allow-cidr or --report",
+                            o->policy ? "--policy" : "--network-file");
+    return 0;
+}
+
+#define NET_LONGOPTS                                                                               \
+    {"allow", required_argument, NULL, OPT_ALLOW}, {"deny", required_argument, NULL, OPT_DENY},    \
+        {"allow-cidr", required_argument, NULL, OPT_ALLOW_CIDR},                                   \
+        {"report", no_argument, NULL, OPT_REPORT},                                                 \
+        {"policy", required_argument, NULL, OPT_POLICY},                                           \
+    {                                                                                              \
+        "network-file", required_argument, NULL, OPT_NETWORK_FILE                                  \
+    }
 
 struct create_opts {
     const char *image;
@@ -183,6 +285,7 @@ struct create_opts {
     double cpu;
     json_object *env; /* session env (create only; run sends env with the exec) */
     json_object *labels;
+    struct net_opts net;
 };
 
 struct exec_opts {
@@ -198,6 +301,7 @@ static void create_opts_free(struct create_opts *o)
 {
     json_object_put(o->env);
     json_object_put(o->labels);
+    net_opts_free(&o->net);
 }
 
 static void exec_opts_free(struct exec_opts *o)
@@ -230,7 +334,7 @@ static int create_option(struct create_opts *o, int c, const char *arg, sbx_err 
         if (ensure_obj(&o->labels, err) < 0) return -1;
         return add_kv(o->labels, "--label", arg, err) < 0 ? -1 : 1;
     default:
-        return 0;
+        return net_option(&o->net, c, arg, err);
     }
 }
 
@@ -263,16 +367,16 @@ static int exec_option(struct exec_opts *o, int c, const char *arg, sbx_err *err
     {"image", required_argument, NULL, OPT_IMAGE},                                                 \
         {"memory", required_argument, NULL, OPT_MEMORY},                                           \
         {"pids", required_argument, NULL, OPT_PIDS}, {"cpu", required_argument, NULL, OPT_CPU},    \
-        {"label", required_argument, NULL, OPT_LABEL},                                             \
-    {                                                                                              \
-        "ttl", required_argument, NULL, OPT_TTL                                                    \
-    }
+        {"label", required_argument, NULL, OPT_LABEL}, {"ttl", required_argument, NULL, OPT_TTL},  \
+        NET_LONGOPTS
 #define EXEC_LONGOPTS                                                                              \
     {"interactive", no_argument, NULL, 'i'}, {"cwd", required_argument, NULL, 'w'},                \
         {"workdir", required_argument, NULL, 'w'}, {"user", required_argument, NULL, 'u'},         \
     {                                                                                              \
         "timeout", required_argument, NULL, 't'                                                    \
     }
+
+static int net_body(const struct net_opts *o, json_object **out, sbx_err *err);
 
 static int create_body(const struct create_opts *o, json_object **out, sbx_err *err)
 {
@@ -299,6 +403,11 @@ static int create_body(const struct create_opts *o, json_object **out, sbx_err *
     if (o->env && add(body, "env", json_object_get(o->env), err) < 0) return -1;
     if (o->labels && add(body, "labels", json_object_get(o->labels), err) < 0) return -1;
     if (o->has_ttl && add(body, "ttl", json_object_new_int64(o->ttl), err) < 0) return -1;
+    if (net_opts_given(&o->net)) {
+        json_object *net = NULL;
+        if (net_body(&o->net, &net, err) < 0) return -1;
+        if (add(body, "network", net, err) < 0) return -1;
+    }
     *out = steal_pointer(&body);
     return 0;
 }
@@ -315,19 +424,21 @@ static char g_forced_msg[160] = "sbx: forced exit\n";
 #define BODY_MAX ((size_t)16 * 1024 * 1024)
 #define STDIN_MAX (BODY_MAX / 4 * 3)
 
-static int read_all(int fd, size_t max, char **out, size_t *out_len, sbx_err *err)
+/* Read fd to its end, at most max bytes (more: SBX_E_TOOLARGE). what names
+ * the read in messages ("read stdin"). */
+static int read_all(int fd, size_t max, const char *what, char **out, size_t *out_len, sbx_err *err)
 {
     size_t cap = 64 * 1024, len = 0;
     struct stat st;
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
         cap = (size_t)st.st_size < max ? (size_t)st.st_size + 1 : max + 1;
     _cleanup_free_ char *buf = malloc(cap);
-    if (!buf) return sbx_error(err, ENOMEM, "read stdin");
+    if (!buf) return sbx_error(err, ENOMEM, "%s", what);
     for (;;) {
         if (len == cap) {
             cap *= 2;
             char *p = realloc(buf, cap);
-            if (!p) return sbx_error(err, ENOMEM, "read stdin");
+            if (!p) return sbx_error(err, ENOMEM, "%s", what);
             buf = p;
         }
         ssize_t n = read(fd, buf + len, cap - len);
@@ -335,17 +446,15 @@ static int read_all(int fd, size_t max, char **out, size_t *out_len, sbx_err *er
             len += (size_t)n;
             if (len > max)
                 return sbx_error_kind(err, SBX_E_TOOLARGE, "payload_too_large",
-                                      "stdin too large for -i: more than %zu bytes (requests to "
-                                      "sbxd are at most %zu MiB, base64 included)",
-                                      max, BODY_MAX >> 20);
+                                      "%s: more than %zu bytes", what, max);
             continue;
         }
         if (n == 0) break;
         if (errno == EINTR) {
-            if (g_signal) return sbx_error(err, EINTR, "read stdin");
+            if (g_signal) return sbx_error(err, EINTR, "%s", what);
             continue;
         }
-        return sbx_error(err, errno, "read stdin");
+        return sbx_error(err, errno, "%s", what);
     }
     *out = steal_pointer(&buf);
     *out_len = len;
@@ -378,6 +487,68 @@ static char *base64(const unsigned char *in, size_t n, size_t *out_len)
     return out;
 }
 
+/* ---- policy files ---------------------------------------------------------- */
+
+/* Policies are small (3 x 256 entries of at most 269 bytes, a 4 KiB description). */
+#define POLICY_FILE_MAX ((size_t)4 * 1024 * 1024)
+
+/* How messages name a file argument ("-" is stdin). */
+static const char *file_label(const char *path)
+{
+    return strcmp(path, "-") == 0 ? "<stdin>" : path;
+}
+
+/* Read path ("-": stdin) as one strict JSON object. err->msg does not name
+ * the file: the caller does. */
+static int read_json_object(const char *path, json_object **out, sbx_err *err)
+{
+    _cleanup_close_ int fd = -1;
+    _cleanup_free_ char *buf = NULL;
+    size_t len = 0;
+    if (strcmp(path, "-") != 0 && (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
+        return sbx_error(err, errno, "cannot open");
+    if (read_all(fd >= 0 ? fd : STDIN_FILENO, POLICY_FILE_MAX, "cannot read", &buf, &len, err) < 0)
+        return -1;
+    _cleanup_json_ json_object *o = NULL;
+    if (json_text_parse(buf, len, &o, err) < 0) return -1;
+    if (!json_object_is_type(o, json_type_object))
+        return syntax_error(err, "must be a JSON object ({...}), not %s",
+                            json_type_to_name(json_object_get_type(o)));
+    *out = steal_pointer(&o);
+    return 0;
+}
+
+/* Read and parse a policy file into *p (heap: a policy is some 200 KiB). */
+static int load_policy(const char *path, struct policy **out, sbx_err *err)
+{
+    _cleanup_json_ json_object *o = NULL;
+    _cleanup_free_ struct policy *p = calloc(1, sizeof(*p));
+    if (!p) return sbx_error(err, ENOMEM, "policy");
+    if (read_json_object(path, &o, err) < 0 || policy_from_json(o, "", p, err) < 0) return -1;
+    *out = steal_pointer(&p);
+    return 0;
+}
+
+/* The "network" object of a request: {"policy": NAME}, the file's object,
+ * or one made of the rule options. */
+static int net_body(const struct net_opts *o, json_object **out, sbx_err *err)
+{
+    if (o->file) {
+        if (read_json_object(o->file, out, err) < 0)
+            return sbx_error_wrap(err, "--network-file %s", file_label(o->file));
+        return 0;
+    }
+    _cleanup_json_ json_object *net = json_object_new_object();
+    if (!net) return sbx_error(err, ENOMEM, "build request");
+    if (o->policy && add(net, "policy", json_object_new_string(o->policy), err) < 0) return -1;
+    if (o->report && add(net, "mode", json_object_new_string("report"), err) < 0) return -1;
+    if (o->allow && add(net, "allow", json_object_get(o->allow), err) < 0) return -1;
+    if (o->deny && add(net, "deny", json_object_get(o->deny), err) < 0) return -1;
+    if (o->cidrs && add(net, "allow_cidrs", json_object_get(o->cidrs), err) < 0) return -1;
+    *out = steal_pointer(&net);
+    return 0;
+}
+
 static int exec_body(const struct exec_opts *o, char **argv, int argc, json_object **out,
                      sbx_err *err)
 {
@@ -400,7 +571,14 @@ static int exec_body(const struct exec_opts *o, char **argv, int argc, json_obje
     if (o->interactive) {
         _cleanup_free_ char *data = NULL;
         size_t len = 0, blen = 0;
-        if (read_all(STDIN_FILENO, STDIN_MAX, &data, &len, err) < 0) return -1;
+        if (read_all(STDIN_FILENO, STDIN_MAX, "read stdin", &data, &len, err) < 0) {
+            if (err->kind == SBX_E_TOOLARGE)
+                snprintf(err->msg, sizeof(err->msg),
+                         "stdin too large for -i: more than %zu bytes (requests to sbxd are at "
+                         "most %zu MiB, base64 included)",
+                         (size_t)STDIN_MAX, BODY_MAX >> 20);
+            return -1;
+        }
         _cleanup_free_ char *b64 = base64((const unsigned char *)data, len, &blen);
         if (!b64) return sbx_error(err, ENOMEM, "encode stdin");
         if (add(body, "stdin", json_object_new_string_len(b64, (int)blen), err) < 0) return -1;
@@ -462,6 +640,9 @@ static const char help_main[] =
     "  ls        List sessions\n"
     "  inspect   Show sessions as JSON\n"
     "  rm        Remove sessions\n"
+    "  network   Show or change a session's egress policy\n"
+    "  policy    Check an egress policy file, or show its canonical form\n"
+    "  audit     Show the egress audit log (what sandboxes reached or tried to)\n"
     "  health    Show the daemon's status (alias: info)\n"
     "  version   Show the version of sbx\n"
     "\n"
@@ -480,6 +661,27 @@ static const char help_main[] =
     "      --label K=V      Label the session (repeatable)\n"                                      \
     "      --ttl SECS       Remove the session automatically after SECS seconds\n"
 
+#define NET_OPTS_HELP                                                                              \
+    "      --allow HOST[:PORTS]\n"                                                                 \
+    "                       Allow connections to HOST (\"*.example.com\": any name\n"              \
+    "                       below example.com) on PORTS (443 or 8000-8100; default\n"              \
+    "                       80 and 443) (repeatable)\n"                                            \
+    "      --deny HOST[:PORTS]\n"                                                                  \
+    "                       Deny HOST on PORTS (default: every port); wins over\n"                 \
+    "                       --allow (repeatable)\n"                                                \
+    "      --allow-cidr CIDR[:PORTS]\n"                                                            \
+    "                       Allow connections to the literal addresses in CIDR\n"                  \
+    "                       (203.0.113.0/24:443; default: every port) (repeatable)\n"              \
+    "      --report         Report mode: let through what the rules would deny, and\n"             \
+    "                       log it\n"                                                              \
+    "      --policy NAME    The node's policy NAME.json (in sbxd's --policy-dir,\n"                \
+    "                       /etc/sbx/policy.d by default)\n"                                       \
+    "      --network-file FILE\n"                                                                  \
+    "                       The policy in FILE (JSON, see 'sbx policy --help'; - is\n"             \
+    "                       stdin)\n"
+
+#define NET_OPTS_NOTE "--policy and --network-file exclude each other and the rule options.\n"
+
 #define EXEC_OPTS_HELP                                                                             \
     "  -i, --interactive    Send all of sbx's stdin to the command (default: empty stdin)\n"       \
     "  -w, --cwd DIR        Working directory (default: the user's home)\n"                        \
@@ -497,7 +699,9 @@ static const char help_create[] =
     "\n"
     "Options:\n" CREATE_OPTS_HELP
     "  -e, --env K=V        Environment variable for every exec (repeatable)\n"
-    "  -h, --help           Show this help\n";
+    "  -h, --help           Show this help\n"
+    "\n"
+    "Network egress (default: none at all):\n" NET_OPTS_HELP "\n" NET_OPTS_NOTE;
 
 static const char help_exec[] =
     "Usage: sbx exec [OPTION...] ID [--] COMMAND [ARG...]\n"
@@ -517,7 +721,8 @@ static const char help_run[] =
     "Options:\n" CREATE_OPTS_HELP EXEC_OPTS_HELP
     "  -e, --env K=V        Environment variable (repeatable)\n"
     "  -h, --help           Show this help\n"
-    "\n" EXIT_HELP;
+    "\n"
+    "Network egress (default: none at all):\n" NET_OPTS_HELP "\n" NET_OPTS_NOTE "\n" EXIT_HELP;
 
 static const char help_ls[] = "Usage: sbx ls [-q] [--json]\n"
                               "\n"
@@ -542,6 +747,54 @@ static const char help_health[] =
     "Usage: sbx health\n"
     "\n"
     "Print the daemon's status (version, cgroup mode, sessions, execs, uptime) as JSON.\n";
+
+static const char help_network[] =
+    "Usage: sbx network ID [OPTION...]\n"
+    "\n"
+    "Without options, print session ID's network (address, gateway, egress, policy)\n"
+    "as JSON. With options, replace its egress policy (the whole policy: rules not\n"
+    "given again are gone) and print the new one. It applies to new connections and\n"
+    "DNS queries; connections already open keep going.\n"
+    "\n"
+    "Options:\n" NET_OPTS_HELP "  -h, --help           Show this help\n"
+    "\n" NET_OPTS_NOTE;
+
+static const char help_policy[] =
+    "Usage: sbx policy check FILE...\n"
+    "       sbx policy show FILE\n"
+    "\n"
+    "check: validate egress policy files (JSON; - is stdin) without sbxd, as sbxd\n"
+    "  would: prints \"FILE: ok (...)\" for each good one; for a bad one prints on\n"
+    "  stderr where it is wrong (a field such as allow[2], or a line and column).\n"
+    "  Exit status 0 when all are valid, 1 otherwise.\n"
+    "show: print the canonical form of a policy file (what sbx inspect shows for a\n"
+    "  session with that policy).\n"
+    "\n"
+    "A policy: {\"mode\": \"enforce\"|\"report\", \"allow\": [\"HOST[:PORTS]\", ...],\n"
+    "\"deny\": [...], \"allow_cidrs\": [\"CIDR[:PORTS]\", ...], \"quotas\": {\"connections\",\n"
+    "\"connections_per_minute\", \"requests_per_minute\", \"bytes_out\"}, \"description\"}.\n";
+
+static const char help_audit[] =
+    "Usage: sbx audit [OPTION...]\n"
+    "\n"
+    "Print the egress audit log: one line per decision (DNS answer, connection,\n"
+    "HTTP request), oldest first.\n"
+    "\n"
+    "Options:\n"
+    "      --file PATH      The log (default: $SBX_AUDIT_LOG, else\n"
+    "                       " AUDIT_DEFAULT_LOG ")\n"
+    "      --session ID     Only this session's lines\n"
+    "      --decision D     Only these decisions: allow, deny or report, or a list\n"
+    "                       of them (deny,report)\n"
+    "      --since T        Only lines from T on: an RFC 3339 time\n"
+    "                       (2026-11-25T08:15:21Z, 2026-11-25) or a duration back\n"
+    "                       from now (30s, 10m, 2h, 1d, 1h30m)\n"
+    "  -f, --follow         Then wait for new lines, like tail -F (across rotation\n"
+    "                       and truncation too), until interrupted\n"
+    "      --json           Print the log's JSON lines as they are\n"
+    "  -h, --help           Show this help\n"
+    "\n"
+    "Lines that are not JSON objects are skipped; how many is reported at the end.\n";
 
 static const char help_version[] = "Usage: sbx version\n"
                                    "\n"
@@ -635,6 +888,7 @@ static int cmd_create(int argc, char **argv)
     }
     if (optind < argc) return usage_error("create", "unexpected argument '%s'", argv[optind]);
     if (!o.image) return usage_error("create", "--image NAME is required");
+    if (net_opts_check(&o.net, &err) < 0) return usage_error("create", "%s", err.msg);
 
     _cleanup_client_ sbx_client *cl = NULL;
     if (new_client(&cl) < 0) return EXIT_FAIL;
@@ -761,6 +1015,9 @@ static int cmd_run(int argc, char **argv)
     }
     if (!co.image) return usage_error("run", "--image NAME is required");
     if (optind >= argc) return usage_error("run", "missing COMMAND");
+    if (net_opts_check(&co.net, &err) < 0) return usage_error("run", "%s", err.msg);
+    if (eo.interactive && co.net.file && strcmp(co.net.file, "-") == 0)
+        return usage_error("run", "-i and --network-file - cannot both read stdin");
 
     __attribute__((cleanup(close_pipe))) int pipefd[2] = {-1, -1};
     if (install_run_signals(pipefd, &err) < 0) {
@@ -1056,6 +1313,313 @@ static int cmd_version(int argc, char **argv)
     return EXIT_OK;
 }
 
+/* ---- network ----------------------------------------------------------------- */
+
+/* The member key of o, or print that sbxd's answer lacks it. */
+static json_object *answer_member(json_object *o, const char *key, const char *what)
+{
+    json_object *v;
+    if (o && json_object_object_get_ex(o, key, &v) && v) return v;
+    fprintf(stderr, "sbx: %s: sbxd's answer has no \"%s\"\n", what, key);
+    return NULL;
+}
+
+/* GET the session; print its "network" object. */
+static int show_network(sbx_client *cl, const char *id)
+{
+    sbx_err err;
+    char path[320];
+    _cleanup_json_ json_object *resp = NULL;
+    if (session_path(cl, id, path, sizeof(path), &err) < 0 ||
+        sbx_client_call(cl, "GET", path, NULL, &resp, &err) < 0) {
+        print_err(&err);
+        return EXIT_FAIL;
+    }
+    json_object *net = answer_member(resp, "network", "show network");
+    if (!net) return EXIT_FAIL;
+    print_pretty(net);
+    return EXIT_OK;
+}
+
+/* PATCH the session's policy; print the policy sbxd now enforces. */
+static int set_network(sbx_client *cl, const char *id, const struct net_opts *o)
+{
+    sbx_err err;
+    char spath[320], path[340];
+    _cleanup_json_ json_object *body = NULL;
+    _cleanup_json_ json_object *resp = NULL;
+    if (net_body(o, &body, &err) < 0 || session_path(cl, id, spath, sizeof(spath), &err) < 0) {
+        print_err(&err);
+        return EXIT_FAIL;
+    }
+    snprintf(path, sizeof(path), "%s/network", spath);
+    if (sbx_client_call(cl, "PATCH", path, body, &resp, &err) < 0) {
+        print_err(&err);
+        return EXIT_FAIL;
+    }
+    json_object *net = answer_member(resp, "network", "set network");
+    json_object *policy = net ? answer_member(net, "policy", "set network") : NULL;
+    if (!policy) return EXIT_FAIL;
+    print_pretty(policy);
+    return EXIT_OK;
+}
+
+static int cmd_network(int argc, char **argv)
+{
+    static const struct option longopts[] = {NET_LONGOPTS, {"help", no_argument, NULL, 'h'}, {0}};
+    __attribute__((cleanup(net_opts_free))) struct net_opts o = {0};
+    const char *id = NULL;
+    sbx_err err;
+    int c;
+    optind = 0;
+    opterr = 0;
+    /* "-": options and the ID in any order (sbx network ID --allow ...). */
+    while ((c = getopt_long(argc, argv, "-:h", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(help_network, stdout);
+            return EXIT_OK;
+        }
+        if (c == 1) {
+            if (id) return usage_error("network", "unexpected argument '%s'", optarg);
+            id = optarg;
+            continue;
+        }
+        int r = net_option(&o, c, optarg, &err);
+        if (r < 0) return usage_error("network", "%s", err.msg);
+        if (r == 0) return bad_option("network", c, argv);
+    }
+    for (; optind < argc; optind++) { /* after "--" */
+        if (id) return usage_error("network", "unexpected argument '%s'", argv[optind]);
+        id = argv[optind];
+    }
+    if (!id) return usage_error("network", "missing session ID");
+    if (net_opts_check(&o, &err) < 0) return usage_error("network", "%s", err.msg);
+
+    _cleanup_client_ sbx_client *cl = NULL;
+    if (new_client(&cl) < 0) return EXIT_FAIL;
+    return net_opts_given(&o) ? set_network(cl, id, &o) : show_network(cl, id);
+}
+
+/* ---- policy -------------------------------------------------------------------- */
+
+/* "FILE: ok (...)" or "FILE: what is wrong" on stderr. */
+static int policy_check_one(const char *path)
+{
+    sbx_err err;
+    _cleanup_free_ struct policy *p = NULL;
+    if (load_policy(path, &p, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", file_label(path), err.msg);
+        return EXIT_FAIL;
+    }
+    printf("%s: ok (%d allow, %d deny, %d cidr rules, mode %s)\n", file_label(path), p->nallow,
+           p->ndeny, p->ncidr, p->mode == POLICY_REPORT ? "report" : "enforce");
+    return EXIT_OK;
+}
+
+static int policy_show(const char *path)
+{
+    sbx_err err;
+    _cleanup_free_ struct policy *p = NULL;
+    if (load_policy(path, &p, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", file_label(path), err.msg);
+        return EXIT_FAIL;
+    }
+    _cleanup_json_ json_object *o = policy_to_json(p);
+    if (!o) {
+        fprintf(stderr, "sbx: out of memory\n");
+        return EXIT_FAIL;
+    }
+    print_pretty(o);
+    return EXIT_OK;
+}
+
+static int cmd_policy(int argc, char **argv)
+{
+    int r = parse_help_only("policy", help_policy, argc, argv);
+    if (r >= 0) return r;
+    if (optind >= argc) return usage_error("policy", "missing subcommand: check or show");
+    const char *sub = argv[optind];
+    bool check = strcmp(sub, "check") == 0;
+    if (!check && strcmp(sub, "show") != 0)
+        return usage_error("policy", "unknown subcommand '%s' (check or show)", sub);
+    const char *cmd = check ? "policy check" : "policy show";
+    argc -= optind;
+    argv += optind;
+    if ((r = parse_help_only(cmd, help_policy, argc, argv)) >= 0) return r;
+    if (optind >= argc) return usage_error(cmd, "missing FILE");
+    if (!check) {
+        if (optind + 1 < argc)
+            return usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
+        return policy_show(argv[optind]);
+    }
+    int status = EXIT_OK;
+    for (int i = optind; i < argc; i++)
+        if (policy_check_one(argv[i]) != EXIT_OK) status = EXIT_FAIL;
+    return status;
+}
+
+/* ---- audit --------------------------------------------------------------------- */
+
+struct audit_out {
+    struct audit_filter filter;
+    bool json;
+    bool header_done;
+    size_t malformed;
+    int out_errno; /* printing failed (not EPIPE): why */
+};
+
+/* Print one kept line: as is (--json) or as a table row (the header before
+ * the first). 0 to go on; 1 to stop: the reader is gone (EPIPE) or printing
+ * fails (out_errno). */
+static int audit_print(struct audit_out *a, const char *line, size_t len, json_object *rec)
+{
+    _cleanup_free_ char *head = NULL;
+    _cleanup_free_ char *row = NULL;
+    if (!a->json) {
+        if (!a->header_done && !(head = audit_format_header())) goto oom;
+        if (!(row = audit_format_row(rec))) goto oom;
+    }
+    errno = 0;
+    bool ok = a->json ? fwrite(line, 1, len, stdout) == len && putchar('\n') != EOF
+                      : (!head || puts(head) != EOF) && puts(row) != EOF;
+    a->header_done = true;
+    if (ok) return 0;
+    if (errno != EPIPE) a->out_errno = errno ? errno : EIO;
+    return 1;
+oom:
+    a->out_errno = ENOMEM;
+    return 1;
+}
+
+static int audit_on_line(const char *line, size_t len, void *ctx)
+{
+    struct audit_out *a = ctx;
+    _cleanup_json_ json_object *rec = NULL;
+    if (!line) { /* longer than AUDIT_LINE_MAX */
+        a->malformed++;
+        return 0;
+    }
+    switch (audit_match_line(&a->filter, line, len, &rec)) {
+    case AUDIT_MALFORMED:
+        a->malformed++;
+        return 0;
+    case AUDIT_HIDE:
+    case AUDIT_BLANK:
+        return 0;
+    case AUDIT_SHOW:
+        break;
+    }
+    return audit_print(a, line, len, rec);
+}
+
+static void audit_on_notice(const char *msg, void *ctx)
+{
+    (void)ctx;
+    fflush(stdout);
+    fprintf(stderr, "sbx: %s\n", msg);
+}
+
+static int64_t now_usec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Read (and follow) the log; returns the exit status. */
+static int audit_run(struct audit_out *a, const char *path, bool follow)
+{
+    sbx_err err;
+    __attribute__((cleanup(close_pipe))) int pipefd[2] = {-1, -1};
+    struct audit_reader r = {.path = path,
+                             .follow = follow,
+                             .stop = &g_signal,
+                             .wake_fd = -1,
+                             .on_line = audit_on_line,
+                             .on_notice = audit_on_notice,
+                             .ctx = a};
+    if (follow) {
+        /* every line as it comes, and a clean end on SIGINT/SIGTERM/SIGHUP */
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        if (install_run_signals(pipefd, &err) < 0) {
+            print_err(&err);
+            return EXIT_FAIL;
+        }
+        r.wake_fd = pipefd[0];
+    }
+    int rc = audit_read(&r, &err);
+    if (follow) restore_run_signals();
+    if (rc < 0) {
+        fflush(stdout);
+        print_err(&err);
+        return EXIT_FAIL;
+    }
+    if (a->out_errno) {
+        fprintf(stderr, "sbx: print audit lines: %s\n", strerror(a->out_errno));
+        return EXIT_FAIL;
+    }
+    if (a->malformed) {
+        fflush(stdout);
+        fprintf(stderr, "sbx: %s: %zu malformed line%s skipped\n", path, a->malformed,
+                a->malformed == 1 ? "" : "s");
+    }
+    return EXIT_OK;
+}
+
+static int cmd_audit(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"file", required_argument, NULL, OPT_FILE},
+                                             {"session", required_argument, NULL, OPT_SESSION},
+                                             {"decision", required_argument, NULL, OPT_DECISION},
+                                             {"since", required_argument, NULL, OPT_SINCE},
+                                             {"follow", no_argument, NULL, 'f'},
+                                             {"json", no_argument, NULL, OPT_JSON},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {0}};
+    struct audit_out a = {0};
+    const char *path = getenv("SBX_AUDIT_LOG");
+    bool follow = false;
+    sbx_err err;
+    int c;
+    if (!path || !*path) path = AUDIT_DEFAULT_LOG;
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:fh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            fputs(help_audit, stdout);
+            return EXIT_OK;
+        case OPT_FILE:
+            if (!*optarg) return usage_error("audit", "--file: empty path");
+            path = optarg;
+            break;
+        case OPT_SESSION:
+            if (!*optarg) return usage_error("audit", "--session: empty session id");
+            a.filter.session = optarg;
+            break;
+        case OPT_DECISION:
+            if (audit_check_decisions(optarg, &err) < 0) return usage_error("audit", "%s", err.msg);
+            a.filter.decisions = optarg;
+            break;
+        case OPT_SINCE:
+            if (audit_parse_since(optarg, now_usec(), &a.filter.since_us, &err) < 0)
+                return usage_error("audit", "%s", err.msg);
+            a.filter.has_since = true;
+            break;
+        case 'f':
+            follow = true;
+            break;
+        case OPT_JSON:
+            a.json = true;
+            break;
+        default:
+            return bad_option("audit", c, argv);
+        }
+    }
+    if (optind < argc) return usage_error("audit", "unexpected argument '%s'", argv[optind]);
+    return audit_run(&a, path, follow);
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 struct command {
@@ -1071,6 +1635,9 @@ static const struct command commands[] = {
     {"ls", cmd_ls, help_ls},
     {"inspect", cmd_inspect, help_inspect},
     {"rm", cmd_rm, help_rm},
+    {"network", cmd_network, help_network},
+    {"policy", cmd_policy, help_policy},
+    {"audit", cmd_audit, help_audit},
     {"health", cmd_health, help_health},
     {"info", cmd_health, help_health},
     {"version", cmd_version, help_version},

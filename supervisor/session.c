@@ -27,6 +27,7 @@
 #include "util.h"
 
 #define TTL_MAX (30LL * 24 * 3600)
+#define POLICY_FILE_MAX (1 << 20)
 
 static int valid_env_name(const char *k)
 {
@@ -84,12 +85,32 @@ int session_parse_network(struct sbxd *d, struct json_object *net, const char *w
                                   where, name);
         char path[PATH_MAX];
         snprintf(path, sizeof(path), "%s/%s.json", d->cfg.policy_dir, name);
-        _cleanup_json_ struct json_object *file = json_object_from_file(path);
-        if (!file || !json_object_is_type(file, json_type_object))
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
             return sbx_error_kind(err, SBX_E_INVALID, "unknown_policy",
-                                  "%s.policy: no valid node policy \"%s\" (%s)", where, name,
-                                  access(path, R_OK) == 0 ? "the file is not a JSON object"
-                                                          : "no such file in the policy directory");
+                                  "%s.policy: no node policy \"%s\" in %s", where, name,
+                                  d->cfg.policy_dir);
+        _cleanup_free_ char *buf = malloc(POLICY_FILE_MAX + 1);
+        if (!buf) return sbx_error(err, ENOMEM, "policy file");
+        size_t len = 0;
+        for (;;) {
+            ssize_t n = read(fd, buf + len, POLICY_FILE_MAX + 1 - len);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) return sbx_error(err, errno, "read %s", path);
+            if (n == 0) break;
+            len += (size_t)n;
+            if (len > POLICY_FILE_MAX)
+                return sbx_error_kind(err, SBX_E_INVALID, "invalid_policy",
+                                      "node policy %s is larger than %d bytes", path, POLICY_FILE_MAX);
+        }
+        /* as strict as the API: one JSON object, nothing after it */
+        _cleanup_json_ struct json_object *file = NULL;
+        if (json_parse_object(buf, len, &file, err) < 0) {
+            char why[SBX_ERR_MSG_MAX];
+            snprintf(why, sizeof(why), "%s", err->msg);
+            return sbx_error_kind(err, SBX_E_INVALID, "invalid_policy", "node policy %s: %s", path,
+                                  why);
+        }
         char w[128];
         snprintf(w, sizeof(w), "%s.json", name);
         if (policy_from_json(file, w, p, err) < 0) return -1;

@@ -7,6 +7,7 @@
 #   make check           everything .ci/run runs
 #   make install         PREFIX/DESTDIR install of binaries, units and the busybox image
 #   make bench           bench/ side by side with bwrap, crun and fork+exec
+#   make bench-egress    HTTP egress only: direct vs sbx-shim vs tinyproxy (also part of bench)
 
 VERSION   := 0.1.0
 PREFIX    ?= /usr/local
@@ -51,7 +52,9 @@ SBXD_SRC   := $(COMMON_SRC) common/http.c \
               supervisor/sandbox.c supervisor/userns.c supervisor/mounts.c supervisor/cgroup.c \
               supervisor/seccomp.c supervisor/netns.c supervisor/exec.c supervisor/images.c \
               supervisor/limits.c supervisor/egress.c supervisor/shimctl.c $(POLICY_SRC)
-CLI_SRC    := common/error.c cli/sbx.c cli/client.c
+# The CLI's pure-logic modules (unit-tested).
+CLI_PURE   := cli/jsontext.c cli/audit.c
+CLI_SRC    := common/error.c common/json.c cli/sbx.c cli/client.c $(CLI_PURE) $(POLICY_SRC)
 INIT_SRC   := supervisor/init/sbx-init.c supervisor/init/caps.c common/initproto.c
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
@@ -77,8 +80,26 @@ $(BUILD)/sbx-init: $(INIT_SRC) common/initproto.h supervisor/init/caps.h
 	@mkdir -p $(dir $@)
 	$(CC) $(INIT_CFLAGS) -o $@ $(INIT_SRC) -l:libcap.a
 
+# sbx-shim: the network edge (shim/, docs/network.md), linking the policy library.
+# Unit tests named test_shim_*.c link its pure-logic objects.
+SHIM_PKGS    := json-c libevent_core ldns libcares libssl libcrypto
+SHIM_LIB_SRC := $(COMMON_SRC) policy/policy.c policy/addr.c shim/fakenet.c shim/quota.c \
+                shim/sni.c shim/httpflow.c shim/hosts.c shim/audit.c
+SHIM_SRC     := $(SHIM_LIB_SRC) shim/main.c shim/sessions.c shim/dns.c shim/proxy.c shim/resolve.c
+all: $(BUILD)/sbx-shim
+$(BUILD)/obj/shim/%.o: CPPFLAGS += -Ishim -Ipolicy
+$(BUILD)/sbx-shim: $(call obj,$(SHIM_SRC))
+	$(CC) $(LDFLAGS) -o $@ $^ $$($(PKG_CONFIG) --libs $(SHIM_PKGS)) -lhttp_parser
+$(BUILD)/tests/test_shim_%: tests/unit/test_shim_%.c $(call obj,$(SHIM_LIB_SRC)) tests/unit/unit.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Ishim -Ipolicy $(CFLAGS) $(LDFLAGS) -o $@ $< $(call obj,$(SHIM_LIB_SRC)) \
+	    $$($(PKG_CONFIG) --libs $(SHIM_PKGS)) -lhttp_parser
+shim-test: all
+	@SBX_BUILD=$(BUILD) tests/shim/run.sh
+.PHONY: shim-test
+
 # Object files of sbxd's pure-logic modules that unit tests link against.
-UNIT_LINK := $(call obj,$(COMMON_SRC) common/http.c supervisor/limits.c $(POLICY_SRC))
+UNIT_LINK := $(call obj,$(COMMON_SRC) common/http.c supervisor/limits.c $(POLICY_SRC) $(CLI_PURE))
 $(BUILD)/tests/%: tests/unit/%.c $(UNIT_LINK) tests/unit/unit.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Isupervisor $(CFLAGS) $(LDFLAGS) -o $@ $< $(UNIT_LINK) \
@@ -94,7 +115,7 @@ unit: $(UNIT_TESTS)
 integration: all
 	@SBX_BUILD=$(BUILD) tests/integration/run.sh
 
-test: unit integration
+test: unit shim-test integration
 
 vm-test: all
 	@SBX_BUILD=$(BUILD) tests/vm/run.sh
@@ -106,6 +127,11 @@ check:
 
 bench: all
 	SBX_BUILD=$(BUILD) bench/run.sh
+	SBX_BUILD=$(BUILD) bench/egress.sh
+
+# HTTP egress alone: direct vs sbx-shim vs tinyproxy (bench/egress.sh)
+bench-egress: all
+	SBX_BUILD=$(BUILD) bench/egress.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/libexec/sbx
@@ -131,6 +157,6 @@ format:
 clean:
 	rm -rf build build-san
 
-.PHONY: all image-busybox unit integration test vm-test check bench install format clean
+.PHONY: all image-busybox unit integration test vm-test check bench bench-egress install format clean
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

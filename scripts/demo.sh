@@ -11,7 +11,8 @@ BUILD=${SBX_BUILD:-build}
 STATE=$(mktemp -d /var/tmp/sbx-demo.XXXXXX)   # ext4/xfs: images are idmapped mounts
 SOCK=$STATE/sbxd.sock
 cp -a "$BUILD/images" "$STATE/images"
-"$BUILD/sbxd" --socket "$SOCK" --state-dir "$STATE" --cgroup-name sbx-demo 2> "$STATE/sbxd.log" &
+"$BUILD/sbxd" --socket "$SOCK" --state-dir "$STATE" --cgroup-name sbx-demo \
+    --audit-log "$STATE/egress.jsonl" 2> "$STATE/sbxd.log" &
 PID=$!
 cleanup() { kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; rm -rf "$STATE"; }
 trap cleanup EXIT
@@ -25,4 +26,7 @@ sbx exec "$ID" -- sh -c 'for i in 1 2 3; do echo "line $i from $(hostname) as $(
 sbx run --image busybox -- uname -a
 sbx ls
 sbx inspect "$ID"
+# egress: a new session reaches nothing; every attempt is refused and audited
+sbx exec -t 10 "$ID" -- wget -q -O - http://example.com/ || echo "exit status: $?"
+sbx audit --file "$STATE/egress.jsonl" --session "$ID"
 sbx rm "$ID"

@@ -59,6 +59,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1270,8 +1271,13 @@ static void conn_step(struct conn *c)
             break;
         case PH_RESOLVE:
             break;
-        case PH_CONNECT:
+        case PH_CONNECT: {
+            /* a near upstream often accepts within connect() itself: go on
+             * now instead of a trip through the event loop */
+            struct pollfd pf = {c->ufd, POLLOUT, 0};
+            if (c->ufd >= 0 && poll(&pf, 1, 0) == 1) check_connect(c);
             break;
+        }
         case PH_RELAY:
             progress = splice_mode(c) ? relay_splice(c) : relay_http(c);
             break;

@@ -242,7 +242,7 @@ test_tls_is_judged_by_sni_which_must_match_the_name() {
 test_other_tcp_is_judged_by_name_and_port() {
     inet_up
     net_session '{"allow":["other.test:7000"]}'
-    sx -t 10 "$SID" -- sh -c 'echo ping | nc other.test 7000 | head -n 2'
+    sx -t 10 "$SID" -- sh -c 'echo ping | nc -w 1 other.test 7000 | head -n 2'
     assert_contains "$SX_OUT" "banner from 151.101.1.1:7000" "server-speaks-first protocol through the shim"
     sx -t 10 "$SID" -- sh -c 'echo ping | nc other.test 7001'
     [ "$SX_RC" != 0 ] || [ -z "$SX_OUT" ] || fail "port 7001 reached: $SX_OUT"

@@ -97,7 +97,7 @@ static int addr_add(struct nl_sock *sk, int ifindex, in_addr_t a, sbx_err *err)
 
 /* dst/prefix via (gw, if gw != 0) on ifindex, of the given type and scope. */
 static int route_add(struct nl_sock *sk, in_addr_t dst, int prefix, in_addr_t gw, int ifindex,
-                     int type, int scope, sbx_err *err)
+                     int type, int scope, int replace, sbx_err *err)
 {
     struct rtnl_route *rt = rtnl_route_alloc();
     struct rtnl_nexthop *nh = rtnl_route_nh_alloc();
@@ -114,7 +114,7 @@ static int route_add(struct nl_sock *sk, in_addr_t dst, int prefix, in_addr_t gw
         if (g) rtnl_route_nh_set_gateway(nh, g);
         rtnl_route_add_nexthop(rt, nh);
         nh = NULL; /* owned by the route now */
-        r = rtnl_route_add(sk, rt, NLM_F_CREATE | NLM_F_EXCL);
+        r = rtnl_route_add(sk, rt, NLM_F_CREATE | (replace ? NLM_F_REPLACE : NLM_F_EXCL));
     }
     if (nh) rtnl_route_nh_free(nh);
     if (d) nl_addr_put(d);
@@ -163,7 +163,7 @@ int egress_init(struct egress *e, const char *pin_path, sbx_err *err)
     if (!e->nl) goto fail;
     /* AnyIP: every IPv4 destination is local here, so the shim's listeners
      * take connections to any address; /32 routes to sandboxes are longer. */
-    if (route_add(e->nl, 0, 0, 0, 1, RTN_LOCAL, RT_SCOPE_HOST, err) < 0) goto fail;
+    if (route_add(e->nl, 0, 0, 0, 1, RTN_LOCAL, RT_SCOPE_HOST, 0, err) < 0) goto fail;
     if (pin_path && *pin_path) {
         egress_unpin_stale(pin_path);
         int fd = open(pin_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0444);
@@ -199,10 +199,10 @@ void egress_fini(struct egress *e)
     e->netns = e->host_netns = -1;
 }
 
-int egress_attach(struct egress *e, int slot, pid_t pid, sbx_err *err)
+int egress_attach(struct egress *e, const char *id, int slot, pid_t pid, sbx_err *err)
 {
     char name[IFNAMSIZ], nspath[64];
-    snprintf(name, sizeof(name), "sbx%d", slot);
+    snprintf(name, sizeof(name), "sbx%s", id);
     snprintf(nspath, sizeof(nspath), "/proc/%d/ns/net", (int)pid);
     _cleanup_close_ int nsfd = open(nspath, O_RDONLY | O_CLOEXEC);
     if (nsfd < 0) return sbx_error(err, errno, "open %s", nspath);
@@ -220,8 +220,8 @@ int egress_attach(struct egress *e, int slot, pid_t pid, sbx_err *err)
     int r = rtnl_link_add(e->nl, veth, NLM_F_CREATE | NLM_F_EXCL);
     rtnl_link_put(peer);
     rtnl_link_veth_release(veth);
-    if (r == -NLE_EXIST) { /* a leftover of this slot: replace it */
-        egress_detach(e, slot);
+    if (r == -NLE_EXIST) { /* a leftover of this id: replace it */
+        egress_detach(e, id);
         veth = rtnl_link_veth_alloc();
         if (!veth) return sbx_error(err, ENOMEM, "veth");
         peer = rtnl_link_veth_get_peer(veth);
@@ -237,31 +237,31 @@ int egress_attach(struct egress *e, int slot, pid_t pid, sbx_err *err)
 
     int idx = link_index(e->nl, name, err);
     if (idx < 0 || addr_add(e->nl, idx, gw, err) < 0 ||
-        route_add(e->nl, sa, 32, 0, idx, RTN_UNICAST, RT_SCOPE_LINK, err) < 0)
+        route_add(e->nl, sa, 32, 0, idx, RTN_UNICAST, RT_SCOPE_LINK, 1, err) < 0)
         goto fail;
 
     in = nl_in(e->host_netns, nsfd, err);
     if (!in) goto fail;
     idx = link_index(in, "eth0", err);
     if (idx < 0 || link_up(in, idx, err) < 0 || addr_add(in, idx, sa, err) < 0 ||
-        route_add(in, gw, 32, 0, idx, RTN_UNICAST, RT_SCOPE_LINK, err) < 0 ||
-        route_add(in, 0, 0, gw, idx, RTN_UNICAST, RT_SCOPE_UNIVERSE, err) < 0)
+        route_add(in, gw, 32, 0, idx, RTN_UNICAST, RT_SCOPE_LINK, 0, err) < 0 ||
+        route_add(in, 0, 0, gw, idx, RTN_UNICAST, RT_SCOPE_UNIVERSE, 0, err) < 0)
         goto fail;
     nl_socket_free(in);
     return 0;
 fail:
     if (in) nl_socket_free(in);
-    egress_detach(e, slot);
+    egress_detach(e, id);
     return sbx_error_wrap(err, "session network (%s)", name);
 }
 
-void egress_detach(struct egress *e, int slot)
+void egress_detach(struct egress *e, const char *id)
 {
     if (!e->nl) return;
     struct rtnl_link *l = rtnl_link_alloc();
     if (!l) return;
     char name[IFNAMSIZ];
-    snprintf(name, sizeof(name), "sbx%d", slot);
+    snprintf(name, sizeof(name), "sbx%s", id);
     rtnl_link_set_name(l, name);
     int r = rtnl_link_delete(e->nl, l);
     if (r < 0 && r != -NLE_NODEV && r != -NLE_OBJ_NOTFOUND)

@@ -2,8 +2,13 @@
  * it (docs/network.md). All netlink work is done with libnl.
  *
  *   egress netns   lo up, "local 0.0.0.0/0 dev lo" (AnyIP), no other route;
- *                  per session "sbx<slot>" with EGRESS_GW/32 and a /32 route
+ *                  per session "sbx<id>" with EGRESS_GW/32 and a /32 route
  *                  back to the session's address; listeners for sbx-shim.
+ * A session's pair goes away with its net namespace, which the kernel tears
+ * down asynchronously once the sandbox's last process is gone (deleting a
+ * link synchronously costs an RCU grace period: tens of ms under load). Names
+ * are per session id, and the route back is replaced, so a new session never
+ * waits for its predecessor's teardown.
  *   session netns  "eth0" with 100.100.0.0 + slot + 2 /32, a link route to
  *                  EGRESS_GW and a default route via it.
  * The session netns is owned by the initial user namespace, so nothing in
@@ -38,9 +43,9 @@ void egress_unpin_stale(const char *pin_path);
 in_addr_t egress_slot_addr(int slot);
 
 /* Wire the session's net namespace (that of process pid) to the egress one. */
-int egress_attach(struct egress *e, int slot, pid_t pid, sbx_err *err);
-/* Remove the session's link (both ends). Missing link = fine. */
-void egress_detach(struct egress *e, int slot);
+int egress_attach(struct egress *e, const char *id, int slot, pid_t pid, sbx_err *err);
+/* Remove the session's link now (both ends). Missing link = fine. */
+void egress_detach(struct egress *e, const char *id);
 
 /* A socket inside the egress netns: SOCK_STREAM listening or SOCK_DGRAM bound
  * to 0.0.0.0:port, nonblocking, CLOEXEC. Returns the fd or < 0. */

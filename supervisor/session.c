@@ -192,8 +192,7 @@ static void remove_traces(struct sbxd *d, struct session *s)
     sbx_err err;
     if (cg_destroy(&d->cg, &s->cg, &err) < 0) log_error("session %s: %s", s->id, err.msg);
     release_sandbox(s);
-    if (s->net_attached) egress_detach(&d->egress, s->slot);
-    s->net_attached = 0;
+    s->net_attached = 0; /* the link dies with the net namespace (egress.h) */
     if (rm_rf(s->ws_dir, &err) < 0) log_error("session %s: workspace: %s", s->id, err.msg);
     slot_put(&d->slots, s->slot);
 }
@@ -264,7 +263,7 @@ static void schedule_refill(struct sbxd *d, int delay_ms);
 static int net_attach(struct sbxd *d, struct session *s, sbx_err *err)
 {
     if (!d->cfg.network) return 0;
-    if (egress_attach(&d->egress, s->slot, s->sb.setup_pid, err) < 0) return -1;
+    if (egress_attach(&d->egress, s->id, s->slot, s->sb.setup_pid, err) < 0) return -1;
     s->net_attached = 1;
     return 0;
 }
@@ -287,6 +286,12 @@ static int session_take(struct sbxd *d, struct session **out, sbx_err *err)
         }
         if (!setup_alive(w)) { /* killed while waiting: replace it, never hand it out */
             log_warn("warm pool: sandbox %s lost its setup process; replacing it", w->id);
+            pool_remove(d, w);
+            schedule_refill(d, 0);
+            continue;
+        }
+        if (!w->net_attached && net_attach(d, w, err) < 0) {
+            log_warn("warm pool: sandbox %s: %s; replacing it", w->id, err->msg);
             pool_remove(d, w);
             schedule_refill(d, 0);
             continue;
@@ -329,6 +334,17 @@ static void refill_cb(evutil_socket_t fd, short ev, void *arg)
         return;
     }
     d->refill_wanted = 0;
+    /* one step per tick: wire a warm sandbox's network, else prepare one */
+    for (struct session *w = d->warm; w; w = w->next) {
+        if (!w->warm_ready || w->net_attached || !d->cfg.network) continue;
+        sbx_err err;
+        if (net_attach(d, w, &err) < 0) {
+            log_warn("warm pool: sandbox %s: %s (replacing it)", w->id, err.msg);
+            pool_remove(d, w);
+        }
+        schedule_refill(d, 1);
+        return;
+    }
     pool_add_one(d);
     if (d->nwarm < d->cfg.warm) schedule_refill(d, 1);
 }
@@ -390,10 +406,12 @@ static void warm_cb(evutil_socket_t fd, short ev, void *arg)
     struct session *s = arg;
     sbx_err err;
     int r = sandbox_recv_warm(&s->sb, &err);
-    if (r > 0 && net_attach(g_sbxd, s, &err) < 0) r = -1;
     if (r > 0) {
         s->warm_ready = 1;
         event_del(s->ctl_ev); /* nothing more until GO */
+        /* its network is wired in a quiet moment too (refill_cb), or by the
+         * create that takes it */
+        if (g_sbxd->cfg.network) schedule_refill(g_sbxd, 0);
     } else if (r < 0) {
         log_warn("warm pool: %s (retrying in 1 s)", err.msg);
         pool_remove(g_sbxd, s);

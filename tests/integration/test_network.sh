@@ -336,13 +336,13 @@ test_session_network_teardown_leaves_nothing() {
     inet_up
     net_session '{"allow":["allowed.test"]}'
     local slot_links
-    slot_links=$(nsenter --net="$STATE/egress.netns" ip -o link show | grep -c ' sbx[0-9]')
+    slot_links=$(nsenter --net="$STATE/egress.netns" ip -o link show | grep -c ' sbx[0-9a-f]')
     api DELETE "/v1/sessions/$SID"
     assert_eq 204 "$API_CODE" "DELETE"
-    wait_until 5 sh -c "[ \$(nsenter --net='$STATE/egress.netns' ip -o link show | grep -c ' sbx[0-9]') -lt $slot_links ]" ||
+    wait_until 5 sh -c "[ \$(nsenter --net='$STATE/egress.netns' ip -o link show | grep -c ' sbx[0-9a-f]') -lt $slot_links ]" ||
         fail "the session's veth is still in the egress namespace"
     # the only routes there: AnyIP (local) and /32s back to sandboxes; nothing leads out
-    assert_eq "" "$(nsenter --net="$STATE/egress.netns" ip route show table main | grep -v '^local default dev lo' | grep -v ' dev sbx[0-9]')" \
+    assert_eq "" "$(nsenter --net="$STATE/egress.netns" ip route show table main | grep -v '^local default dev lo' | grep -v ' dev sbx[0-9a-f]')" \
         "routes in the egress namespace besides AnyIP and sandbox links"
     assert_no_leaks net
     daemon_stop net

@@ -109,6 +109,22 @@ image-busybox: $(BUILD)/images/busybox/rootfs/bin/busybox
 $(BUILD)/images/busybox/rootfs/bin/busybox: images/busybox/build.sh
 	images/busybox/build.sh $(BUILD)/images/busybox
 
+# Debian-based images (minutes; need the Debian archive and debootstrap:
+# scripts/install-deps.sh --images), not part of all. docs/images.md.
+# .debs and apt indexes are cached in IMAGE_CACHE; make -B images refreshes.
+IMAGE_CACHE ?= $(BUILD)/image-cache
+images: image-debian image-node
+image-debian: $(BUILD)/images/debian/image.json
+image-node: $(BUILD)/images/node/image.json
+$(BUILD)/images/debian/image.json: images/debian/build.sh images/lib.sh
+	SBX_IMAGE_CACHE=$(abspath $(IMAGE_CACHE)) images/debian/build.sh $(BUILD)/images/debian
+$(BUILD)/images/node/image.json: images/node/build.sh images/lib.sh $(BUILD)/images/debian/image.json
+	SBX_IMAGE_CACHE=$(abspath $(IMAGE_CACHE)) images/node/build.sh $(BUILD)/images/node \
+	    $(BUILD)/images/debian/rootfs
+# a Vite + React dev server in a sandbox on the node image (needs npm on the host)
+images-check: all image-node
+	images/check-node.sh $(BUILD)
+
 unit: $(UNIT_TESTS)
 	@tests/unit/run.sh $(UNIT_TESTS)
 

@@ -1,9 +1,11 @@
 #!/bin/bash
-# scripts/install-deps.sh [--vm] [--bench] - install what sbx needs (Debian 12).
+# scripts/install-deps.sh [--vm] [--bench] [--images] - install what sbx needs (Debian 12).
 #
 #   (always)  building, unit + integration tests, sanitizer builds
 #   --vm      the pure cgroup v2 VM pass (make vm-test)
 #   --bench   make bench (bubblewrap, crun, runc, hyperfine, gnuplot)
+#   --images  make images and make images-check (debootstrap; npm on the host
+#             unless an npm is already on PATH, e.g. from NodeSource)
 #
 # Idempotent: when every package is already installed it does not touch apt.
 # Runs as root (re-executes itself through sudo otherwise). Quiet unless
@@ -12,15 +14,18 @@ set -euo pipefail
 
 PKGS=(build-essential pkg-config libhttp-parser-dev libevent-dev libnl-3-dev
       libnl-route-3-dev libseccomp-dev libcap-dev libjson-c-dev
-      libcurl4-openssl-dev libsystemd-dev libldns-dev libc-ares-dev libssl-dev
-      busybox-static curl iproute2 e2fsprogs util-linux procps jq python3 socat openssl)
+      libcurl4-openssl-dev libsystemd-dev libldns-dev libc-ares-dev libssl-dev libarchive-dev
+      busybox-static curl iproute2 e2fsprogs util-linux procps jq python3 socat openssl zstd)
 VM_PKGS=(qemu-system-x86 linux-image-amd64 cpio xz-utils)
 BENCH_PKGS=(bubblewrap crun runc hyperfine gnuplot-nox tinyproxy)
+IMAGES_PKGS=(debootstrap debian-archive-keyring gpgv wget tar)
 
 for a in "$@"; do
     case $a in
         --vm) PKGS+=("${VM_PKGS[@]}") ;;
         --bench) PKGS+=("${BENCH_PKGS[@]}") ;;
+        --images) PKGS+=("${IMAGES_PKGS[@]}")
+                  command -v npm >/dev/null || PKGS+=(npm) ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "install-deps: unknown option $a (see --help)" >&2; exit 2 ;;
     esac

@@ -1,6 +1,7 @@
 # sbx - build, test, install, bench.
 #
-#   make                 build sbxd, sbx, sbx-init and the busybox image into build/
+#   make                 build sbxd, sbx, sbx-init, sbx-shim, sbx-import and the busybox image into build/
+#   make images          the debian and node base images (debootstrap; docs/images.md)
 #   make test            unit + integration tests on this host (root needed for integration)
 #   make SAN=1 test      the same under ASan+UBSan (objects in build-san/)
 #   make vm-test         integration tests inside a pure cgroup v2 VM (tests/vm/)
@@ -39,7 +40,7 @@ CFLAGS    += -std=c17 $(WARN) -fstack-protector-strong -fPIE $(SANFLAGS)
 LDFLAGS   += -pie -Wl,-z,relro,-z,now $(SANFLAGS)
 
 SBXD_PKGS := json-c libevent_core libseccomp libcap libnl-3.0 libnl-route-3.0 libsystemd
-CLI_PKGS  := json-c libcurl
+CLI_PKGS  := json-c libcurl libarchive
 
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(SBXD_PKGS) $(CLI_PKGS) 2>/dev/null)
 CPPFLAGS  += $(PKG_CFLAGS)
@@ -51,10 +52,11 @@ SBXD_SRC   := $(COMMON_SRC) common/http.c \
               supervisor/main.c supervisor/server.c supervisor/api.c supervisor/session.c \
               supervisor/sandbox.c supervisor/userns.c supervisor/mounts.c supervisor/cgroup.c \
               supervisor/seccomp.c supervisor/netns.c supervisor/exec.c supervisor/images.c \
-              supervisor/limits.c supervisor/egress.c supervisor/shimctl.c $(POLICY_SRC)
+              supervisor/limits.c supervisor/egress.c supervisor/shimctl.c supervisor/imgstore.c \
+              supervisor/imgimport.c $(POLICY_SRC)
 # The CLI's pure-logic modules (unit-tested).
 CLI_PURE   := cli/jsontext.c cli/audit.c
-CLI_SRC    := common/error.c common/json.c cli/sbx.c cli/client.c $(CLI_PURE) $(POLICY_SRC)
+CLI_SRC    := common/error.c common/json.c cli/sbx.c cli/client.c cli/image.c $(CLI_PURE) $(POLICY_SRC)
 INIT_SRC   := supervisor/init/sbx-init.c supervisor/init/caps.c common/initproto.c
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
@@ -97,6 +99,19 @@ $(BUILD)/tests/test_shim_%: tests/unit/test_shim_%.c $(call obj,$(SHIM_LIB_SRC))
 shim-test: all
 	@SBX_BUILD=$(BUILD) tests/shim/run.sh
 .PHONY: shim-test
+
+# sbx-import: sbxd's helper that unpacks one image archive into the store
+# (supervisor/import/, docs/images.md). libarchive and libcrypto live only here.
+IMPORT_PKGS    := json-c libarchive libcrypto
+IMPORT_LIB_SRC := common/error.c common/util.c supervisor/import/manifest.c supervisor/import/layer.c
+all: $(BUILD)/sbx-import
+$(BUILD)/obj/supervisor/import/%.o: CPPFLAGS += -Isupervisor/import $(shell $(PKG_CONFIG) --cflags libarchive 2>/dev/null)
+$(BUILD)/sbx-import: $(call obj,$(IMPORT_LIB_SRC) supervisor/import/sbx-import.c)
+	$(CC) $(LDFLAGS) -o $@ $^ $$($(PKG_CONFIG) --libs $(IMPORT_PKGS))
+$(BUILD)/tests/test_import_%: tests/unit/test_import_%.c $(call obj,$(IMPORT_LIB_SRC)) tests/unit/unit.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Isupervisor/import $(CFLAGS) $(LDFLAGS) -o $@ $< $(call obj,$(IMPORT_LIB_SRC)) \
+	    $$($(PKG_CONFIG) --libs $(IMPORT_PKGS))
 
 # Object files of sbxd's pure-logic modules that unit tests link against.
 UNIT_LINK := $(call obj,$(COMMON_SRC) common/http.c supervisor/limits.c $(POLICY_SRC) $(CLI_PURE))
@@ -155,6 +170,7 @@ install: all
 	install -m 0755 $(BUILD)/sbxd $(DESTDIR)$(PREFIX)/sbin/sbxd
 	install -m 0755 $(BUILD)/sbx-init $(DESTDIR)$(PREFIX)/libexec/sbx/sbx-init
 	install -m 0755 $(BUILD)/sbx-shim $(DESTDIR)$(PREFIX)/libexec/sbx/sbx-shim
+	install -m 0755 $(BUILD)/sbx-import $(DESTDIR)$(PREFIX)/libexec/sbx/sbx-import
 	install -d $(DESTDIR)$(PREFIX)/share/sbx/policy
 	install -m 0644 policy/schema.json policy/examples/*.json $(DESTDIR)$(PREFIX)/share/sbx/policy/
 	install -d $(DESTDIR)$(STATEDIR)/images

@@ -111,7 +111,8 @@ int sbx_client_escape(sbx_client *c, const char *segment, char *buf, size_t cap,
     size_t n = strlen(e);
     if (n >= cap) {
         curl_free(e);
-        return sbx_error_kind(err, SBX_E_INVALID, "invalid_request", "session id too long");
+        return sbx_error_kind(err, SBX_E_INVALID, "invalid_request", "too long: '%.64s%s'", segment,
+                              strlen(segment) > 64 ? "..." : "");
     }
     memcpy(buf, e, n + 1);
     curl_free(e);
@@ -124,9 +125,12 @@ static void free_slist(struct curl_slist **l)
 }
 
 /* Reset the handle and set everything common to a request. The body string
- * must stay alive until the transfer ends (curl does not copy it). */
+ * must stay alive until the transfer ends (curl does not copy it). stream:
+ * the body comes from a read callback the caller sets (body must be NULL);
+ * extra: more header lines, NULL-terminated (or NULL). */
 static int setup(sbx_client *c, const char *method, const char *path, const char *body,
-                 size_t body_len, const char *accept, struct curl_slist **hdrs, sbx_err *err)
+                 size_t body_len, bool stream, const char *const *extra, struct curl_slist **hdrs,
+                 sbx_err *err)
 {
     char url[4096];
     int n = snprintf(url, sizeof(url), "%s%s", BASE_URL, path);
@@ -138,10 +142,15 @@ static int setup(sbx_client *c, const char *method, const char *path, const char
     c->errbuf[0] = '\0';
     /* "Expect:" stops curl from waiting for 100-continue on big bodies. */
     const char *lines[] = {"Expect:", "User-Agent: sbx/" SBX_VERSION,
-                           body ? "Content-Type: application/json" : NULL, accept};
+                           body ? "Content-Type: application/json" : NULL};
     for (size_t i = 0; i < SBX_ARRAY_SIZE(lines); i++) {
         if (!lines[i]) continue;
         struct curl_slist *l = curl_slist_append(*hdrs, lines[i]);
+        if (!l) return sbx_error(err, ENOMEM, "build request");
+        *hdrs = l;
+    }
+    for (; extra && *extra; extra++) {
+        struct curl_slist *l = curl_slist_append(*hdrs, *extra);
         if (!l) return sbx_error(err, ENOMEM, "build request");
         *hdrs = l;
     }
@@ -161,6 +170,9 @@ static int setup(sbx_client *c, const char *method, const char *path, const char
     if (body) {
         SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
         SETOPT(CURLOPT_POSTFIELDS, body);
+        if (strcmp(method, "POST") != 0) SETOPT(CURLOPT_CUSTOMREQUEST, method);
+    } else if (stream) {
+        SETOPT(CURLOPT_POST, 1L);
         if (strcmp(method, "POST") != 0) SETOPT(CURLOPT_CUSTOMREQUEST, method);
     } else if (strcmp(method, "GET") == 0) {
         SETOPT(CURLOPT_HTTPGET, 1L);
@@ -258,7 +270,7 @@ int sbx_client_request(sbx_client *c, const char *method, const char *path, json
     size_t len;
     if (serialize(body, &s, &len, err) < 0) return -1;
     __attribute__((cleanup(free_slist))) struct curl_slist *hdrs = NULL;
-    if (setup(c, method, path, s, len, NULL, &hdrs, err) < 0) return -1;
+    if (setup(c, method, path, s, len, false, NULL, &hdrs, err) < 0) return -1;
 
     __attribute__((cleanup(buf_free))) struct buf b = {.max = BODY_MAX};
     curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, body_cb);
@@ -281,7 +293,9 @@ static const char *const api_codes[] = {
     "invalid_json",    "invalid_request",   "unknown_image",      "executable_not_found",
     "exec_failed",     "not_found",         "method_not_allowed", "conflict",
     "length_required", "payload_too_large", "headers_too_large",  "internal",
-    "unavailable",
+    "unavailable",     "invalid_archive",   "invalid_image",      "digest_mismatch",
+    "image_too_large", "image_too_deep",    "unsupported_layer",  "too_large",
+    "name_taken",      "image_in_use",      "directory_image",    "ambiguous_image",
 };
 
 int sbx_client_api_error(long status, json_object *resp, sbx_err *err)
@@ -317,6 +331,121 @@ int sbx_client_call(sbx_client *c, const char *method, const char *path, json_ob
     long status;
     _cleanup_json_ json_object *r = NULL;
     if (sbx_client_request(c, method, path, body, &status, &r, err) < 0) return -1;
+    if (status < 200 || status > 299) return sbx_client_api_error(status, r, err);
+    if (resp) *resp = steal_pointer(&r);
+    return 0;
+}
+
+/* ---- streamed request bodies --------------------------------------------- */
+
+#define UPLOAD_BUFFER_SIZE (256L * 1024) /* curl's send buffer: one read per 256 KiB */
+
+struct upload_ctx {
+    const struct sbx_upload *up;
+    unsigned long long sent; /* bytes handed to curl */
+    bool eof;
+    bool failed; /* err is filled by the source, or the size did not hold */
+    sbx_err *err;
+};
+
+static size_t upload_read_cb(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    struct upload_ctx *u = ud;
+    size_t cap = size * nmemb;
+    if (u->eof) return 0;
+    if (u->up->size >= 0) {
+        unsigned long long left = (unsigned long long)u->up->size - u->sent;
+        if (left == 0) { /* the announced length is all: never more */
+            u->eof = true;
+            return 0;
+        }
+        if (cap > left) cap = (size_t)left;
+    }
+    ssize_t n = u->up->read(u->up->ud, ptr, cap, u->err);
+    if (n < 0) {
+        u->failed = true;
+        return CURL_READFUNC_ABORT;
+    }
+    if (n == 0) {
+        if (u->up->size >= 0) { /* a Content-Length we can no longer honour */
+            sbx_error(u->err, 0, "the input ended after %llu of %lld bytes (did it shrink?)",
+                      (unsigned long long)u->sent, (long long)u->up->size);
+            u->failed = true;
+            return CURL_READFUNC_ABORT;
+        }
+        u->eof = true;
+        return 0;
+    }
+    u->sent += (unsigned long long)n;
+    if (u->up->size >= 0 && u->sent == (unsigned long long)u->up->size) u->eof = true;
+    return (size_t)n;
+}
+
+static int upload_progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                              curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    struct upload_ctx *u = ud;
+    u->up->progress(u->up->progress_ud, u->sent, u->eof);
+    return 0;
+}
+
+int sbx_client_upload(sbx_client *c, const char *method, const char *path,
+                      const struct sbx_upload *up, json_object **resp, sbx_err *err)
+{
+    if (resp) *resp = NULL;
+    char ctype[128];
+    snprintf(ctype, sizeof(ctype), "Content-Type: %s",
+             up->content_type ? up->content_type : "application/octet-stream");
+    const char *extra[] = {ctype, up->size < 0 ? "Transfer-Encoding: chunked" : NULL, NULL};
+    __attribute__((cleanup(free_slist))) struct curl_slist *hdrs = NULL;
+    if (setup(c, method, path, NULL, 0, true, extra, &hdrs, err) < 0) return -1;
+
+    struct upload_ctx u = {.up = up, .err = err};
+    __attribute__((cleanup(buf_free))) struct buf b = {.max = BODY_MAX};
+    CURL *h = c->curl;
+    CURLcode rc = CURLE_OK;
+#define SETOPT(opt, val)                                                                           \
+    do {                                                                                           \
+        if (rc == CURLE_OK) rc = curl_easy_setopt(h, opt, val);                                    \
+    } while (0)
+    SETOPT(CURLOPT_READFUNCTION, upload_read_cb);
+    SETOPT(CURLOPT_READDATA, &u);
+    SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(up->size >= 0 ? up->size : -1));
+    SETOPT(CURLOPT_UPLOAD_BUFFERSIZE, UPLOAD_BUFFER_SIZE);
+    SETOPT(CURLOPT_WRITEFUNCTION, body_cb);
+    SETOPT(CURLOPT_WRITEDATA, &b);
+    if (up->progress) {
+        SETOPT(CURLOPT_XFERINFOFUNCTION, upload_progress_cb);
+        SETOPT(CURLOPT_XFERINFODATA, &u);
+        SETOPT(CURLOPT_NOPROGRESS, 0L);
+    }
+#undef SETOPT
+    if (rc != CURLE_OK) return sbx_error(err, 0, "set up request: %s", curl_easy_strerror(rc));
+
+    rc = curl_easy_perform(h);
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    if (up->progress) up->progress(up->progress_ud, u.sent, u.eof);
+    if (u.failed) return -1; /* the source's error (err filled) */
+    _cleanup_json_ json_object *r = NULL;
+    sbx_err perr;
+    if (rc != CURLE_OK) {
+        /* sbxd may answer an error before the body is all sent, then stop
+         * reading: that answer is the news, not the broken send. */
+        if (status >= 400 && parse_json(b.p, b.len, &r, &perr) == 0 && r)
+            return sbx_client_api_error(status, r, err);
+        if (rc == CURLE_WRITE_ERROR)
+            return sbx_error_kind(err, SBX_E_INTERNAL, SBX_CODE_TRANSPORT,
+                                  "%s %s: response from sbxd too large or out of memory", method,
+                                  path);
+        return transport_error(c, rc, err);
+    }
+    if (parse_json(b.p, b.len, &r, &perr) < 0) {
+        if (status < 200 || status > 299) return sbx_client_api_error(status, NULL, err);
+        *err = perr;
+        return sbx_error_wrap(err, "%s %s", method, path);
+    }
     if (status < 200 || status > 299) return sbx_client_api_error(status, r, err);
     if (resp) *resp = steal_pointer(&r);
     return 0;
@@ -602,7 +731,8 @@ int sbx_client_exec(sbx_client *c, const char *id, json_object *req,
     size_t len;
     if (serialize(req, &s, &len, err) < 0) return -1;
     __attribute__((cleanup(free_slist))) struct curl_slist *hdrs = NULL;
-    if (setup(c, "POST", path, s, len, "Accept: " FRAMES_TYPE, &hdrs, err) < 0) return -1;
+    static const char *const accept[] = {"Accept: " FRAMES_TYPE, NULL};
+    if (setup(c, "POST", path, s, len, false, accept, &hdrs, err) < 0) return -1;
 
     struct exec_ctx x = {
         .c = c,

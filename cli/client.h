@@ -12,6 +12,7 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include <json-c/json.h>
 
@@ -57,6 +58,28 @@ int sbx_client_api_error(long status, json_object *resp, sbx_err *err);
 
 /* Percent-escape one path segment (a session id typed by the user) into buf. */
 int sbx_client_escape(sbx_client *c, const char *segment, char *buf, size_t cap, sbx_err *err);
+
+/* A request body produced while it is sent (image archives: GiBs, never
+ * held in memory). */
+struct sbx_upload {
+    const char *content_type; /* NULL: application/octet-stream */
+    long long size;           /* bytes (sent with Content-Length), or -1: unknown (chunked) */
+    /* Fill up to cap bytes of buf: returns how many, 0 at the end, < 0 on
+     * failure (err filled; the request is aborted, so sbxd discards it). */
+    ssize_t (*read)(void *ud, char *buf, size_t cap, sbx_err *err);
+    void *ud;
+    /* NULL, or called often during the transfer (throttle it) and once when
+     * it ended: sent = bytes handed over so far, all = the source is done. */
+    void (*progress)(void *progress_ud, unsigned long long sent, bool all);
+    void *progress_ud;
+};
+
+/* One request with a streamed body (sbx_client_call's rules for the answer:
+ * a non-2xx status becomes an error with the API's message and code; resp
+ * may be NULL). An error answer sent before the body was all read wins over
+ * the broken send. A known size is held to: a source that ends early fails. */
+int sbx_client_upload(sbx_client *c, const char *method, const char *path,
+                      const struct sbx_upload *up, json_object **resp, sbx_err *err);
 
 struct sbx_exec_result {
     bool exited; /* an exit frame arrived; the fields below are valid */

@@ -6,6 +6,9 @@
  * bodies of docs/api.md, printing results, and printing every error exactly
  * once as "sbx: <message>".
  *
+ * Commands big enough for a file of their own (`sbx image`: cli/image.c)
+ * use the helpers declared in cli/cli.h.
+ *
  * Must never: talk HTTP or touch libcurl directly (that is cli/client.c),
  * check value ranges the daemon owns (memory, pids, cpu, ttl limits, env
  * names, users), exit() anywhere but main(), or leave a `sbx run` session
@@ -30,6 +33,7 @@
 
 #include "audit.h"
 #include "cleanup.h"
+#include "cli.h"
 #include "client.h"
 #include "error.h"
 #include "jsontext.h"
@@ -42,27 +46,17 @@
 #define DEFAULT_SOCKET "/run/sbx/sbxd.sock"
 #define CODE_USAGE "usage"
 
-/* Exit statuses. */
-enum {
-    EXIT_OK = 0,
-    EXIT_FAIL = 1,      /* a non-exec command failed */
-    EXIT_USAGE = 2,     /* bad command line */
-    EXIT_SBX = 125,     /* exec/run: sbx or sbxd failed */
-    EXIT_CANNOT = 126,  /* exec/run: exec_failed */
-    EXIT_NOTFOUND = 127 /* exec/run: executable_not_found */
-};
-
 static const char *g_socket = DEFAULT_SOCKET;
 
 /* ---- messages ------------------------------------------------------------ */
 
-static void print_err(const sbx_err *err)
+void print_err(const sbx_err *err)
 {
     fprintf(stderr, "sbx: %s\n", err->msg);
 }
 
 /* Print a usage error for cmd (NULL: the top level) and return EXIT_USAGE. */
-__attribute__((format(printf, 2, 3))) static int usage_error(const char *cmd, const char *fmt, ...)
+int usage_error(const char *cmd, const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
@@ -77,7 +71,7 @@ __attribute__((format(printf, 2, 3))) static int usage_error(const char *cmd, co
 }
 
 /* getopt returned '?' or ':' (opterr is 0, optstring starts with "+:"). */
-static int bad_option(const char *cmd, int c, char **argv)
+int bad_option(const char *cmd, int c, char **argv)
 {
     const char *arg = argv[optind - 1];
     bool is_long = strncmp(arg, "--", 2) == 0;
@@ -640,6 +634,7 @@ static const char help_main[] =
     "  ls        List sessions\n"
     "  inspect   Show sessions as JSON\n"
     "  rm        Remove sessions\n"
+    "  image     Import, list, inspect and remove images\n"
     "  network   Show or change a session's egress policy\n"
     "  policy    Check an egress policy file, or show its canonical form\n"
     "  audit     Show the egress audit log (what sandboxes reached or tried to)\n"
@@ -803,7 +798,7 @@ static const char help_version[] = "Usage: sbx version\n"
 static const struct option help_only_longopts[] = {{"help", no_argument, NULL, 'h'}, {0}};
 
 /* Parse a command that takes only --help; returns -1 to go on, else an exit status. */
-static int parse_help_only(const char *cmd, const char *help, int argc, char **argv)
+int parse_help_only(const char *cmd, const char *help, int argc, char **argv)
 {
     int c;
     optind = 0;
@@ -818,7 +813,7 @@ static int parse_help_only(const char *cmd, const char *help, int argc, char **a
     return -1;
 }
 
-static int new_client(sbx_client **c)
+int new_client(sbx_client **c)
 {
     sbx_err err;
     if (sbx_client_new(c, g_socket, &err) < 0) {
@@ -837,10 +832,17 @@ static int session_path(sbx_client *c, const char *id, char *path, size_t cap, s
     return 0;
 }
 
-static void print_pretty(json_object *o)
+void print_pretty(json_object *o)
 {
     puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
                                                JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+void print_json_line(json_object *o)
+{
+    puts(o ? json_object_to_json_string_ext(o,
+                                            JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+           : "null");
 }
 
 /* ---- create ---------------------------------------------------------------- */
@@ -1073,7 +1075,7 @@ out:
 
 /* ---- ls -------------------------------------------------------------------- */
 
-static const char *str_field(json_object *o, const char *key)
+const char *str_field(json_object *o, const char *key)
 {
     json_object *j;
     if (!json_object_object_get_ex(o, key, &j) || json_object_is_type(j, json_type_null))
@@ -1094,7 +1096,7 @@ static bool parse_time(const char *s, time_t *t)
     return true;
 }
 
-static void format_age(const char *created, char *buf, size_t cap)
+void format_age(const char *created, char *buf, size_t cap)
 {
     time_t t;
     if (!created || !parse_time(created, &t)) {
@@ -1179,9 +1181,7 @@ static int cmd_ls(int argc, char **argv)
         return EXIT_FAIL;
     }
     if (json) {
-        puts(resp ? json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN |
-                                                             JSON_C_TO_STRING_NOSLASHESCAPE)
-                  : "null");
+        print_json_line(resp);
         return EXIT_OK;
     }
     json_object *sessions;
@@ -1635,6 +1635,7 @@ static const struct command commands[] = {
     {"ls", cmd_ls, help_ls},
     {"inspect", cmd_inspect, help_inspect},
     {"rm", cmd_rm, help_rm},
+    {"image", cmd_image, help_image},
     {"network", cmd_network, help_network},
     {"policy", cmd_policy, help_policy},
     {"audit", cmd_audit, help_audit},

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-enum { H_OTHER, H_ACCEPT };
+enum { H_OTHER, H_ACCEPT, H_EXPECT };
 
 static struct http_req *REQ(http_parser *p)
 {
@@ -19,6 +19,44 @@ static int fail(struct http_req *r, int status, const char *code, const char *ms
     r->err_code = code;
     snprintf(r->err_msg, sizeof(r->err_msg), "%s", msg);
     return -1;
+}
+
+static int hexval(char c);
+
+int http_query_get(const char *query, const char *key, char *out, size_t cap)
+{
+    size_t klen = strlen(key);
+    for (const char *p = query; p && *p;) {
+        const char *amp = strchr(p, '&');
+        size_t n = amp ? (size_t)(amp - p) : strlen(p);
+        if (n >= klen && strncmp(p, key, klen) == 0 && (n == klen || p[klen] == '=')) {
+            const char *v = n == klen ? p + n : p + klen + 1;
+            size_t vn = n == klen ? 0 : n - klen - 1, o = 0;
+            for (size_t i = 0; i < vn; i++) {
+                char c = v[i];
+                if (c == '%') {
+                    int a = i + 2 < vn ? hexval(v[i + 1]) : -1;
+                    int b = i + 2 < vn ? hexval(v[i + 2]) : -1;
+                    if (a < 0 || b < 0 || (a == 0 && b == 0)) return -1;
+                    c = (char)(a << 4 | b);
+                    i += 2;
+                } else if (c == '+') {
+                    c = ' ';
+                }
+                if (o + 1 >= cap) return -1;
+                out[o++] = c;
+            }
+            if (cap) out[o] = '\0';
+            return 1;
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+    return 0;
+}
+
+int http_req_fail(struct http_req *r, int status, const char *code, const char *msg)
+{
+    return fail(r, status, code, msg);
 }
 
 static int count_header(struct http_req *r, size_t n)
@@ -71,8 +109,12 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
     if (count_header(r, n)) return -1;
     if (!r->in_value) {
         r->in_value = 1;
-        r->hdr_which = strcasecmp(r->hname, "Accept") == 0 ? H_ACCEPT : H_OTHER;
+        r->hdr_which = strcasecmp(r->hname, "Accept") == 0   ? H_ACCEPT
+                       : strcasecmp(r->hname, "Expect") == 0 ? H_EXPECT
+                                                             : H_OTHER;
     }
+    if (r->hdr_which == H_EXPECT && n >= 12 && strncasecmp(at, "100-continue", 12) == 0)
+        r->expect_continue = 1;
     if (r->hdr_which == H_ACCEPT) {
         size_t have = strlen(r->accept);
         size_t room = sizeof(r->accept) - 1 - have;
@@ -83,17 +125,13 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
     return 0;
 }
 
-static int on_headers_complete(http_parser *p)
-{
-    struct http_req *r = REQ(p);
-    if ((p->flags & F_CONTENTLENGTH) && p->content_length > HTTP_MAX_BODY)
-        return fail(r, 413, "payload_too_large", "request body exceeds 16 MiB");
-    return 0;
-}
-
 static int on_body(http_parser *p, const char *at, size_t n)
 {
     struct http_req *r = REQ(p);
+    if (r->stream_body) {
+        r->on_chunk(r->chunk_ud, at, n);
+        return 0;
+    }
     if (r->body_len + n > HTTP_MAX_BODY)
         return fail(r, 413, "payload_too_large", "request body exceeds 16 MiB");
     if (r->body_len + n + 1 > r->body_cap) {
@@ -118,7 +156,7 @@ static int hexval(char c)
     return -1;
 }
 
-static int on_message_complete(http_parser *p)
+static int parse_target(http_parser *p)
 {
     struct http_req *r = REQ(p);
     struct http_parser_url u;
@@ -149,9 +187,33 @@ static int on_message_complete(http_parser *p)
         if (!r->query) return fail(r, 500, "internal", "out of memory");
     }
     r->method = (int)p->method;
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    struct http_req *r = REQ(p);
     r->keep_alive = http_should_keep_alive(p);
     r->complete = 1;
     http_parser_pause(p, 1);
+    return 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    struct http_req *r = REQ(p);
+    if (parse_target(p) < 0) return -1;
+    r->keep_alive = http_should_keep_alive(p);
+    if (r->on_head) {
+        int v = r->on_head(r, r->head_ud);
+        if (v < 0) return -1;
+        if (v > 0) {
+            r->stream_body = 1;
+            return 0;
+        }
+    }
+    if ((p->flags & F_CONTENTLENGTH) && p->content_length > HTTP_MAX_BODY)
+        return fail(r, 413, "payload_too_large", "request body exceeds 16 MiB");
     return 0;
 }
 
@@ -188,6 +250,11 @@ void http_req_reset(struct http_req *r)
     r->hname[0] = '\0';
     r->in_value = 0;
     r->err_status = 0;
+    r->stream_body = 0;
+    r->on_chunk = NULL;
+    r->chunk_ud = NULL;
+    r->expect_continue = 0;
+    r->method = 0;
     /* keep the body buffer unless it grew large */
     if (cap > 65536) {
         free(body);

@@ -34,6 +34,16 @@ struct http_req {
     size_t hname_len;
     int in_value;
     int hdr_which; /* which header the current value belongs to */
+    /* Streaming bodies. on_head (kept across requests) runs once the headers
+     * are complete and path, query and method are known: it returns 1 to take
+     * the body as a stream (on_chunk gets every piece, no size cap here), 0 to
+     * have it buffered (16 MiB cap), -1 after http_req_fail() to refuse it. */
+    int (*on_head)(struct http_req *r, void *ud);
+    void *head_ud;
+    int stream_body;
+    void (*on_chunk)(void *ud, const char *p, size_t n);
+    void *chunk_ud;
+    int expect_continue; /* "Expect: 100-continue" */
     /* on error */
     int err_status;
     const char *err_code;
@@ -50,6 +60,11 @@ ssize_t http_req_feed(struct http_req *r, const char *data, size_t len);
 /* Signal EOF from the peer; returns -1 if a request was cut short. */
 int http_req_eof(struct http_req *r);
 const char *http_status_text(int status);
+/* Value of key in a query string ("a=1&b=x%2Fy"), percent- and '+'-decoded into
+ * out. Returns 1 if present, 0 if absent, -1 if malformed or longer than cap-1. */
+int http_query_get(const char *query, const char *key, char *out, size_t cap);
+/* Set the error a refused request gets (for on_head); returns -1. */
+int http_req_fail(struct http_req *r, int status, const char *code, const char *msg);
 /* Split the path on '/', e.g. "/v1/sessions/ab/exec" -> {"v1","sessions","ab","exec"}.
  * Returns the number of segments, or -1 if more than max or a segment is
  * empty, "." or "..". Segments point into buf (a copy of path). */

@@ -10,7 +10,7 @@ BUILD=${SBX_BUILD:-build}
 [ -x "$BUILD/sbxd" ] || { echo "demo: $BUILD/sbxd not built: run make first" >&2; exit 1; }
 STATE=$(mktemp -d /var/tmp/sbx-demo.XXXXXX)   # ext4/xfs: images are idmapped mounts
 SOCK=$STATE/sbxd.sock
-cp -a "$BUILD/images" "$STATE/images"
+mkdir -p "$STATE/images" && cp -a "$BUILD/images/busybox" "$STATE/images/"
 "$BUILD/sbxd" --socket "$SOCK" --state-dir "$STATE" --cgroup-name sbx-demo \
     --audit-log "$STATE/egress.jsonl" 2> "$STATE/sbxd.log" &
 PID=$!

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "exec.h"
+#include "imgimport.h"
+#include "imgstore.h"
 #include "json.h"
 #include "log.h"
 #include "server.h"
@@ -119,6 +121,29 @@ static void exec_session(struct conn *c, struct session *s)
     /* else: the exec answers once init reports start or failure */
 }
 
+int api_head(struct conn *c)
+{
+    if (c->req.method == HTTP_POST && c->req.path && strcmp(c->req.path, "/v1/images") == 0)
+        return image_import_begin(c);
+    return 0;
+}
+
+static void image_one(struct conn *c, const char *ref)
+{
+    int m = c->req.method;
+    sbx_err err;
+    if (m == HTTP_GET) {
+        struct json_object *o;
+        if (store_inspect(g_sbxd, ref, &o, &err) < 0) return conn_respond_error(c, &err);
+        return conn_respond(c, 200, o);
+    }
+    if (m == HTTP_DELETE) {
+        if (store_remove(g_sbxd, ref, &err) < 0) return conn_respond_error(c, &err);
+        return conn_respond(c, 204, NULL);
+    }
+    method_not_allowed(c, "GET or DELETE");
+}
+
 void api_dispatch(struct conn *c)
 {
     g_sbxd->last_request = now_mono();
@@ -136,6 +161,15 @@ void api_dispatch(struct conn *c)
             if (m == HTTP_POST) return create_session(c);
             return method_not_allowed(c, "GET or POST");
         }
+        if (n == 2 && strcmp(seg[1], "images") == 0) {
+            if (m == HTTP_GET) {
+                struct json_object *o = json_object_new_object();
+                json_object_object_add(o, "images", store_list(g_sbxd));
+                return conn_respond(c, 200, o);
+            }
+            return method_not_allowed(c, "GET or POST");
+        }
+        if (n == 3 && strcmp(seg[1], "images") == 0) return image_one(c, seg[2]);
         if (n >= 3 && strcmp(seg[1], "sessions") == 0) {
             struct session *s = is_session_id(seg[2]) ? session_find(g_sbxd, seg[2]) : NULL;
             if (n == 3) {

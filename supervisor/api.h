@@ -4,5 +4,8 @@
 
 struct conn;
 void api_dispatch(struct conn *c);
+/* Headers of a request are in: 1 = its body is streamed to an owner (e.g. an
+ * image import), 0 = buffer the body and dispatch when complete, -1 = refused. */
+int api_head(struct conn *c);
 
 #endif

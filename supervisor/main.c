@@ -26,6 +26,8 @@
 #include "session.h"
 #include "shimctl.h"
 #include "util.h"
+#include "imgimport.h"
+#include "imgstore.h"
 
 struct sbxd *g_sbxd;
 
@@ -35,7 +37,12 @@ static void usage(FILE *f)
             "usage: sbxd [options]\n"
             "  --socket PATH      API socket (default /run/sbx/sbxd.sock)\n"
             "  --state-dir DIR    state: sessions' workspaces (default /var/lib/sbx)\n"
-            "  --image-dir DIR    images, one DIR/NAME/rootfs each (default STATE/images)\n"
+            "  --image-dir DIR    directory images, one DIR/NAME/rootfs each (default\n"
+            "                     STATE/images); imported images live in STATE/store\n"
+            "  --import PATH      the sbx-import binary (default: next to sbxd, or\n"
+            "                     ../libexec/sbx/sbx-import)\n"
+            "  --image-max-bytes N   largest image an import may unpack (default 64 GiB)\n"
+            "  --image-max-entries N most archive entries per import (default 2000000)\n"
             "  --init PATH        the sbx-init binary (default: next to sbxd, or\n"
             "                     ../libexec/sbx/sbx-init)\n"
             "  --cgroup-name NAME sbx's cgroup subtree (default sbx)\n"
@@ -133,6 +140,9 @@ int main(int argc, char **argv)
     d.cfg.network = 1;
     d.cfg.audit_log = "/var/log/sbx/egress.jsonl";
     d.cfg.policy_dir = "/etc/sbx/policy.d";
+    d.cfg.image_max_bytes = 64ull << 30;
+    d.cfg.image_max_entries = 2000000;
+    d.store.fd = -1;
     static const struct option opts[] = {
         {"socket", required_argument, 0, 's'},  {"state-dir", required_argument, 0, 'd'},
         {"image-dir", required_argument, 0, 'i'}, {"init", required_argument, 0, 'I'},
@@ -143,6 +153,8 @@ int main(int argc, char **argv)
         {"shim-user", required_argument, 0, 'U'}, {"shim-netns", required_argument, 0, 'E'},
         {"shim-hosts", required_argument, 0, 'H'}, {"audit-log", required_argument, 0, 'A'},
         {"policy-dir", required_argument, 0, 'P'},
+        {"import", required_argument, 0, 'M'},  {"image-max-bytes", required_argument, 0, 'B'},
+        {"image-max-entries", required_argument, 0, 'e'},
         {"version", no_argument, 0, 'V'},       {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -184,6 +196,21 @@ int main(int argc, char **argv)
         case 'H': d.cfg.shim_hosts = optarg; break;
         case 'A': d.cfg.audit_log = optarg; break;
         case 'P': d.cfg.policy_dir = optarg; break;
+        case 'M': d.cfg.import_path = optarg; break;
+        case 'B':
+        case 'e': {
+            char *end;
+            errno = 0;
+            unsigned long long v = strtoull(optarg, &end, 10);
+            if (errno || *end || end == optarg || v == 0) {
+                fprintf(stderr, "sbxd: --image-max-%s must be a positive number\n",
+                        o == 'B' ? "bytes" : "entries");
+                return 2;
+            }
+            if (o == 'B') d.cfg.image_max_bytes = v;
+            else d.cfg.image_max_entries = v;
+            break;
+        }
         case 'V': printf("sbxd %s\n", SBX_VERSION); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -224,6 +251,10 @@ int main(int argc, char **argv)
                  "appear owned by nobody inside sandboxes (use ext4, xfs or btrfs)",
                  d.cfg.image_dir);
     session_cleanup_stale(&d);
+    if (store_open(&d, &err) < 0) {
+        log_error("start-up: image store: %s", err.msg);
+        return 1;
+    }
     static char pin[PATH_MAX];
     snprintf(pin, sizeof(pin), "%s/egress.netns", d.cfg.state_dir);
     if (d.cfg.network && egress_init(&d.egress, pin, &err) < 0) {
@@ -258,6 +289,7 @@ int main(int argc, char **argv)
     event_base_dispatch(d.base);
 
     sd_notify(0, "STOPPING=1");
+    image_import_stop_all(&d);
     server_close_all(&d);
     while (d.sessions) session_destroy(&d, d.sessions);
     session_pool_drain(&d);
@@ -272,6 +304,7 @@ int main(int argc, char **argv)
     seccomp_free(&d.seccomp);
     slots_free(&d.slots);
     close(d.init_memfd);
+    store_close(&d);
     log_info("stopped");
     return 0;
 }

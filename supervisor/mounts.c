@@ -99,38 +99,80 @@ static int remount_ro(int rootfd, const char *rel, unsigned long extra, sbx_err 
     return 0;
 }
 
+/* The image's layers (spec->image_rootfs: top first, ':'-separated) under the
+ * session's upper dir. With idmapped mounts each layer is a detached clone
+ * mapped into the session's userns, attached at <ws>/lower/<i>; the overlay
+ * is mounted from <ws> with relative layer paths so that even deep images fit
+ * in one page of mount options. */
 int mounts_prepare_root(const struct sandbox_spec *spec, int userns_fd, sbx_err *err)
 {
-    char lower[4096], upper[4096], work[4096], merged[4096], opts[3 * 4096 + 64];
-    snprintf(lower, sizeof(lower), "%s/lower", spec->ws_dir);
-    snprintf(upper, sizeof(upper), "%s/upper", spec->ws_dir);
-    snprintf(work, sizeof(work), "%s/work", spec->ws_dir);
-    snprintf(merged, sizeof(merged), "%s/merged", spec->ws_dir);
-
-    const char *lowerdir = spec->image_rootfs;
-    if (spec->idmap) {
-        /* A detached clone of the image, idmapped into the session's userns
-         * and read-only, so image files owned by host root appear owned by
-         * the sandbox's root (and 1000 by its user) without copying. */
-        _cleanup_close_ int tree = (int)syscall(SYS_open_tree, AT_FDCWD, spec->image_rootfs,
-                                                OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-        if (tree < 0) return sbx_error(err, errno, "open_tree %s", spec->image_rootfs);
-        struct mount_attr attr = {
-            .attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
-                        MOUNT_ATTR_NODEV,
-            .userns_fd = (uint64_t)userns_fd,
-        };
-        if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
-            return sbx_error(err, errno, "idmap image %s", spec->image_rootfs);
-        if (syscall(SYS_move_mount, tree, "", AT_FDCWD, lower, MOVE_MOUNT_F_EMPTY_PATH) < 0)
-            return sbx_error(err, errno, "attach image at %s", lower);
-        lowerdir = lower;
+    char opts[4096];
+    size_t o = 0;
+    _cleanup_close_ int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (chdir(spec->ws_dir) < 0) return sbx_error(err, errno, "chdir %s", spec->ws_dir);
+    o += (size_t)snprintf(opts, sizeof(opts), "lowerdir=");
+    const char *p = spec->image_rootfs;
+    int rc = -1;
+    for (int i = 0; *p; i++) {
+        const char *colon = strchr(p, ':');
+        size_t n = colon ? (size_t)(colon - p) : strlen(p);
+        char layer[4096], rel[32];
+        if (n == 0 || n >= sizeof(layer)) {
+            sbx_error(err, EINVAL, "bad image layer list");
+            goto out;
+        }
+        memcpy(layer, p, n);
+        layer[n] = '\0';
+        p += n + (colon ? 1 : 0);
+        const char *use = layer;
+        if (spec->idmap) {
+            /* A detached clone of the layer, idmapped into the session's userns
+             * and read-only, so image files owned by host root appear owned by
+             * the sandbox's root (and 1000 by its user) without copying. */
+            snprintf(rel, sizeof(rel), "lower%d", i);
+            if (i > 0 && mkdir(rel, 0755) < 0 && errno != EEXIST) {
+                sbx_error(err, errno, "mkdir %s/%s", spec->ws_dir, rel);
+                goto out;
+            }
+            if (i == 0) snprintf(rel, sizeof(rel), "lower");
+            _cleanup_close_ int tree =
+                (int)syscall(SYS_open_tree, AT_FDCWD, layer, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+            if (tree < 0) {
+                sbx_error(err, errno, "open_tree %s", layer);
+                goto out;
+            }
+            struct mount_attr attr = {
+                .attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                            MOUNT_ATTR_NODEV,
+                .userns_fd = (uint64_t)userns_fd,
+            };
+            if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0) {
+                sbx_error(err, errno, "idmap image layer %s", layer);
+                goto out;
+            }
+            if (syscall(SYS_move_mount, tree, "", AT_FDCWD, rel, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+                sbx_error(err, errno, "attach image layer at %s/%s", spec->ws_dir, rel);
+                goto out;
+            }
+            use = rel;
+        }
+        int w = snprintf(opts + o, sizeof(opts) - o, "%s%s", i ? ":" : "", use);
+        if (w < 0 || (size_t)w >= sizeof(opts) - o - 64) {
+            sbx_error(err, E2BIG, "image has too many layers for one overlayfs mount");
+            goto out;
+        }
+        o += (size_t)w;
     }
-    snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", lowerdir, upper, work);
-    if (mount("overlay", merged, "overlay", MS_NOSUID | MS_NODEV, opts) < 0)
-        return sbx_error(err, errno, "mount overlay root (image %s, workspace %s)",
-                         spec->image_rootfs, upper);
-    return 0;
+    snprintf(opts + o, sizeof(opts) - o, ",upperdir=upper,workdir=work");
+    if (mount("overlay", "merged", "overlay", MS_NOSUID | MS_NODEV, opts) < 0) {
+        sbx_error(err, errno, "mount overlay root (image %s, workspace %s/upper)",
+                  spec->image_rootfs, spec->ws_dir);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (cwd >= 0 && fchdir(cwd) < 0 && rc == 0) rc = sbx_error(err, errno, "fchdir back");
+    return rc;
 }
 
 static int setup_dev(int rootfd, sbx_err *err)

@@ -9,6 +9,7 @@
 
 #include "cgroup.h"
 #include "egress.h"
+#include "imgstore.h"
 #include "seccomp.h"
 #include "userns.h"
 
@@ -31,6 +32,8 @@ struct sbxd_config {
     const char *shim_hosts; /* static name -> address map for the shim (tests) */
     const char *audit_log;  /* egress audit log */
     const char *policy_dir; /* named node policies, NAME.json */
+    const char *import_path; /* sbx-import (default: next to sbxd, or ../libexec/sbx/) */
+    uint64_t image_max_bytes, image_max_entries; /* per image import */
 };
 
 struct shim_listener {
@@ -61,6 +64,7 @@ struct sbxd {
     struct shim_state shim;
     int init_memfd;
     int idmap; /* image dir supports idmapped mounts */
+    struct img_store store;
     char sessions_dir[4096];
     struct session *sessions;
     unsigned nsessions, nexecs;

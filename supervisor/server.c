@@ -138,6 +138,16 @@ void conn_set_owner(struct conn *c, void *owner, void (*on_drain)(void *),
 
 static void request_done(struct conn *c)
 {
+    if (c->req.stream_body && !c->req.complete) {
+        /* answered before the body ended: the rest of it is thrown away */
+        c->closing = 1;
+        c->linger = 1;
+        c->req.keep_alive = 0;
+    }
+    c->on_body = NULL;
+    c->on_body_end = NULL;
+    if (c->input_paused && c->fd >= 0) event_add(c->rev, NULL);
+    c->input_paused = 0;
     c->busy = 0;
     c->streaming = 0;
     c->on_gone = NULL;
@@ -224,13 +234,74 @@ void conn_stream_end(struct conn *c)
     request_done(c);
 }
 
+static void body_chunk(void *ud, const char *p, size_t n)
+{
+    struct conn *c = ud;
+    if (c->on_body) c->on_body(c->stream_owner, p, n);
+}
+
+static int head_cb(struct http_req *r, void *ud)
+{
+    struct conn *c = ud;
+    int v = api_head(c);
+    if (v > 0) {
+        r->on_chunk = body_chunk;
+        r->chunk_ud = c;
+        if (r->expect_continue) evbuffer_add_printf(c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+    }
+    return v;
+}
+
+void conn_stream_body(struct conn *c, void *owner, void (*on_body)(void *, const char *, size_t),
+                      void (*on_body_end)(void *), void (*on_gone)(void *))
+{
+    c->busy = 1;
+    c->stream_owner = owner;
+    c->on_body = on_body;
+    c->on_body_end = on_body_end;
+    c->on_gone = on_gone;
+}
+
+void conn_pause_input(struct conn *c, int pause)
+{
+    if (c->fd < 0 || c->input_paused == pause) return;
+    c->input_paused = pause;
+    if (pause) {
+        event_del(c->rev);
+        return;
+    }
+    /* from the loop, never from inside a body callback: the parser may be running */
+    event_add(c->rev, NULL);
+    event_active(c->rev, EV_READ, 0);
+}
+
+static int body_pending(struct conn *c)
+{
+    return c->busy && c->req.stream_body && !c->req.complete;
+}
+
 static void process_input(struct conn *c)
 {
-    while (c->fd >= 0 && !c->busy && evbuffer_get_length(c->in) > 0) {
+    while (c->fd >= 0 && !c->closing && (!c->busy || body_pending(c)) && !c->input_paused &&
+           evbuffer_get_length(c->in) > 0) {
         struct evbuffer_iovec v;
         if (evbuffer_peek(c->in, -1, NULL, &v, 1) < 1) break;
+        int was_busy = c->busy;
         ssize_t n = http_req_feed(&c->req, v.iov_base, v.iov_len);
+        if (n >= 0 && c->busy && !was_busy && evbuffer_get_length(c->out) > 0)
+            conn_flush(c); /* 100 Continue */
+        if (c->fd < 0) return;
         if (n < 0) {
+            if (c->busy && c->on_gone) {
+                /* a streamed body turned out malformed: its owner gives up */
+                void (*gone)(void *) = c->on_gone;
+                void *owner = c->stream_owner;
+                c->on_gone = NULL;
+                c->stream_owner = NULL;
+                c->on_body = NULL;
+                c->on_body_end = NULL;
+                gone(owner);
+            }
             c->closing = 1;
             c->linger = 1;
             c->req.keep_alive = 0;
@@ -239,7 +310,11 @@ static void process_input(struct conn *c)
             return;
         }
         evbuffer_drain(c->in, (size_t)n);
-        if (c->req.complete) {
+        if (c->req.complete && c->req.stream_body) {
+            if (c->on_body_end) c->on_body_end(c->stream_owner);
+            return; /* the owner answers; pipelined bytes wait in c->in */
+        }
+        if (c->req.complete && !was_busy) {
             c->busy = 1;
             api_dispatch(c);
         }
@@ -316,6 +391,12 @@ static void read_cb(evutil_socket_t fd, short ev, void *arg)
             conn_kill(c);
             return;
         }
+        if (body_pending(c)) {
+            process_input(c);
+            if (c->fd < 0 || c->input_paused || c->closing) return;
+            if (n < 256 * 1024) return;
+            continue;
+        }
         if (evbuffer_get_length(c->in) > HTTP_MAX_BODY + HTTP_MAX_HEADER_BYTES + 65536 && c->busy) {
             /* a client that pipelines megabytes while we stream: stop reading */
             event_del(c->rev);
@@ -323,7 +404,7 @@ static void read_cb(evutil_socket_t fd, short ev, void *arg)
         }
         if (n < 256 * 1024) break;
     }
-    if (!c->busy) process_input(c);
+    if (!c->busy || body_pending(c)) process_input(c);
 }
 
 static void accept_cb(evutil_socket_t lfd, short ev, void *arg)
@@ -347,6 +428,8 @@ static void accept_cb(evutil_socket_t lfd, short ev, void *arg)
         c->in = evbuffer_new();
         c->out = evbuffer_new();
         http_req_init(&c->req);
+        c->req.on_head = head_cb;
+        c->req.head_ud = c;
         c->rev = event_new(d->base, fd, EV_READ | EV_PERSIST, read_cb, c);
         c->wev = event_new(d->base, fd, EV_WRITE | EV_PERSIST, write_cb, c);
         if (!c->in || !c->out || !c->rev || !c->wev) {

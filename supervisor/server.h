@@ -29,6 +29,10 @@ struct conn {
     void *stream_owner;
     void (*on_drain)(void *owner);   /* out fell below CONN_OUT_LOW */
     void (*on_gone)(void *owner);    /* client went away */
+    /* streaming request bodies (see api_head): pieces, then the end */
+    void (*on_body)(void *owner, const char *p, size_t n);
+    void (*on_body_end)(void *owner);
+    int input_paused;
     struct conn *next;
 };
 
@@ -51,5 +55,12 @@ void conn_stream_begin(struct conn *c, const char *content_type);
 void conn_stream_chunk(struct conn *c, const void *hdr, size_t hlen, const void *data, size_t dlen);
 void conn_stream_end(struct conn *c);
 size_t conn_out_pending(struct conn *c);
+/* A request whose body is streamed to its owner (from api_head): the owner
+ * gets every piece of the body and then its end; it may pause reading from
+ * the client while it cannot keep up. A response sent before the body ended
+ * closes the connection (after a lingering drain). */
+void conn_stream_body(struct conn *c, void *owner, void (*on_body)(void *, const char *, size_t),
+                      void (*on_body_end)(void *), void (*on_gone)(void *));
+void conn_pause_input(struct conn *c, int pause);
 
 #endif

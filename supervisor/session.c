@@ -19,6 +19,7 @@
 #include "egress.h"
 #include "exec.h"
 #include "images.h"
+#include "imgstore.h"
 #include "initproto.h"
 #include "json.h"
 #include "log.h"
@@ -436,13 +437,13 @@ void session_pool_drain(struct sbxd *d)
 int session_create(struct sbxd *d, const struct session_create_req *req, struct session **out,
                    sbx_err *err)
 {
-    char rootfs[4096];
-    if (image_resolve(d->cfg.image_dir, req->image, rootfs, sizeof(rootfs), err) < 0)
-        return sbx_error_wrap(err, "create session");
+    static struct img_resolved img;
+    if (store_resolve(d, req->image, &img, err) < 0) return sbx_error_wrap(err, "create session");
     struct session *s;
     if (session_take(d, &s, err) < 0) return sbx_error_wrap(err, "create session");
-    snprintf(s->image_rootfs, sizeof(s->image_rootfs), "%s", rootfs);
+    snprintf(s->image_rootfs, sizeof(s->image_rootfs), "%s", img.lowers);
     snprintf(s->image, sizeof(s->image), "%s", req->image);
+    snprintf(s->image_id, sizeof(s->image_id), "%s", img.id);
     s->limits = req->limits;
     s->env = req->env ? json_object_get(req->env) : json_object_new_object();
     s->labels = req->labels ? json_object_get(req->labels) : json_object_new_object();
@@ -458,7 +459,7 @@ int session_create(struct sbxd *d, const struct session_create_req *req, struct 
     struct sandbox_spec spec = spec_for(d, s);
     spec.image_rootfs = s->image_rootfs;
     spec.tmp_size = limits_tmp_size(&s->limits);
-    spec.idmap = d->idmap;
+    spec.idmap = img.idmap;
     if (sandbox_launch(&s->sb, &spec, err) < 0) goto fail;
     if (cg_set_cpu(&d->cg, &s->cg, &s->limits, err) < 0) goto fail;
     cg_close_fds(&s->cg);
@@ -589,6 +590,7 @@ struct json_object *session_to_json(struct sbxd *d, struct session *s)
                                                               : s->state == S_DEAD  ? "dead"
                                                                                     : "removing"));
     json_object_object_add(o, "image", json_object_new_string(s->image));
+    if (s->image_id[0]) json_object_object_add(o, "image_id", json_object_new_string(s->image_id));
     fmt_time_utc(s->created, t, sizeof(t));
     json_object_object_add(o, "created_at", json_object_new_string(t));
     if (s->expires) {

@@ -18,8 +18,9 @@ enum session_state { S_WARM, S_RUNNING, S_DEAD, S_REMOVING };
 
 struct session {
     char id[13];
-    char image[65];
-    char image_rootfs[4096];
+    char image[129];
+    char image_id[72]; /* "sha256:..." for store images, "" for directory images */
+    char image_rootfs[4096]; /* overlayfs lower layers, top first, ':'-separated */
     char ws_dir[4096];
     struct limits limits;
     struct json_object *env;    /* {"K": "V"} */

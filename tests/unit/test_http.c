@@ -146,8 +146,89 @@ static void test_split_path_rejects_dot_segments_and_empty_segments(void)
     CHECK(http_split_path("relative", buf, sizeof(buf), seg, 8) < 0);
 }
 
+static void test_query_get_decodes_and_rejects_malformed(void)
+{
+    char v[32];
+    CHECK(http_query_get("name=node%3A20&format=oci", "name", v, sizeof(v)) == 1);
+    CHECK_STR(v, "node:20");
+    CHECK(http_query_get("name=node%3A20&format=oci", "format", v, sizeof(v)) == 1);
+    CHECK_STR(v, "oci");
+    CHECK(http_query_get("names=x&name=a+b", "name", v, sizeof(v)) == 1);
+    CHECK_STR(v, "a b");
+    CHECK(http_query_get("flag&x=1", "flag", v, sizeof(v)) == 1);
+    CHECK_STR(v, "");
+    CHECK(http_query_get("x=1", "name", v, sizeof(v)) == 0);
+    CHECK(http_query_get("name=%zz", "name", v, sizeof(v)) < 0);
+    CHECK(http_query_get("name=%00", "name", v, sizeof(v)) < 0);
+    CHECK(http_query_get("name=%4", "name", v, sizeof(v)) < 0);
+    CHECK(http_query_get("name=0123456789012345678901234567890123", "name", v, sizeof(v)) < 0);
+}
+
+struct streamed {
+    size_t bytes;
+    int chunks;
+};
+
+static void count_chunk(void *ud, const char *p, size_t n)
+{
+    struct streamed *s = ud;
+    (void)p;
+    s->bytes += n;
+    s->chunks++;
+}
+
+static int stream_if_images(struct http_req *r, void *ud)
+{
+    if (strcmp(r->path, "/v1/images") != 0) return 0;
+    r->on_chunk = count_chunk;
+    r->chunk_ud = ud;
+    return 1;
+}
+
+static int refuse_head(struct http_req *r, void *ud)
+{
+    (void)ud;
+    return http_req_fail(r, 409, "name_taken", "taken");
+}
+
+static void test_streamed_body_skips_the_16mib_cap_and_buffers_nothing(void)
+{
+    struct streamed st = {0};
+    struct http_req r;
+    http_req_init(&r);
+    r.on_head = stream_if_images;
+    r.head_ud = &st;
+    /* 40 MiB announced: buffered requests get 413, a streamed one goes through */
+    const char *head = "POST /v1/images?name=x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                       "Content-Length: 41943040\r\n\r\n";
+    CHECK(feed_all(&r, head) == (ssize_t)strlen(head));
+    CHECK(r.stream_body == 1);
+    CHECK(r.expect_continue == 1);
+    CHECK_STR(r.query, "name=x");
+    static char block[1 << 20];
+    for (int i = 0; i < 40; i++) CHECK(http_req_feed(&r, block, sizeof(block)) == (ssize_t)sizeof(block));
+    CHECK(r.complete == 1);
+    CHECK(st.bytes == 40u << 20);
+    CHECK(r.body_len == 0);
+    http_req_reset(&r);
+    CHECK(r.stream_body == 0 && r.on_head == stream_if_images);
+    /* the next request on the connection is buffered again and capped */
+    CHECK(feed_all(&r, "POST /v1/sessions HTTP/1.1\r\nContent-Length: 41943040\r\n\r\n") < 0);
+    CHECK(r.err_status == 413);
+    http_req_free(&r);
+
+    http_req_init(&r);
+    r.on_head = refuse_head;
+    CHECK(feed_all(&r, "POST /v1/images HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello") < 0);
+    CHECK(r.err_status == 409);
+    CHECK_STR(r.err_code, "name_taken");
+    http_req_free(&r);
+}
+
 int main(void)
 {
+    RUN(test_query_get_decodes_and_rejects_malformed);
+    RUN(test_streamed_body_skips_the_16mib_cap_and_buffers_nothing);
     RUN(test_parses_post_with_body_path_query_and_accept);
     RUN(test_stops_after_one_request_when_pipelined);
     RUN(test_request_split_byte_by_byte);

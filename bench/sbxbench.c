@@ -95,6 +95,12 @@ static void report(const char *name, double *s, size_t n, double scale, const ch
     for (size_t i = 0; i < n; i++) sum += s[i];
     /* For throughput (unit GiB/s) the "p99" is the slow tail: the low percentile. */
     bool tput = strcmp(unit, "GiB/s") == 0;
+    /* SBXBENCH_SAMPLES=FILE: every sample too, "NAME VALUE" per line (appended), so
+     * that interleaved runs can be pooled (bench/images.sh) */
+    const char *sf = getenv("SBXBENCH_SAMPLES");
+    FILE *f = sf && *sf ? fopen(sf, "a") : NULL;
+    for (size_t i = 0; f && i < n; i++) fprintf(f, "%s %.6f\n", name, s[i] * scale);
+    if (f) fclose(f);
     printf("RESULT %s unit=%s n=%zu median=%.4f p99=%.4f mean=%.4f min=%.4f max=%.4f\n", name, unit,
            n, pct(s, n, 50) * scale, (tput ? pct(s, n, 1) : pct(s, n, 99)) * scale,
            sum / (double)n * scale, s[0] * scale, s[n - 1] * scale);

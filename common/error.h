@@ -21,6 +21,7 @@ enum sbx_err_kind {
     SBX_E_CONFLICT,     /* state does not allow it: 409 */
     SBX_E_TOOLARGE,     /* body or field over a limit: 413 */
     SBX_E_UNAVAILABLE,  /* out of capacity (slots, ids): 503 */
+    SBX_E_FORBIDDEN,    /* not allowed for the sandbox's user: 403 */
 };
 
 typedef struct sbx_err {

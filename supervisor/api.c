@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "exec.h"
+#include "files.h"
 #include "imgimport.h"
 #include "imgstore.h"
 #include "json.h"
@@ -125,6 +126,22 @@ int api_head(struct conn *c)
 {
     if (c->req.method == HTTP_POST && c->req.path && strcmp(c->req.path, "/v1/images") == 0)
         return image_import_begin(c);
+    if (c->req.method == HTTP_PUT && c->req.path) {
+        char buf[HTTP_MAX_URL + 1];
+        char *seg[8];
+        int n = http_split_path(c->req.path, buf, sizeof(buf), seg, 8);
+        if (n == 4 && !strcmp(seg[0], "v1") && !strcmp(seg[1], "sessions") &&
+            !strcmp(seg[3], "files")) {
+            struct session *s = is_session_id(seg[2]) ? session_find(g_sbxd, seg[2]) : NULL;
+            if (!s) {
+                char msg[200];
+                snprintf(msg, sizeof(msg), "no session \"%.64s\" (list sessions with GET /v1/sessions)",
+                         seg[2]);
+                return http_req_fail(&c->req, 404, "not_found", msg);
+            }
+            return files_put_begin(c, s);
+        }
+    }
     return 0;
 }
 
@@ -183,6 +200,10 @@ void api_dispatch(struct conn *c)
                 if (m != HTTP_PATCH && m != HTTP_PUT) return method_not_allowed(c, "PATCH");
                 if (!s) return not_found_session(c, seg[2]);
                 return patch_network(c, s);
+            }
+            if ((n == 4 || n == 5) && strcmp(seg[3], "files") == 0) {
+                if (!s) return not_found_session(c, seg[2]);
+                return files_dispatch(c, s, n == 5 ? seg[4] : NULL);
             }
             if (n == 4 && strcmp(seg[3], "exec") == 0) {
                 if (m != HTTP_POST) return method_not_allowed(c, "POST");

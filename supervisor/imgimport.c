@@ -17,15 +17,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bodypipe.h"
 #include "cleanup.h"
 #include "imgstore.h"
 #include "json.h"
 #include "log.h"
 #include "sbxd.h"
 #include "util.h"
-
-#define PENDING_HIGH (8u << 20) /* stop reading the client above this */
-#define PENDING_LOW (1u << 20)
 
 struct importer {
     struct sbxd *d;
@@ -34,11 +32,11 @@ struct importer {
     char name[IMG_NAME_MAX + 1];
     char tmp[4200];
     pid_t pid;
-    int pidfd, in_fd, out_fd, err_fd;
-    struct event *in_ev, *out_ev, *err_ev, *exit_ev;
-    struct evbuffer *pending, *result, *errline;
-    uint64_t received;
-    int body_done, in_closed, out_eof, exited, finished;
+    int pidfd, out_fd, err_fd;
+    struct bodypipe body; /* request body -> the importer's stdin */
+    struct event *out_ev, *err_ev, *exit_ev;
+    struct evbuffer *result, *errline;
+    int out_eof, exited, finished;
     double started;
     struct importer *next;
 };
@@ -68,19 +66,19 @@ static void free_importer(struct importer *im)
             *pp = im->next;
             break;
         }
-    struct event *evs[] = {im->in_ev, im->out_ev, im->err_ev, im->exit_ev};
-    for (size_t i = 0; i < 4; i++)
-        if (evs[i]) event_free(evs[i]);
-    int fds[] = {im->in_fd, im->out_fd, im->err_fd};
+    struct event *evs[] = {im->out_ev, im->err_ev, im->exit_ev};
     for (size_t i = 0; i < 3; i++)
+        if (evs[i]) event_free(evs[i]);
+    int fds[] = {im->out_fd, im->err_fd};
+    for (size_t i = 0; i < 2; i++)
         if (fds[i] >= 0) close(fds[i]);
+    bodypipe_free(&im->body);
     if (im->pidfd >= 0) {
         syscall(SYS_pidfd_send_signal, im->pidfd, SIGKILL, NULL, 0);
         siginfo_t si;
         waitid(P_PIDFD, (id_t)im->pidfd, &si, WEXITED | WNOHANG);
         close(im->pidfd);
     }
-    if (im->pending) evbuffer_free(im->pending);
     if (im->result) evbuffer_free(im->result);
     if (im->errline) evbuffer_free(im->errline);
     /* whatever the importer left (it removes its own tmp on a clean exit) */
@@ -88,16 +86,6 @@ static void free_importer(struct importer *im)
     if (im->d->store.importing > 0) im->d->store.importing--;
     if (im->d->store.gc_wanted) store_gc(im->d);
     free(im);
-}
-
-static void close_input(struct importer *im)
-{
-    if (im->in_closed) return;
-    im->in_closed = 1;
-    if (im->in_ev) event_del(im->in_ev);
-    if (im->in_fd >= 0) close(im->in_fd);
-    im->in_fd = -1;
-    evbuffer_drain(im->pending, evbuffer_get_length(im->pending));
 }
 
 static void respond(struct importer *im, int status, struct json_object *body)
@@ -109,6 +97,7 @@ static void respond(struct importer *im, int status, struct json_object *body)
     im->finished = 1;
     struct conn *c = im->c;
     im->c = NULL;
+    im->body.c = NULL;
     if (c) {
         c->on_gone = NULL;
         c->on_body = NULL;
@@ -134,10 +123,9 @@ static void finish(struct importer *im)
 {
     if (!im->exited || !im->out_eof) return;
     struct sbxd *d = im->d;
-    size_t len = evbuffer_get_length(im->result);
+    evbuffer_add(im->result, "", 1); /* a C string for the JSON parser */
     char *s = (char *)evbuffer_pullup(im->result, -1);
     struct json_object *out = s ? json_tokener_parse(s) : NULL, *img = NULL, *e = NULL;
-    (void)len;
     if (out && json_object_object_get_ex(out, "image", &img)) {
         struct json_object *idv, *cfg, *nm;
         const char *id = json_object_object_get_ex(img, "id", &idv) ? json_object_get_string(idv)
@@ -188,7 +176,7 @@ static void exit_cb(evutil_socket_t fd, short ev, void *arg)
     struct importer *im = arg;
     im->exited = 1;
     event_del(im->exit_ev);
-    close_input(im);
+    bodypipe_close(&im->body);
     finish(im);
 }
 
@@ -224,55 +212,23 @@ static void err_cb(evutil_socket_t fd, short ev, void *arg)
         evbuffer_drain(im->errline, evbuffer_get_length(im->errline));
 }
 
-static void pump(struct importer *im)
-{
-    if (im->in_closed) return;
-    while (evbuffer_get_length(im->pending) > 0) {
-        int n = evbuffer_write(im->pending, im->in_fd);
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR) break;
-            /* EPIPE: the importer stopped reading (it failed; its answer says why) */
-            close_input(im);
-            if (im->c) conn_pause_input(im->c, 0);
-            return;
-        }
-    }
-    size_t left = evbuffer_get_length(im->pending);
-    if (left > 0) event_add(im->in_ev, NULL);
-    else event_del(im->in_ev);
-    if (im->body_done && left == 0) {
-        close_input(im);
-        return;
-    }
-    if (im->c && left < PENDING_LOW) conn_pause_input(im->c, 0);
-}
-
-static void in_cb(evutil_socket_t fd, short ev, void *arg)
-{
-    pump(arg);
-}
-
 static void on_body(void *owner, const char *p, size_t n)
 {
     struct importer *im = owner;
-    im->received += n;
-    if (im->in_closed) return; /* the importer gave up: discard until it answers */
-    evbuffer_add(im->pending, p, n);
-    if (evbuffer_get_length(im->pending) > PENDING_HIGH && im->c) conn_pause_input(im->c, 1);
-    pump(im);
+    bodypipe_feed(&im->body, p, n);
 }
 
 static void on_body_end(void *owner)
 {
     struct importer *im = owner;
-    im->body_done = 1;
-    pump(im);
+    bodypipe_end(&im->body);
 }
 
 static void on_gone(void *owner)
 {
     struct importer *im = owner;
     im->c = NULL;
+    im->body.c = NULL;
     im->finished = 1;
     sbx_log(SBX_LOG_INFO, "image import abandoned by the client", "import", im->id, NULL);
     free_importer(im); /* kills the importer; its tmp dir goes to the trash */
@@ -328,7 +284,8 @@ int image_import_begin(struct conn *c)
     if (!im) return refuse(c, 500, "internal", "%s", "out of memory");
     im->d = d;
     im->c = c;
-    im->pidfd = im->in_fd = im->out_fd = im->err_fd = -1;
+    im->pidfd = im->out_fd = im->err_fd = -1;
+    im->body.fd = -1;
     im->started = now_mono();
     snprintf(im->name, sizeof(im->name), "%s", name);
     sbx_err err;
@@ -337,14 +294,13 @@ int image_import_begin(struct conn *c)
         return refuse(c, 500, "internal", "%s", err.msg);
     }
     snprintf(im->tmp, sizeof(im->tmp), "%s/tmp/%s", d->store.dir, im->id);
-    im->pending = evbuffer_new();
     im->result = evbuffer_new();
     im->errline = evbuffer_new();
     im->next = g_importers;
     g_importers = im;
     d->store.importing++;
     int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
-    if (!im->pending || !im->result || !im->errline || pipe2(pin, O_CLOEXEC) < 0 ||
+    if (!im->result || !im->errline || pipe2(pin, O_CLOEXEC) < 0 ||
         pipe2(pout, O_CLOEXEC) < 0 || pipe2(perr, O_CLOEXEC) < 0) {
         int e = errno;
         int fds[] = {pin[0], pin[1], pout[0], pout[1], perr[0], perr[1]};
@@ -353,7 +309,6 @@ int image_import_begin(struct conn *c)
         free_importer(im);
         return refuse(c, 500, "internal", "import pipes: %s", strerror(e));
     }
-    fcntl(pin[1], F_SETPIPE_SZ, 1 << 20);
     char maxb[32], maxe[32];
     snprintf(maxb, sizeof(maxb), "%llu", (unsigned long long)d->cfg.image_max_bytes);
     snprintf(maxe, sizeof(maxe), "%llu", (unsigned long long)d->cfg.image_max_entries);
@@ -367,22 +322,23 @@ int image_import_begin(struct conn *c)
     close(pin[0]);
     close(pout[1]);
     close(perr[1]);
-    im->in_fd = pin[1];
     im->out_fd = pout[0];
     im->err_fd = perr[0];
+    if (bodypipe_init(&im->body, d->base, c, pin[1]) < 0) {
+        free_importer(im);
+        return refuse(c, 500, "internal", "%s", "out of memory");
+    }
     if (pid < 0) {
         free_importer(im);
         return refuse(c, 500, "internal", "start sbx-import: %s", strerror(e));
     }
     im->pid = (pid_t)pid;
-    fcntl(im->in_fd, F_SETFL, O_NONBLOCK);
     fcntl(im->out_fd, F_SETFL, O_NONBLOCK);
     fcntl(im->err_fd, F_SETFL, O_NONBLOCK);
-    im->in_ev = event_new(d->base, im->in_fd, EV_WRITE, in_cb, im);
     im->out_ev = event_new(d->base, im->out_fd, EV_READ | EV_PERSIST, out_cb, im);
     im->err_ev = event_new(d->base, im->err_fd, EV_READ | EV_PERSIST, err_cb, im);
     im->exit_ev = event_new(d->base, im->pidfd, EV_READ, exit_cb, im);
-    if (!im->in_ev || !im->out_ev || !im->err_ev || !im->exit_ev) {
+    if (!im->out_ev || !im->err_ev || !im->exit_ev) {
         free_importer(im);
         return refuse(c, 500, "internal", "%s", "out of memory");
     }

@@ -26,6 +26,7 @@
 #include "session.h"
 #include "shimctl.h"
 #include "util.h"
+#include "files.h"
 #include "imgimport.h"
 #include "imgstore.h"
 
@@ -43,6 +44,7 @@ static void usage(FILE *f)
             "                     ../libexec/sbx/sbx-import)\n"
             "  --image-max-bytes N   largest image an import may unpack (default 64 GiB)\n"
             "  --image-max-entries N most archive entries per import (default 2000000)\n"
+            "  --file-max-bytes N largest file one PUT .../files may write (default 1 GiB)\n"
             "  --init PATH        the sbx-init binary (default: next to sbxd, or\n"
             "                     ../libexec/sbx/sbx-init)\n"
             "  --cgroup-name NAME sbx's cgroup subtree (default sbx)\n"
@@ -142,6 +144,7 @@ int main(int argc, char **argv)
     d.cfg.policy_dir = "/etc/sbx/policy.d";
     d.cfg.image_max_bytes = 64ull << 30;
     d.cfg.image_max_entries = 2000000;
+    d.cfg.file_max_bytes = 1ull << 30;
     d.store.fd = -1;
     static const struct option opts[] = {
         {"socket", required_argument, 0, 's'},  {"state-dir", required_argument, 0, 'd'},
@@ -155,6 +158,7 @@ int main(int argc, char **argv)
         {"policy-dir", required_argument, 0, 'P'},
         {"import", required_argument, 0, 'M'},  {"image-max-bytes", required_argument, 0, 'B'},
         {"image-max-entries", required_argument, 0, 'e'},
+        {"file-max-bytes", required_argument, 0, 'F'},
         {"version", no_argument, 0, 'V'},       {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -198,16 +202,18 @@ int main(int argc, char **argv)
         case 'P': d.cfg.policy_dir = optarg; break;
         case 'M': d.cfg.import_path = optarg; break;
         case 'B':
+        case 'F':
         case 'e': {
             char *end;
             errno = 0;
             unsigned long long v = strtoull(optarg, &end, 10);
             if (errno || *end || end == optarg || v == 0) {
-                fprintf(stderr, "sbxd: --image-max-%s must be a positive number\n",
-                        o == 'B' ? "bytes" : "entries");
+                fprintf(stderr, "sbxd: --%s must be a positive number\n",
+                        o == 'B' ? "image-max-bytes" : o == 'F' ? "file-max-bytes" : "image-max-entries");
                 return 2;
             }
             if (o == 'B') d.cfg.image_max_bytes = v;
+            else if (o == 'F') d.cfg.file_max_bytes = v;
             else d.cfg.image_max_entries = v;
             break;
         }
@@ -290,6 +296,7 @@ int main(int argc, char **argv)
 
     sd_notify(0, "STOPPING=1");
     image_import_stop_all(&d);
+    files_stop_all(&d);
     server_close_all(&d);
     while (d.sessions) session_destroy(&d, d.sessions);
     session_pool_drain(&d);

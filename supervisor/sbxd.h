@@ -34,6 +34,7 @@ struct sbxd_config {
     const char *policy_dir; /* named node policies, NAME.json */
     const char *import_path; /* sbx-import (default: next to sbxd, or ../libexec/sbx/) */
     uint64_t image_max_bytes, image_max_entries; /* per image import */
+    uint64_t file_max_bytes;                      /* one PUT of the file API */
 };
 
 struct shim_listener {

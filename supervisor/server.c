@@ -45,6 +45,7 @@ int err_http_status(const sbx_err *err)
     case SBX_E_CONFLICT: return 409;
     case SBX_E_TOOLARGE: return 413;
     case SBX_E_UNAVAILABLE: return 503;
+    case SBX_E_FORBIDDEN: return 403;
     default: return 500;
     }
 }
@@ -84,6 +85,11 @@ static void conn_kill(struct conn *c)
         gone(c->stream_owner);
     }
     event_base_once(d->base, -1, EV_TIMEOUT, conn_free_cb, c, NULL);
+}
+
+void conn_abort(struct conn *c)
+{
+    conn_kill(c);
 }
 
 size_t conn_out_pending(struct conn *c)

@@ -18,6 +18,7 @@
 #include "cleanup.h"
 #include "egress.h"
 #include "exec.h"
+#include "files.h"
 #include "images.h"
 #include "imgstore.h"
 #include "initproto.h"
@@ -512,6 +513,7 @@ int session_set_network(struct sbxd *d, struct session *s, struct json_object *p
 void session_destroy(struct sbxd *d, struct session *s)
 {
     s->state = S_REMOVING;
+    files_abort_session(d, s); /* its workers hold the sandbox's namespaces */
     unlink_session(d, s);
     shimctl_session_remove(d, s);
     remove_traces(d, s); /* cgroup.kill first: nothing inside runs on */

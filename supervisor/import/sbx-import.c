@@ -782,10 +782,11 @@ int main(int argc, char **argv)
         json_object_object_add(out, "image", rec);
     } else {
         static const char *const codes[] = {"internal", "invalid_request", "not_found",
-                                            "conflict", "too_large", "unavailable"};
+                                            "conflict", "too_large", "unavailable",
+                                            "forbidden"};
         struct json_object *e = json_object_new_object();
         json_object_object_add(e, "code", json_object_new_string(
-                                              err.code ? err.code : codes[err.kind % 6]));
+                                              err.code ? err.code : codes[err.kind % 7]));
         json_object_object_add(e, "message", json_object_new_string(err.msg));
         json_object_object_add(e, "kind", json_object_new_int((int)err.kind));
         json_object_object_add(out, "error", e);

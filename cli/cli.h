@@ -1,12 +1,15 @@
 /* cli.h - what cli/sbx.c shares with the files of its bigger commands
- * (cli/image.c): exit statuses, printing errors and results the one way,
- * option errors, the client to sbxd.
+ * (cli/image.c, cli/cp.c): exit statuses, printing errors and results the one
+ * way, option errors, the client to sbxd; and what those files share with
+ * each other: human sizes and the progress line of a streamed transfer
+ * (defined in cli/image.c).
  *
  * Must never: grow state. These are sbx.c's helpers, declared for reuse; a
  * command file owns its own syntax, requests and output. */
 #ifndef SBX_CLI_CLI_H
 #define SBX_CLI_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <json-c/json.h>
@@ -51,8 +54,34 @@ const char *str_field(json_object *o, const char *key);
 /* An RFC 3339 UTC time as "5m ago" (as is when it does not parse; NULL: "-"). */
 void format_age(const char *time, char *buf, size_t cap);
 
+/* "12.3 MiB" (bytes below 1 KiB: "123 B"). */
+void human_size(long long n, char *buf, size_t cap);
+
+/* The progress line of a streamed transfer on stderr (callers show it only
+ * when stderr is a terminal, and not with -q/--json). */
+struct progress {
+    char label[40];  /* what is sent, as shown */
+    long long total; /* bytes, or -1: unknown */
+    unsigned long long sent;
+    bool all;   /* the source is done: sbxd is finishing */
+    bool drawn; /* something is on the line */
+    int cols;   /* terminal width */
+    int bar;    /* width of the bar: fixed for the whole line's life */
+    double start, last, done;
+};
+void progress_init(struct progress *p, const char *label, long long total);
+/* A progress callback of sbx_client_upload/sbx_client_download (ud: the
+ * struct progress); redraws at most 10 times a second. */
+void progress_cb(void *ud, unsigned long long sent, bool all);
+/* Draw the final state and end the line (nothing if nothing was drawn). */
+void progress_end(struct progress *p);
+
 /* sbx image (cli/image.c). */
 extern const char help_image[];
 int cmd_image(int argc, char **argv);
+
+/* sbx cp (cli/cp.c). */
+extern const char help_cp[];
+int cmd_cp(int argc, char **argv);
 
 #endif

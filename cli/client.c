@@ -4,12 +4,13 @@
  * handle reused so keep-alive works; JSON request/response bodies (json-c);
  * mapping API error bodies and transport failures into sbx_err; the
  * incremental decoder of the framed exec stream, which writes stdout/stderr
- * payloads to fds 1/2 as they arrive.
+ * payloads to fds 1/2 as they arrive; streamed request bodies (read
+ * callbacks) and response bodies (written to an fd as they arrive).
  *
  * Must never: exit, print messages (errors travel in sbx_err; main prints
- * once), hold a whole exec output in memory (payloads go from curl's buffer
- * straight to write(2)), do per-byte work on stream payloads, or parse
- * command-line syntax. */
+ * once), hold a whole exec output or download in memory (payloads go from
+ * curl's buffer straight to write(2)), do per-byte work on stream payloads,
+ * or parse command-line syntax. */
 #include "client.h"
 
 #include <errno.h>
@@ -132,7 +133,7 @@ static int setup(sbx_client *c, const char *method, const char *path, const char
                  size_t body_len, bool stream, const char *const *extra, struct curl_slist **hdrs,
                  sbx_err *err)
 {
-    char url[4096];
+    char url[16384]; /* a file API path: 4095 bytes, percent-escaped */
     int n = snprintf(url, sizeof(url), "%s%s", BASE_URL, path);
     if (n < 0 || (size_t)n >= sizeof(url))
         return sbx_error_kind(err, SBX_E_INVALID, "invalid_request", "request path too long");
@@ -296,6 +297,8 @@ static const char *const api_codes[] = {
     "unavailable",     "invalid_archive",   "invalid_image",      "digest_mismatch",
     "image_too_large", "image_too_deep",    "unsupported_layer",  "too_large",
     "name_taken",      "image_in_use",      "directory_image",    "ambiguous_image",
+    "invalid_path",    "permission_denied", "read_only",          "no_space",
+    "file_too_large",  "cross_device",      "mount_point",        "too_deep",
 };
 
 int sbx_client_api_error(long status, json_object *resp, sbx_err *err)
@@ -315,6 +318,7 @@ int sbx_client_api_error(long status, json_object *resp, sbx_err *err)
             msg = json_object_get_string(jmsg);
     }
     enum sbx_err_kind kind = status == 400   ? SBX_E_INVALID
+                             : status == 403 ? SBX_E_FORBIDDEN
                              : status == 404 ? SBX_E_NOTFOUND
                              : status == 409 ? SBX_E_CONFLICT
                              : status == 413 ? SBX_E_TOOLARGE
@@ -449,6 +453,123 @@ int sbx_client_upload(sbx_client *c, const char *method, const char *path,
     if (status < 200 || status > 299) return sbx_client_api_error(status, r, err);
     if (resp) *resp = steal_pointer(&r);
     return 0;
+}
+
+/* ---- streamed response bodies -------------------------------------------- */
+
+#define DLERR_MAX ((size_t)64 * 1024) /* largest error body of a failed download */
+
+struct download_ctx {
+    sbx_client *c;
+    int fd;
+    bool checked;   /* status examined */
+    bool streaming; /* 2xx: the body goes to fd; else it is an error */
+    bool failed;    /* err is filled (writing fd failed); the transfer was aborted */
+    unsigned long long got;
+    struct buf errbody;
+    void (*progress)(void *ud, unsigned long long got, bool all);
+    void *progress_ud;
+    sbx_err *err;
+};
+
+static size_t download_cb(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    struct download_ctx *d = ud;
+    size_t n = size * nmemb;
+    if (!d->checked) {
+        long status = 0;
+        curl_easy_getinfo(d->c->curl, CURLINFO_RESPONSE_CODE, &status);
+        d->checked = true;
+        d->streaming = status >= 200 && status <= 299;
+    }
+    if (!d->streaming) return buf_append(&d->errbody, ptr, n) < 0 ? 0 : n;
+    for (size_t off = 0; off < n;) {
+        ssize_t w = write(d->fd, ptr + off, n - off);
+        if (w >= 0) {
+            off += (size_t)w;
+            continue;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) { /* a non-blocking stdout */
+            struct pollfd pfd = {.fd = d->fd, .events = POLLOUT};
+            (void)poll(&pfd, 1, -1);
+            continue;
+        }
+        sbx_error(d->err, errno, "write");
+        d->err->code = SBX_CODE_OUTPUT;
+        d->failed = true;
+        return 0;
+    }
+    d->got += n;
+    return n;
+}
+
+static int download_progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                                curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    struct download_ctx *d = ud;
+    if (d->streaming) d->progress(d->progress_ud, d->got, false);
+    return 0;
+}
+
+int sbx_client_download(sbx_client *c, const char *path, int fd,
+                        void (*progress)(void *ud, unsigned long long got, bool all), void *ud,
+                        unsigned long long *got, sbx_err *err)
+{
+    if (got) *got = 0;
+    __attribute__((cleanup(free_slist))) struct curl_slist *hdrs = NULL;
+    if (setup(c, "GET", path, NULL, 0, false, NULL, &hdrs, err) < 0) return -1;
+    struct download_ctx d = {.c = c,
+                             .fd = fd,
+                             .errbody = {.max = DLERR_MAX},
+                             .progress = progress,
+                             .progress_ud = ud,
+                             .err = err};
+    CURL *h = c->curl;
+    CURLcode rc = CURLE_OK;
+#define SETOPT(opt, val)                                                                           \
+    do {                                                                                           \
+        if (rc == CURLE_OK) rc = curl_easy_setopt(h, opt, val);                                    \
+    } while (0)
+    SETOPT(CURLOPT_WRITEFUNCTION, download_cb);
+    SETOPT(CURLOPT_WRITEDATA, &d);
+    if (progress) {
+        SETOPT(CURLOPT_XFERINFOFUNCTION, download_progress_cb);
+        SETOPT(CURLOPT_XFERINFODATA, &d);
+        SETOPT(CURLOPT_NOPROGRESS, 0L);
+    }
+#undef SETOPT
+    if (rc != CURLE_OK) {
+        buf_free(&d.errbody);
+        return sbx_error(err, 0, "set up request: %s", curl_easy_strerror(rc));
+    }
+    rc = curl_easy_perform(h);
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    bool ok = status >= 200 && status <= 299;
+    if (got) *got = d.got;
+    if (progress && ok) progress(ud, d.got, true);
+    int ret = 0;
+    if (d.failed) {
+        ret = -1; /* writing fd failed: err is filled */
+    } else if (rc != CURLE_OK) {
+        if (ok) /* sbxd cuts the connection when the file cannot be read to its end */
+            ret = sbx_error_kind(err, SBX_E_INTERNAL, SBX_CODE_TRANSPORT,
+                                 "the download broke off after %llu bytes: %s", d.got,
+                                 c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
+        else if (rc == CURLE_WRITE_ERROR && status >= 400) /* an error body over DLERR_MAX */
+            ret = sbx_client_api_error(status, NULL, err);
+        else
+            ret = transport_error(c, rc, err);
+    } else if (!ok) {
+        _cleanup_json_ json_object *o = NULL;
+        sbx_err perr;
+        if (parse_json(d.errbody.p, d.errbody.len, &o, &perr) < 0) o = NULL;
+        ret = sbx_client_api_error(status, o, err);
+    }
+    buf_free(&d.errbody);
+    return ret;
 }
 
 /* ---- exec: framed stream ------------------------------------------------- */

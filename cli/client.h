@@ -1,12 +1,14 @@
 /* client.h - the sbx CLI's HTTP client for the sbxd API (docs/api.md).
  *
  * Owns: talking HTTP/1.1 + JSON to sbxd over its Unix socket (libcurl), turning
- * API error bodies and transport failures into an sbx_err, and decoding the
- * framed binary exec stream (application/vnd.sbx.frames) straight onto fds 1/2.
+ * API error bodies and transport failures into an sbx_err, decoding the
+ * framed binary exec stream (application/vnd.sbx.frames) straight onto fds 1/2,
+ * and streaming request and response bodies (image archives, files).
  *
- * Must never: exit the process, print anything except exec output on fds 1/2
- * (messages travel in sbx_err; the caller prints them once), buffer a whole
- * exec output, or know about command-line syntax (that is cli/sbx.c). */
+ * Must never: exit the process, write anything but exec output on fds 1/2 and
+ * a download to the caller's fd (messages travel in sbx_err; the caller prints
+ * them once), buffer a whole exec output or file, or know about command-line
+ * syntax (that is cli/sbx.c). */
 #ifndef SBX_CLI_CLIENT_H
 #define SBX_CLI_CLIENT_H
 
@@ -22,7 +24,7 @@
  * carry the API's own code ("not_found", "executable_not_found", ...). */
 #define SBX_CODE_UNREACHABLE "unreachable" /* socket missing, refused, no permission */
 #define SBX_CODE_TRANSPORT "transport"     /* connection broke, bad HTTP, bad JSON */
-#define SBX_CODE_OUTPUT "output"           /* writing exec output to fd 1/2 failed */
+#define SBX_CODE_OUTPUT "output"           /* writing exec output or a download failed */
 
 typedef struct sbx_client sbx_client;
 
@@ -80,6 +82,18 @@ struct sbx_upload {
  * the broken send. A known size is held to: a source that ends early fails. */
 int sbx_client_upload(sbx_client *c, const char *method, const char *path,
                       const struct sbx_upload *up, json_object **resp, sbx_err *err);
+
+/* GET path and stream a 2xx body into fd as it arrives (files of any size:
+ * never held in memory); a non-2xx answer (its body at most 64 KiB) becomes
+ * an error as with sbx_client_call. progress (may be NULL) is called often
+ * during the body (throttle it) and once at its end (all = true) with the
+ * bytes written so far. *got (may be NULL): bytes written to fd. A body cut
+ * off before its end is an error (code SBX_CODE_TRANSPORT); so is a failed
+ * write to fd (code SBX_CODE_OUTPUT, errnum set): what fd holds then is
+ * partial, and the caller's to discard. */
+int sbx_client_download(sbx_client *c, const char *path, int fd,
+                        void (*progress)(void *ud, unsigned long long got, bool all), void *ud,
+                        unsigned long long *got, sbx_err *err);
 
 struct sbx_exec_result {
     bool exited; /* an exit frame arrived; the fields below are valid */

@@ -4,7 +4,8 @@
  * Owns: the image subcommands' syntax, help and output; the sources of an
  * import (a regular file, sent with its length; stdin or a pipe, sent
  * chunked; an OCI image layout directory, packed into a tar on the fly by a
- * forked child with libarchive) and the progress line on a terminal.
+ * forked child with libarchive) and the progress line on a terminal (which
+ * sbx cp shows too: it and human_size are declared in cli.h).
  *
  * Must never: hold an archive in memory (it goes from the file or pipe
  * through curl's send buffer, nothing more), print progress where stderr is
@@ -107,8 +108,8 @@ static const char help_rm[] =
 
 /* ---- small formatting ------------------------------------------------------- */
 
-/* 12.3 MiB */
-static void human_size(long long n, char *buf, size_t cap)
+/* 12.3 MiB (cli.h: shared with sbx cp) */
+void human_size(long long n, char *buf, size_t cap)
 {
     static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
     if (n < 1024) {
@@ -186,16 +187,7 @@ static int image_path(sbx_client *c, const char *ref, char *path, size_t cap, sb
 
 /* ---- progress line ---------------------------------------------------------- */
 
-struct progress {
-    char label[40];  /* what is sent, as shown */
-    long long total; /* bytes, or -1: unknown */
-    unsigned long long sent;
-    bool all;   /* the source is done: sbxd is finishing */
-    bool drawn; /* something is on the line */
-    int cols;   /* terminal width */
-    int bar;    /* width of the bar: fixed for the whole line's life */
-    double start, last, done;
-};
+/* struct progress: cli.h (sbx cp shows the same line). */
 
 /* " 45%  123.4/300.0 MiB  56.7 MiB/s  finishing" */
 static void progress_nums(const struct progress *p, double frac, const char *rate, char *buf,
@@ -205,7 +197,7 @@ static void progress_nums(const struct progress *p, double frac, const char *rat
              (double)p->total / 1048576, rate, p->all ? "  finishing" : "");
 }
 
-static void progress_init(struct progress *p, const char *label, long long total)
+void progress_init(struct progress *p, const char *label, long long total)
 {
     *p = (struct progress){.total = total, .cols = 80};
     if (strlen(label) < sizeof(p->label))
@@ -261,7 +253,7 @@ static void progress_draw(struct progress *p)
     p->last = now_sec();
 }
 
-static void progress_cb(void *ud, unsigned long long sent, bool all)
+void progress_cb(void *ud, unsigned long long sent, bool all)
 {
     struct progress *p = ud;
     bool changed = sent != p->sent || all != p->all;
@@ -274,7 +266,7 @@ static void progress_cb(void *ud, unsigned long long sent, bool all)
 }
 
 /* Draw the final state and end the line. */
-static void progress_end(struct progress *p)
+void progress_end(struct progress *p)
 {
     if (!p->drawn) return;
     progress_draw(p);

@@ -6,8 +6,8 @@
  * bodies of docs/api.md, printing results, and printing every error exactly
  * once as "sbx: <message>".
  *
- * Commands big enough for a file of their own (`sbx image`: cli/image.c)
- * use the helpers declared in cli/cli.h.
+ * Commands big enough for a file of their own (`sbx image`: cli/image.c;
+ * `sbx cp`: cli/cp.c) use the helpers declared in cli/cli.h.
  *
  * Must never: talk HTTP or touch libcurl directly (that is cli/client.c),
  * check value ranges the daemon owns (memory, pids, cpu, ttl limits, env
@@ -634,6 +634,7 @@ static const char help_main[] =
     "  ls        List sessions\n"
     "  inspect   Show sessions as JSON\n"
     "  rm        Remove sessions\n"
+    "  cp        Copy files between the host and a session\n"
     "  image     Import, list, inspect and remove images\n"
     "  network   Show or change a session's egress policy\n"
     "  policy    Check an egress policy file, or show its canonical form\n"
@@ -1635,6 +1636,7 @@ static const struct command commands[] = {
     {"ls", cmd_ls, help_ls},
     {"inspect", cmd_inspect, help_inspect},
     {"rm", cmd_rm, help_rm},
+    {"cp", cmd_cp, help_cp},
     {"image", cmd_image, help_image},
     {"network", cmd_network, help_network},
     {"policy", cmd_policy, help_policy},

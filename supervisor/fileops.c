@@ -828,7 +828,8 @@ static int fill_temp(int tfd, int infd, uint64_t max_bytes, const struct stat *o
 }
 
 int fo_write(const char *path, int infd, mode_t mode, int mode_given, uint64_t max_bytes,
-             int mkparents, uint64_t *written, sbx_err *err)
+             int mkparents, int (*commit)(void *ud), void *commit_ud, uint64_t *written,
+             sbx_err *err)
 {
     *written = 0;
     int r = fo_check_path(path, err);
@@ -897,6 +898,9 @@ int fo_write(const char *path, int infd, mode_t mode, int mode_given, uint64_t m
     uint64_t total = 0;
     r = fill_temp(tfd, infd, max_bytes, old, mode, mode_given, &total, path, err);
     if (close(tfd) < 0 && r >= 0) r = fo_errno(err, errno, "write %s: close", path);
+    if (r >= 0 && commit && commit(commit_ud) < 0)
+        r = fo_fail(err, ECANCELED, SBX_E_INVALID, "aborted",
+                    "write %s: the upload was abandoned before its end; nothing was written", path);
     if (r >= 0 && renameat(dfd, tmp, dfd, name) < 0) {
         int e = errno;
         if (e == EISDIR)

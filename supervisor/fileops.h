@@ -92,8 +92,12 @@ int fo_read(const char *path, int outfd, uint64_t *size, sbx_err *err);
  * temp file is removed and path is untouched. mkparents = 1 creates missing
  * parent directories (0755). A new file gets mode (umask applies); an
  * existing regular file's mode (and owner, where permitted) is kept unless
- * mode_given, in which case mode is set exactly. *written = bytes written. */
+ * mode_given, in which case mode is set exactly. *written = bytes written.
+ * commit (NULL: always) is asked once all of infd was read, before the rename:
+ * < 0 abandons the write (the temp file is removed, code "aborted"), e.g. when
+ * EOF came from a client that went away rather than from the end of the body. */
 int fo_write(const char *path, int infd, mode_t mode, int mode_given, uint64_t max_bytes,
-             int mkparents, uint64_t *written, sbx_err *err);
+             int mkparents, int (*commit)(void *ud), void *commit_ud, uint64_t *written,
+             sbx_err *err);
 
 #endif

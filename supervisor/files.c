@@ -44,6 +44,7 @@ struct fjob {
     enum fop op;
     pid_t pid;
     int pidfd, out_fd, res_fd;
+    int ctl_fd; /* PUT: 'C' once the body ended; closed without it = abandoned */
     struct bodypipe body;
     struct event *out_ev, *res_ev, *exit_ev;
     struct evbuffer *result;
@@ -71,8 +72,20 @@ static void put_result(int fd, int rc, struct json_object *ok, const sbx_err *er
     if (write_all(fd, s, strlen(s)) < 0 || write_all(fd, "\n", 1) < 0) _exit(3);
 }
 
-/* Never returns. fds: 0 body (PUT), 1 data (GET), 3 result, 4 the sandbox init's pidfd. */
-static void worker(const struct fargs *a, int in, int out, int res, int initfd)
+/* PUT: the body ended (sbxd sent 'C') rather than the client leaving. */
+static int body_complete(void *ud)
+{
+    (void)ud;
+    char c = 0;
+    ssize_t n;
+    do n = read(5, &c, 1);
+    while (n < 0 && errno == EINTR);
+    return n == 1 && c == 'C' ? 0 : -1;
+}
+
+/* Never returns. fds: 0 body (PUT), 1 data (GET), 3 result, 4 the sandbox init's pidfd,
+ * 5 (PUT) the commit pipe. */
+static void worker(const struct fargs *a, int in, int out, int res, int initfd, int ctl)
 {
     sbx_err err = {0};
     /* out of the way first, so that no dup2 below clobbers another of them */
@@ -80,11 +93,14 @@ static void worker(const struct fargs *a, int in, int out, int res, int initfd)
     res = fcntl(res, F_DUPFD, 100);
     in = fcntl(in, F_DUPFD, 100);
     out = fcntl(out, F_DUPFD, 100);
-    if (initfd < 0 || res < 0 || in < 0 || out < 0) _exit(120);
-    if (dup2(initfd, 4) < 0 || dup2(res, 3) < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0) _exit(120);
+    ctl = fcntl(ctl, F_DUPFD, 100);
+    if (initfd < 0 || res < 0 || in < 0 || out < 0 || ctl < 0) _exit(120);
+    if (dup2(initfd, 4) < 0 || dup2(res, 3) < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 ||
+        dup2(ctl, 5) < 0)
+        _exit(120);
     int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
     if (devnull < 0 || dup2(devnull, 2) < 0) _exit(120);
-    syscall(SYS_close_range, 5, ~0U, 0);
+    syscall(SYS_close_range, 6, ~0U, 0);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -115,7 +131,8 @@ static void worker(const struct fargs *a, int in, int out, int res, int initfd)
         switch (a->op) {
         case FOP_READ: rc = fo_read(a->path, 1, &n, &err); break;
         case FOP_WRITE:
-            rc = fo_write(a->path, 0, a->mode, a->mode_given, a->max_bytes, a->parents, &n, &err);
+            rc = fo_write(a->path, 0, a->mode, a->mode_given, a->max_bytes, a->parents,
+                          body_complete, NULL, &n, &err);
             if (rc == 0) rc = fo_stat(a->path, &ok, &err);
             break;
         case FOP_STAT: rc = fo_stat(a->path, &ok, &err); break;
@@ -150,6 +167,7 @@ static void job_free(struct fjob *j)
         if (evs[i]) event_free(evs[i]);
     if (j->out_fd >= 0) close(j->out_fd);
     if (j->res_fd >= 0) close(j->res_fd);
+    if (j->ctl_fd >= 0) close(j->ctl_fd);
     bodypipe_free(&j->body);
     if (j->pidfd >= 0) {
         syscall(SYS_pidfd_send_signal, j->pidfd, SIGKILL, NULL, 0);
@@ -258,13 +276,14 @@ static void out_cb(evutil_socket_t fd, short ev, void *arg)
             finish(j);
             return;
         }
-        if (!j->c) continue; /* client gone: drain until the worker is killed */
+        if (!j->c) return; /* client gone (on_gone closed out_fd) */
         if (!j->streaming) {
             j->streaming = 1;
             conn_stream_begin(j->c, "application/octet-stream");
         }
-        conn_stream_chunk(j->c, NULL, 0, buf, (size_t)n);
-        if (j->c && conn_out_pending(j->c) >= CONN_OUT_HIGH) {
+        conn_stream_chunk(j->c, NULL, 0, buf, (size_t)n); /* may end in on_gone: j stays */
+        if (!j->c) return;
+        if (conn_out_pending(j->c) >= CONN_OUT_HIGH) {
             event_del(j->out_ev);
             return;
         }
@@ -277,13 +296,26 @@ static void on_drain(void *arg)
     if (!j->out_eof && j->out_ev) event_add(j->out_ev, NULL);
 }
 
+/* The client went away (possibly from inside conn_stream_chunk: j must stay
+ * valid, it is freed once the worker has exited). A PUT's worker is told the
+ * body was abandoned (EOF without 'C': it removes its temp file and exits);
+ * any other worker is killed. */
 static void on_gone(void *arg)
 {
     struct fjob *j = arg;
     j->c = NULL;
     j->body.c = NULL;
-    job_free(j); /* kills the worker; a half-written file is its temp file, removed by nobody:
-                    fo_write names it .NAME.sbx-XXXXXX next to the target */
+    if (j->out_ev) event_del(j->out_ev);
+    if (j->out_fd >= 0) close(j->out_fd);
+    j->out_fd = -1;
+    j->out_eof = 1;
+    if (j->op == FOP_WRITE) {
+        if (j->ctl_fd >= 0) close(j->ctl_fd);
+        j->ctl_fd = -1;
+        bodypipe_close(&j->body);
+    } else if (j->pidfd >= 0) {
+        syscall(SYS_pidfd_send_signal, j->pidfd, SIGKILL, NULL, 0);
+    }
 }
 
 static void on_body(void *arg, const char *p, size_t n)
@@ -293,7 +325,14 @@ static void on_body(void *arg, const char *p, size_t n)
 
 static void on_body_end(void *arg)
 {
-    bodypipe_end(&((struct fjob *)arg)->body);
+    struct fjob *j = arg;
+    /* the whole body came: the worker may commit once it has read it all */
+    if (j->ctl_fd >= 0) {
+        if (write(j->ctl_fd, "C", 1) != 1) log_warn("file PUT for %s: commit pipe: %s", j->sid, strerror(errno));
+        close(j->ctl_fd);
+        j->ctl_fd = -1;
+    }
+    bodypipe_end(&j->body);
 }
 
 __attribute__((format(printf, 4, 5))) static int bad(struct conn *c, int status, const char *code,
@@ -382,14 +421,14 @@ static int start(struct conn *c, struct session *s, const struct fargs *a, struc
     j->d = d;
     j->c = c;
     j->op = a->op;
-    j->pidfd = j->out_fd = j->res_fd = j->body.fd = -1;
+    j->pidfd = j->out_fd = j->res_fd = j->ctl_fd = j->body.fd = -1;
     snprintf(j->sid, sizeof(j->sid), "%s", s->id);
     j->result = evbuffer_new();
     j->next = g_jobs;
     g_jobs = j;
-    int pin[2] = {-1, -1}, pout[2] = {-1, -1}, pres[2] = {-1, -1};
+    int pin[2] = {-1, -1}, pout[2] = {-1, -1}, pres[2] = {-1, -1}, pctl[2] = {-1, -1};
     int ok = j->result && pipe2(pres, O_CLOEXEC) == 0;
-    if (ok && a->op == FOP_WRITE) ok = pipe2(pin, O_CLOEXEC) == 0;
+    if (ok && a->op == FOP_WRITE) ok = pipe2(pin, O_CLOEXEC) == 0 && pipe2(pctl, O_CLOEXEC) == 0;
     if (ok && a->op == FOP_READ) ok = pipe2(pout, O_CLOEXEC) == 0;
     int devnull = ok ? open("/dev/null", O_RDWR | O_CLOEXEC) : -1;
     long pid = -1;
@@ -399,13 +438,14 @@ static int start(struct conn *c, struct session *s, const struct fargs *a, struc
         pid = syscall(SYS_clone3, &ca, sizeof(ca));
         if (pid == 0)
             worker(a, pin[0] >= 0 ? pin[0] : devnull, pout[1] >= 0 ? pout[1] : devnull, pres[1],
-                   s->sb.pidfd);
+                   s->sb.pidfd, pctl[0] >= 0 ? pctl[0] : devnull);
     }
     int e = errno;
-    int closefds[] = {pin[0], pout[1], pres[1], devnull};
-    for (size_t i = 0; i < 4; i++)
+    int closefds[] = {pin[0], pout[1], pres[1], pctl[0], devnull};
+    for (size_t i = 0; i < 5; i++)
         if (closefds[i] >= 0) close(closefds[i]);
     j->res_fd = pres[0];
+    j->ctl_fd = pctl[1];
     j->out_fd = pout[0];
     if (pin[1] >= 0 && bodypipe_init(&j->body, d->base, c, pin[1]) < 0) pid = -1;
     if (pid < 0) {

@@ -158,3 +158,55 @@ test_files_put_over_the_size_limit_is_413_and_leaves_nothing() {
     must_sh "$SID" 'ls -A /workspace | wc -l'
     assert_eq 0 "$SX_OUT" "no file and no temp file left"
 }
+
+test_files_abandoned_upload_writes_nothing_and_a_dropped_download_is_harmless() {
+    new_session
+    echo old >"$T/old"
+    files_put "$SID" /workspace/up "$T/old"
+    assert_eq 200 "$API_CODE" "first PUT"
+    # the client goes away half way through a chunked body
+    { head -c 3000000 /dev/urandom; sleep 5; } |
+        curl -sS --max-time 30 --unix-socket "$SOCK" -X PUT -T - -o /dev/null \
+            "http://sbx/v1/sessions/$SID/files?path=/workspace/up" 2>/dev/null &
+    local cpid=$!
+    sleep 1
+    kill $cpid 2>/dev/null
+    wait $cpid 2>/dev/null
+    wait_until 10 _only_up "$SID" || fail "after an abandoned upload /workspace holds: $SX_OUT"
+    must_sh "$SID" 'cat /workspace/up'
+    assert_eq old "$SX_OUT" "the file is untouched"
+    # a download whose reader stops and leaves
+    head -c 50000000 /dev/urandom >"$T/big"
+    files_put "$SID" /workspace/big "$T/big"
+    assert_eq 200 "$API_CODE" "PUT 50 MB"
+    curl -sS --max-time 30 --unix-socket "$SOCK" "http://sbx/v1/sessions/$SID/files?path=/workspace/big" |
+        (head -c 1000 >/dev/null; sleep 1) 2>/dev/null
+    assert_health
+    files_get "$SID" /workspace/big "$T/big.back"
+    assert_eq "$(md5sum <"$T/big")" "$(md5sum <"$T/big.back")" "a later download"
+}
+_only_up() {
+    sx "$1" -- sh -c 'ls -A /workspace'
+    [ "$SX_OUT" = up ]
+}
+
+test_cli_cp_copies_files_both_ways() {
+    new_session
+    head -c 3000000 /dev/urandom >"$T/blob"
+    chmod 0640 "$T/blob"
+    sbx cp "$T/blob" "$SID:/workspace/" 2>"$T/err" || fail "sbx cp up: $(cat "$T/err")"
+    must_sh "$SID" 'stat -c "%a %s %u" /workspace/blob'
+    assert_eq "640 3000000 1000" "$SX_OUT" "uploaded file"
+    mkdir -p "$T/down"
+    sbx cp "$SID:/workspace/blob" "$T/down/" 2>"$T/err" || fail "sbx cp down: $(cat "$T/err")"
+    assert_eq "$(md5sum <"$T/blob")" "$(md5sum <"$T/down/blob")" "round trip"
+    echo piped | sbx cp -q - "$SID:/workspace/deep/er/f" -p || fail "sbx cp - with --parents"
+    assert_eq piped "$(sbx cp "$SID:/workspace/deep/er/f" -)" "cp to stdout"
+    sbx cp "$SID:/workspace/nope" "$T/nope" 2>"$T/err"
+    assert_eq 1 "$?" "missing remote file: exit status"
+    assert_contains "$(cat "$T/err")" "/workspace/nope" "error names the path"
+    [ ! -e "$T/nope" ] || fail "a failed download left a local file"
+    sbx cp "$T/blob" "$SID:/etc/passwd" 2>"$T/err"
+    assert_eq 1 "$?" "write over /etc/passwd as the sandbox user: exit status"
+    assert_contains "$(cat "$T/err")" "Permission denied" "permission error"
+}

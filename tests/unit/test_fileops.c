@@ -112,7 +112,7 @@ static int write_bytes(const char *path, const void *data, size_t len, mode_t mo
     pid_t pid;
     int fd = feed(data, len, &pid);
     if (fd < 0) return -1;
-    int r = fo_write(path, fd, mode, mode_given, max, mkparents, written, err);
+    int r = fo_write(path, fd, mode, mode_given, max, mkparents, NULL, NULL, written, err);
     close(fd);
     reap(pid);
     return r;
@@ -331,7 +331,7 @@ static void test_write_then_read_round_trips_binary_data(void)
     /* non-blocking pipes on either side: waits instead of failing */
     pid_t pid;
     int fd = feed_ex(in, n, O_NONBLOCK, &pid);
-    CHECK(fo_write(tp("bin2"), fd, 0644, 0, n, 0, &written, &err) == 0 && written == n);
+    CHECK(fo_write(tp("bin2"), fd, 0644, 0, n, 0, NULL, NULL, &written, &err) == 0 && written == n);
     close(fd);
     reap(pid);
     CHECK(read_bytes_ex(tp("bin2"), O_NONBLOCK, &out, &len, &size, &err) == 0);

@@ -12,7 +12,7 @@
 #      SBX_VM_CMD          run this instead of the suite (an executable file,
 #                          shared read-only if outside the repo, or a bash
 #                          command line; ARGS follow as "$@")
-#      SBX_VM_TIMEOUT      overall limit in seconds, boot included (default 900)
+#      SBX_VM_TIMEOUT      overall limit in seconds, boot included (default 1500)
 #      SBX_VM_MEM          guest memory in MiB (default 2048)
 #      SBX_VM_CPUS         guest CPUs (default 2)
 #      SBX_VM_SCRATCH_MB   size of the sparse ext4 scratch (default 1024)
@@ -194,7 +194,7 @@ if [ -z "${SBX_VM_CMD:-}" ]; then
     [ -d "$build/images/busybox" ] || die "$build/images/busybox missing (run make first)"
 fi
 
-args=(-2 -t "${SBX_VM_TIMEOUT:-900}" -m "${SBX_VM_MEM:-2048}" -c "${SBX_VM_CPUS:-2}" -M loop)
+args=(-2 -t "${SBX_VM_TIMEOUT:-1500}" -m "${SBX_VM_MEM:-2048}" -c "${SBX_VM_CPUS:-2}" -M loop)
 [ "${SBX_VM_VERBOSE:-0}" = 1 ] && args+=(-V)
 # The guest writes only into the repo (read-write share) and into a build or
 # command dir outside it only when that is under /tmp; anything else read-only.
@@ -245,7 +245,7 @@ for attempt in 1 2; do
 done
 rm -f "$console"
 case $rc in
-    124) echo "vm-test: the VM timed out after ${SBX_VM_TIMEOUT:-900} s" >&2 ;;
+    124) echo "vm-test: the VM timed out after ${SBX_VM_TIMEOUT:-1500} s" >&2 ;;
     125) echo "vm-test: VM or harness failure (rerun with SBX_VM_VERBOSE=1)" >&2 ;;
 esac
 echo "vm-test: exit status $rc ($(( $(date +%s) - start )) s on the host)" >&2

@@ -54,8 +54,8 @@ SBXD_SRC   := $(COMMON_SRC) common/http.c \
               supervisor/sandbox.c supervisor/userns.c supervisor/mounts.c supervisor/cgroup.c \
               supervisor/seccomp.c supervisor/netns.c supervisor/exec.c supervisor/images.c \
               supervisor/limits.c supervisor/egress.c supervisor/shimctl.c supervisor/imgstore.c \
-              supervisor/imgimport.c supervisor/bodypipe.c supervisor/files.c supervisor/fileops.c \
-              supervisor/init/caps.c $(POLICY_SRC)
+              supervisor/imgimport.c supervisor/bodypipe.c supervisor/helper.c supervisor/files.c \
+              supervisor/fileops.c supervisor/init/caps.c $(POLICY_SRC)
 # The CLI's pure-logic modules (unit-tested).
 CLI_PURE   := cli/jsontext.c cli/audit.c
 CLI_SRC    := common/error.c common/json.c cli/sbx.c cli/client.c cli/image.c cli/cp.c $(CLI_PURE) $(POLICY_SRC)
@@ -105,7 +105,7 @@ shim-test: all
 # sbx-import: sbxd's helper that unpacks one image archive into the store
 # (supervisor/import/, docs/images.md). libarchive and libcrypto live only here.
 IMPORT_PKGS    := json-c libarchive libcrypto
-IMPORT_LIB_SRC := common/error.c common/util.c supervisor/import/manifest.c supervisor/import/layer.c
+IMPORT_LIB_SRC := common/error.c common/util.c common/json.c supervisor/import/manifest.c supervisor/import/layer.c
 all: $(BUILD)/sbx-import
 $(BUILD)/obj/supervisor/import/%.o: CPPFLAGS += -Isupervisor/import $(shell $(PKG_CONFIG) --cflags libarchive 2>/dev/null)
 $(BUILD)/sbx-import: $(call obj,$(IMPORT_LIB_SRC) supervisor/import/sbx-import.c)

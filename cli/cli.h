@@ -40,6 +40,11 @@ int bad_option(const char *cmd, int c, char **argv);
 /* Parse a command that takes only --help; returns -1 to go on (optind is at
  * the first operand), else an exit status. */
 int parse_help_only(const char *cmd, const char *help, int argc, char **argv);
+/* The common part of `sbx ls` and `sbx image ls`: [-q] [--json] [-h], GET path,
+ * --json printed as it came. Returns an exit code when done, or -1 with
+ * *items the answer's array under key (owned by *resp) for the caller to print. */
+int list_command(const char *cmd, const char *help, const char *path, const char *key,
+                 int argc, char **argv, bool *quiet, json_object **resp, json_object **items);
 
 /* A client for the daemon at --socket / $SBX_SOCKET; prints the error. */
 int new_client(sbx_client **c);

@@ -50,6 +50,12 @@ struct buf {
     size_t len, cap, max;
 };
 
+/* curl_easy_setopt in a row: the first failure sticks in rc (needs CURL *h, CURLcode rc). */
+#define SETOPT(opt, val)                                                                           \
+    do {                                                                                           \
+        if (rc == CURLE_OK) rc = curl_easy_setopt(h, opt, val);                                    \
+    } while (0)
+
 static void buf_free(struct buf *b)
 {
     free(b->p);
@@ -156,10 +162,6 @@ static int setup(sbx_client *c, const char *method, const char *path, const char
         *hdrs = l;
     }
     CURLcode rc = CURLE_OK;
-#define SETOPT(opt, val)                                                                           \
-    do {                                                                                           \
-        if (rc == CURLE_OK) rc = curl_easy_setopt(h, opt, val);                                    \
-    } while (0)
     SETOPT(CURLOPT_UNIX_SOCKET_PATH, c->socket_path);
     SETOPT(CURLOPT_URL, url);
     SETOPT(CURLOPT_ERRORBUFFER, c->errbuf);
@@ -183,7 +185,6 @@ static int setup(sbx_client *c, const char *method, const char *path, const char
     } else {
         SETOPT(CURLOPT_CUSTOMREQUEST, method);
     }
-#undef SETOPT
     if (rc != CURLE_OK) return sbx_error(err, 0, "set up request: %s", curl_easy_strerror(rc));
     return 0;
 }
@@ -409,10 +410,6 @@ int sbx_client_upload(sbx_client *c, const char *method, const char *path,
     __attribute__((cleanup(buf_free))) struct buf b = {.max = BODY_MAX};
     CURL *h = c->curl;
     CURLcode rc = CURLE_OK;
-#define SETOPT(opt, val)                                                                           \
-    do {                                                                                           \
-        if (rc == CURLE_OK) rc = curl_easy_setopt(h, opt, val);                                    \
-    } while (0)
     SETOPT(CURLOPT_READFUNCTION, upload_read_cb);
     SETOPT(CURLOPT_READDATA, &u);
     SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(up->size >= 0 ? up->size : -1));
@@ -424,7 +421,6 @@ int sbx_client_upload(sbx_client *c, const char *method, const char *path,
         SETOPT(CURLOPT_XFERINFODATA, &u);
         SETOPT(CURLOPT_NOPROGRESS, 0L);
     }
-#undef SETOPT
     if (rc != CURLE_OK) return sbx_error(err, 0, "set up request: %s", curl_easy_strerror(rc));
 
     rc = curl_easy_perform(h);
@@ -528,10 +524,6 @@ int sbx_client_download(sbx_client *c, const char *path, int fd,
                              .err = err};
     CURL *h = c->curl;
     CURLcode rc = CURLE_OK;
-#define SETOPT(opt, val)                                                                           \
-    do {                                                                                           \
-        if (rc == CURLE_OK) rc = curl_easy_setopt(h, opt, val);                                    \
-    } while (0)
     SETOPT(CURLOPT_WRITEFUNCTION, download_cb);
     SETOPT(CURLOPT_WRITEDATA, &d);
     if (progress) {
@@ -539,7 +531,6 @@ int sbx_client_download(sbx_client *c, const char *path, int fd,
         SETOPT(CURLOPT_XFERINFODATA, &d);
         SETOPT(CURLOPT_NOPROGRESS, 0L);
     }
-#undef SETOPT
     if (rc != CURLE_OK) {
         buf_free(&d.errbody);
         return sbx_error(err, 0, "set up request: %s", curl_easy_strerror(rc));

@@ -663,49 +663,12 @@ struct image_row {
 
 static int cmd_ls(int argc, char **argv)
 {
-    static const char cmd[] = "image ls";
-    static const struct option longopts[] = {{"quiet", no_argument, NULL, 'q'},
-                                             {"json", no_argument, NULL, OPT_JSON},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {0}};
-    bool quiet = false, json = false;
-    int c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:qh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'h':
-            fputs(help_ls, stdout);
-            return EXIT_OK;
-        case 'q':
-            quiet = true;
-            break;
-        case OPT_JSON:
-            json = true;
-            break;
-        default:
-            return bad_option(cmd, c, argv);
-        }
-    }
-    if (optind < argc) return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-
-    _cleanup_client_ sbx_client *cl = NULL;
-    if (new_client(&cl) < 0) return EXIT_FAIL;
-    sbx_err err;
+    bool quiet;
     _cleanup_json_ json_object *resp = NULL;
-    if (sbx_client_call(cl, "GET", "/v1/images", NULL, &resp, &err) < 0) {
-        print_err(&err);
-        return EXIT_FAIL;
-    }
-    if (json) {
-        print_json_line(resp);
-        return EXIT_OK;
-    }
-    json_object *images = array_field(resp, "images");
-    if (!images) {
-        fprintf(stderr, "sbx: list images: sbxd's answer has no \"images\" array\n");
-        return EXIT_FAIL;
-    }
+    json_object *images;
+    int done = list_command("image ls", help_ls, "/v1/images", "images", argc, argv, &quiet, &resp,
+                         &images);
+    if (done >= 0) return done;
     size_t n = json_object_array_length(images);
     if (quiet) {
         for (size_t i = 0; i < n; i++) {

@@ -1146,51 +1146,62 @@ struct row {
     char *labels;
 };
 
-static int cmd_ls(int argc, char **argv)
+int list_command(const char *cmd, const char *help, const char *path, const char *key,
+                 int argc, char **argv, bool *quiet, json_object **resp, json_object **items)
 {
     static const struct option longopts[] = {{"quiet", no_argument, NULL, 'q'},
                                              {"json", no_argument, NULL, OPT_JSON},
                                              {"help", no_argument, NULL, 'h'},
                                              {0}};
-    bool quiet = false, json = false;
+    bool json = false;
     int c;
+    *quiet = false;
     optind = 0;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'h':
-            fputs(help_ls, stdout);
+            fputs(help, stdout);
             return EXIT_OK;
         case 'q':
-            quiet = true;
+            *quiet = true;
             break;
         case OPT_JSON:
             json = true;
             break;
         default:
-            return bad_option("ls", c, argv);
+            return bad_option(cmd, c, argv);
         }
     }
-    if (optind < argc) return usage_error("ls", "unexpected argument '%s'", argv[optind]);
+    if (optind < argc) return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 
     _cleanup_client_ sbx_client *cl = NULL;
     if (new_client(&cl) < 0) return EXIT_FAIL;
     sbx_err err;
-    _cleanup_json_ json_object *resp = NULL;
-    if (sbx_client_call(cl, "GET", "/v1/sessions", NULL, &resp, &err) < 0) {
+    if (sbx_client_call(cl, "GET", path, NULL, resp, &err) < 0) {
         print_err(&err);
         return EXIT_FAIL;
     }
     if (json) {
-        print_json_line(resp);
+        print_json_line(*resp);
         return EXIT_OK;
     }
-    json_object *sessions;
-    if (!resp || !json_object_object_get_ex(resp, "sessions", &sessions) ||
-        !json_object_is_type(sessions, json_type_array)) {
-        fprintf(stderr, "sbx: list sessions: sbxd's answer has no \"sessions\" array\n");
+    if (!*resp || !json_object_object_get_ex(*resp, key, items) ||
+        !json_object_is_type(*items, json_type_array)) {
+        fprintf(stderr, "sbx: list %s: sbxd's answer has no \"%s\" array\n", key, key);
         return EXIT_FAIL;
     }
+    return -1;
+}
+
+static int cmd_ls(int argc, char **argv)
+{
+    bool quiet;
+    _cleanup_json_ json_object *resp = NULL;
+    json_object *sessions;
+    int done = list_command("ls", help_ls, "/v1/sessions", "sessions", argc, argv, &quiet, &resp,
+                         &sessions);
+    if (done >= 0) return done;
     size_t n = json_object_array_length(sessions);
     if (quiet) {
         for (size_t i = 0; i < n; i++)

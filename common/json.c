@@ -280,3 +280,12 @@ int json_check_str_map(struct json_object *map, const char *where, size_t max_en
     }
     return 0;
 }
+
+struct json_object *json_err_object(const sbx_err *err, const char *fallback_code)
+{
+    struct json_object *e = json_object_new_object();
+    json_object_object_add(e, "code", json_object_new_string(err->code ? err->code : fallback_code));
+    json_object_object_add(e, "message", json_object_new_string(err->msg));
+    json_object_object_add(e, "kind", json_object_new_int((int)err->kind));
+    return e;
+}

@@ -35,6 +35,9 @@ int json_get_arr(struct json_object *obj, const char *where, const char *key, in
 /* Validate a {"string": "string"} map; max entries, key/value length bounds. */
 int json_check_str_map(struct json_object *map, const char *where, size_t max_entries,
                        size_t max_key, size_t max_val, sbx_err *err);
+/* {"code", "message", "kind"}: how a helper process (sbx-import, a file API
+ * worker) reports err to sbxd; code is fallback_code when err has none. */
+struct json_object *json_err_object(const sbx_err *err, const char *fallback_code);
 /* "a.b" or "b" when where is empty. */
 const char *json_path(char *buf, size_t cap, const char *where, const char *key);
 

@@ -21,6 +21,7 @@
 
 #include "bodypipe.h"
 #include "fileops.h"
+#include "helper.h"
 #include "init/caps.h"
 #include "json.h"
 #include "log.h"
@@ -62,11 +63,7 @@ static void put_result(int fd, int rc, struct json_object *ok, const sbx_err *er
     if (rc == 0) {
         json_object_object_add(o, "ok", ok ? ok : json_object_new_object());
     } else {
-        struct json_object *e = json_object_new_object();
-        json_object_object_add(e, "code", json_object_new_string(err->code ? err->code : "internal"));
-        json_object_object_add(e, "message", json_object_new_string(err->msg));
-        json_object_object_add(e, "kind", json_object_new_int((int)err->kind));
-        json_object_object_add(o, "error", e);
+        json_object_object_add(o, "error", json_err_object(err, "internal"));
     }
     const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
     if (write_all(fd, s, strlen(s)) < 0 || write_all(fd, "\n", 1) < 0) _exit(3);
@@ -169,12 +166,7 @@ static void job_free(struct fjob *j)
     if (j->res_fd >= 0) close(j->res_fd);
     if (j->ctl_fd >= 0) close(j->ctl_fd);
     bodypipe_free(&j->body);
-    if (j->pidfd >= 0) {
-        syscall(SYS_pidfd_send_signal, j->pidfd, SIGKILL, NULL, 0);
-        siginfo_t si;
-        waitid(P_PIDFD, (id_t)j->pidfd, &si, WEXITED | WNOHANG);
-        close(j->pidfd);
-    }
+    helper_kill(&j->pidfd);
     if (j->result) evbuffer_free(j->result);
     free(j);
 }
@@ -208,9 +200,9 @@ static void finish(struct fjob *j)
 {
     if (j->finished || !j->exited || !j->res_eof || (j->out_fd >= 0 && !j->out_eof)) return;
     j->finished = 1;
-    evbuffer_add(j->result, "", 1); /* a C string for the JSON parser */
-    char *s = (char *)evbuffer_pullup(j->result, -1);
-    struct json_object *o = s ? json_tokener_parse(s) : NULL, *ok, *e;
+    struct json_object *o = helper_answer(j->result), *ok;
+    int status;
+    const char *code, *msg;
     if (o && json_object_object_get_ex(o, "ok", &ok)) {
         struct conn *c = take_conn(j);
         if (c) {
@@ -223,15 +215,8 @@ static void finish(struct fjob *j)
                 conn_respond(c, j->op == FOP_MKDIR ? 201 : 200, json_object_get(ok));
             }
         }
-    } else if (o && json_object_object_get_ex(o, "error", &e)) {
-        struct json_object *code, *msg, *kind;
-        sbx_err err = {0};
-        if (json_object_object_get_ex(e, "kind", &kind))
-            err.kind = (enum sbx_err_kind)json_object_get_int(kind);
-        json_object_object_get_ex(e, "code", &code);
-        json_object_object_get_ex(e, "message", &msg);
-        respond_err(j, err_http_status(&err), code ? json_object_get_string(code) : "internal",
-                    msg ? json_object_get_string(msg) : "file operation failed");
+    } else if (helper_answer_error(o, &status, &code, &msg)) {
+        respond_err(j, status, code, msg);
     } else {
         log_error("file API worker for session %s ended without an answer", j->sid);
         respond_err(j, 500, "internal", "the file operation's worker died without an answer");
@@ -252,11 +237,7 @@ static void exit_cb(evutil_socket_t fd, short ev, void *arg)
 static void res_cb(evutil_socket_t fd, short ev, void *arg)
 {
     struct fjob *j = arg;
-    for (;;) {
-        int n = evbuffer_read(j->result, fd, 65536);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-        if (n <= 0 || evbuffer_get_length(j->result) > (64u << 20)) break;
-    }
+    if (!helper_read_answer(j->result, fd, 64u << 20)) return;
     j->res_eof = 1;
     event_del(j->res_ev);
     finish(j);

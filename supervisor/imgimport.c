@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <linux/sched.h>
 #include <sched.h>
@@ -19,6 +18,7 @@
 
 #include "bodypipe.h"
 #include "cleanup.h"
+#include "helper.h"
 #include "imgstore.h"
 #include "json.h"
 #include "log.h"
@@ -43,22 +43,6 @@ struct importer {
 
 static struct importer *g_importers;
 
-static int import_path(struct sbxd *d, char *path, size_t cap)
-{
-    if (d->cfg.import_path) {
-        snprintf(path, cap, "%s", d->cfg.import_path);
-        return 0;
-    }
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n < 0) return -1;
-    self[n] = '\0';
-    char *dir = dirname(self);
-    snprintf(path, cap, "%s/sbx-import", dir);
-    if (access(path, X_OK) != 0) snprintf(path, cap, "%s/../libexec/sbx/sbx-import", dir);
-    return 0;
-}
-
 static void free_importer(struct importer *im)
 {
     for (struct importer **pp = &g_importers; *pp; pp = &(*pp)->next)
@@ -73,12 +57,7 @@ static void free_importer(struct importer *im)
     for (size_t i = 0; i < 2; i++)
         if (fds[i] >= 0) close(fds[i]);
     bodypipe_free(&im->body);
-    if (im->pidfd >= 0) {
-        syscall(SYS_pidfd_send_signal, im->pidfd, SIGKILL, NULL, 0);
-        siginfo_t si;
-        waitid(P_PIDFD, (id_t)im->pidfd, &si, WEXITED | WNOHANG);
-        close(im->pidfd);
-    }
+    helper_kill(&im->pidfd);
     if (im->result) evbuffer_free(im->result);
     if (im->errline) evbuffer_free(im->errline);
     /* whatever the importer left (it removes its own tmp on a clean exit) */
@@ -123,9 +102,9 @@ static void finish(struct importer *im)
 {
     if (!im->exited || !im->out_eof) return;
     struct sbxd *d = im->d;
-    evbuffer_add(im->result, "", 1); /* a C string for the JSON parser */
-    char *s = (char *)evbuffer_pullup(im->result, -1);
-    struct json_object *out = s ? json_tokener_parse(s) : NULL, *img = NULL, *e = NULL;
+    struct json_object *out = helper_answer(im->result), *img = NULL;
+    int status;
+    const char *cd, *m;
     if (out && json_object_object_get_ex(out, "image", &img)) {
         struct json_object *idv, *cfg, *nm;
         const char *id = json_object_object_get_ex(img, "id", &idv) ? json_object_get_string(idv)
@@ -148,16 +127,7 @@ static void finish(struct importer *im)
                     *name ? name : "-", NULL);
             respond(im, 201, store_image_json(d, img));
         }
-    } else if (out && json_object_object_get_ex(out, "error", &e)) {
-        struct json_object *code, *msg, *kind;
-        sbx_err err = {0};
-        json_object_object_get_ex(e, "kind", &kind);
-        err.kind = (enum sbx_err_kind)json_object_get_int(kind);
-        int status = err_http_status(&err);
-        const char *m = json_object_object_get_ex(e, "message", &msg) ? json_object_get_string(msg)
-                                                                      : "import failed";
-        const char *cd = json_object_object_get_ex(e, "code", &code) ? json_object_get_string(code)
-                                                                     : "internal";
+    } else if (helper_answer_error(out, &status, &cd, &m)) {
         char full[1200];
         snprintf(full, sizeof(full), "image import: %s", m);
         sbx_log(status >= 500 ? SBX_LOG_ERROR : SBX_LOG_INFO, "image import failed", "import",
@@ -183,12 +153,7 @@ static void exit_cb(evutil_socket_t fd, short ev, void *arg)
 static void out_cb(evutil_socket_t fd, short ev, void *arg)
 {
     struct importer *im = arg;
-    for (;;) {
-        int n = evbuffer_read(im->result, fd, 65536);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-        if (n <= 0) break;
-        if (evbuffer_get_length(im->result) > (4u << 20)) break; /* not a sane answer */
-    }
+    if (!helper_read_answer(im->result, fd, 4u << 20)) return;
     im->out_eof = 1;
     event_del(im->out_ev);
     finish(im);
@@ -277,7 +242,8 @@ int image_import_begin(struct conn *c)
         return refuse(c, 400, "invalid_request",
                       "query \"format\": \"%.16s\" must be auto, rootfs, docker or oci", format);
     char path[PATH_MAX];
-    if (import_path(d, path, sizeof(path)) < 0 || access(path, X_OK) != 0)
+    if (helper_exe_path(d->cfg.import_path, "sbx-import", path, sizeof(path)) < 0 ||
+        access(path, X_OK) != 0)
         return refuse(c, 500, "internal", "sbx-import not found at %s (pass --import)", path);
 
     struct importer *im = calloc(1, sizeof(*im));

@@ -93,6 +93,26 @@ static struct json_object *load_record(struct sbxd *d, const char *id)
     return load_json_at(d->store.fd, name);
 }
 
+/* The records in STORE/images: open_records, then next_record until it
+ * returns 0, each time with the image id ("sha256:<hex>"). */
+static DIR *open_records(struct sbxd *d)
+{
+    char dirp[4200];
+    snprintf(dirp, sizeof(dirp), "%s/images", d->store.dir);
+    return opendir(dirp);
+}
+
+static int next_record(DIR *dir, char id[72])
+{
+    struct dirent *de;
+    while (dir && (de = readdir(dir)) != NULL) {
+        if (strlen(de->d_name) != 69 || strcmp(de->d_name + 64, ".json") != 0) continue;
+        snprintf(id, 72, "sha256:%.64s", de->d_name);
+        return 1;
+    }
+    return 0;
+}
+
 static void clean_dir(struct sbxd *d, const char *sub)
 {
     char p[4200];
@@ -195,20 +215,17 @@ static int find_id(struct sbxd *d, const char *ref, char *id, size_t cap, sbx_er
     const char *hex = strncmp(ref, "sha256:", 7) == 0 ? ref + 7 : ref;
     size_t n = strlen(hex);
     if (n < 12 || n > 64 || !is_hex(hex, n)) return 0;
-    char dirp[4200];
-    snprintf(dirp, sizeof(dirp), "%s/images", d->store.dir);
-    _cleanup_closedir_ DIR *dir = opendir(dirp);
-    struct dirent *de;
+    _cleanup_closedir_ DIR *dir = open_records(d);
+    char rid[72];
     int found = 0;
-    while (dir && (de = readdir(dir)) != NULL) {
-        if (strlen(de->d_name) != 69 || strcmp(de->d_name + 64, ".json") != 0) continue;
-        if (strncmp(de->d_name, hex, n) != 0) continue;
+    while (next_record(dir, rid)) {
+        if (strncmp(rid + 7, hex, n) != 0) continue;
         if (found++)
             return sbx_error_kind(err, SBX_E_INVALID, "ambiguous_image",
                                   "image id prefix %s matches more than one image; give more "
                                   "digits",
                                   ref);
-        snprintf(id, cap, "sha256:%.64s", de->d_name);
+        snprintf(id, cap, "%s", rid);
     }
     return found;
 }
@@ -360,17 +377,13 @@ static struct json_object *dir_image_json(struct sbxd *d, const char *name)
 struct json_object *store_list(struct sbxd *d)
 {
     struct json_object *arr = json_object_new_array();
-    char dirp[4200];
-    snprintf(dirp, sizeof(dirp), "%s/images", d->store.dir);
-    _cleanup_closedir_ DIR *dir = opendir(dirp);
-    struct dirent *de;
-    while (dir && (de = readdir(dir)) != NULL) {
-        if (strlen(de->d_name) != 69 || strcmp(de->d_name + 64, ".json") != 0) continue;
-        char id[72];
-        snprintf(id, sizeof(id), "sha256:%.64s", de->d_name);
+    _cleanup_closedir_ DIR *dir = open_records(d);
+    char id[72];
+    while (next_record(dir, id)) {
         _cleanup_json_ struct json_object *rec = load_record(d, id);
         if (rec) json_object_array_add(arr, store_image_json(d, rec));
     }
+    struct dirent *de;
     _cleanup_closedir_ DIR *idir = opendir(d->cfg.image_dir);
     while (idir && (de = readdir(idir)) != NULL)
         if (de->d_name[0] != '.' && store_is_dir_image(d, de->d_name))
@@ -464,18 +477,14 @@ void store_gc(struct sbxd *d)
     }
     st->gc_wanted = 0;
     _cleanup_json_ struct json_object *used = json_object_new_object();
-    char dirp[4200];
-    snprintf(dirp, sizeof(dirp), "%s/images", st->dir);
-    _cleanup_closedir_ DIR *dir = opendir(dirp);
-    struct dirent *de;
-    while (dir && (de = readdir(dir)) != NULL) {
-        if (strlen(de->d_name) != 69 || strcmp(de->d_name + 64, ".json") != 0) continue;
-        char id[72];
-        snprintf(id, sizeof(id), "sha256:%.64s", de->d_name);
+    _cleanup_closedir_ DIR *dir = open_records(d);
+    char id[72];
+    while (next_record(dir, id)) {
         _cleanup_json_ struct json_object *rec = load_record(d, id);
         struct json_object *layers;
         if (!rec || !json_object_object_get_ex(rec, "layers", &layers)) {
-            log_warn("image store: %s/%s is damaged; its layers are kept", dirp, de->d_name);
+            log_warn("image store: %s/images/%s.json is damaged; its layers are kept", st->dir,
+                     id + 7);
             return;
         }
         for (size_t i = 0; i < json_object_array_length(layers); i++) {
@@ -483,8 +492,10 @@ void store_gc(struct sbxd *d)
             if (dg && strlen(dg) == 71) json_object_object_add(used, dg + 7, NULL);
         }
     }
+    char dirp[4200];
     snprintf(dirp, sizeof(dirp), "%s/layers", st->dir);
     _cleanup_closedir_ DIR *ldir = opendir(dirp);
+    struct dirent *de;
     while (ldir && (de = readdir(ldir)) != NULL) {
         if (de->d_name[0] == '.' || json_object_object_get_ex(used, de->d_name, NULL)) continue;
         char p[4500];

@@ -5,7 +5,6 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +26,7 @@
 #include "shimctl.h"
 #include "util.h"
 #include "files.h"
+#include "helper.h"
 #include "imgimport.h"
 #include "imgstore.h"
 
@@ -66,17 +66,8 @@ static void usage(FILE *f)
 static int load_init(struct sbxd *d, sbx_err *err)
 {
     char path[PATH_MAX];
-    if (d->cfg.init_path) {
-        snprintf(path, sizeof(path), "%s", d->cfg.init_path);
-    } else {
-        char self[PATH_MAX];
-        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-        if (n < 0) return sbx_error(err, errno, "readlink /proc/self/exe");
-        self[n] = '\0';
-        char *dir = dirname(self);
-        snprintf(path, sizeof(path), "%s/sbx-init", dir);
-        if (access(path, X_OK) != 0) snprintf(path, sizeof(path), "%s/../libexec/sbx/sbx-init", dir);
-    }
+    int r = helper_exe_path(d->cfg.init_path, "sbx-init", path, sizeof(path));
+    if (r < 0) return sbx_error(err, -r, "readlink /proc/self/exe");
     _cleanup_close_ int src = open(path, O_RDONLY | O_CLOEXEC);
     if (src < 0) return sbx_error(err, errno, "open sbx-init at %s (pass --init)", path);
     struct stat st;

@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <libgen.h>
 #include <linux/sched.h>
 #include <poll.h>
 #include <pwd.h>
@@ -24,6 +23,7 @@
 #include "cleanup.h"
 #include "../shim/ctl.h"
 #include "egress.h"
+#include "helper.h"
 #include "log.h"
 #include "sbxd.h"
 #include "session.h"
@@ -196,22 +196,6 @@ void shimctl_session_remove(struct sbxd *d, struct session *s)
     if (ctl_call(d, m, -1, &err) < 0) log_warn("sbx-shim: remove session %s: %s", s->id, err.msg);
 }
 
-static int shim_path(struct sbxd *d, char *path, size_t cap)
-{
-    if (d->cfg.shim_path) {
-        snprintf(path, cap, "%s", d->cfg.shim_path);
-        return 0;
-    }
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n < 0) return -1;
-    self[n] = '\0';
-    char *dir = dirname(self);
-    snprintf(path, cap, "%s/sbx-shim", dir);
-    if (access(path, X_OK) != 0) snprintf(path, cap, "%s/../libexec/sbx/sbx-shim", dir);
-    return 0;
-}
-
 /* In the child: become the shim (never returns). */
 static void exec_shim(struct sbxd *d, const char *path, int ctl, int audit, int netns)
 {
@@ -249,7 +233,8 @@ static void exec_shim(struct sbxd *d, const char *path, int ctl, int audit, int 
 static int spawn(struct sbxd *d, sbx_err *err)
 {
     char path[PATH_MAX];
-    if (shim_path(d, path, sizeof(path)) < 0 || access(path, X_OK) != 0)
+    if (helper_exe_path(d->cfg.shim_path, "sbx-shim", path, sizeof(path)) < 0 ||
+        access(path, X_OK) != 0)
         return sbx_error(err, errno ? errno : ENOENT, "sbx-shim at %s (pass --shim)", path);
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)

@@ -35,6 +35,7 @@
 
 #include "cleanup.h"
 #include "error.h"
+#include "json.h"
 #include "layer.h"
 #include "manifest.h"
 #include "util.h"
@@ -784,12 +785,7 @@ int main(int argc, char **argv)
         static const char *const codes[] = {"internal", "invalid_request", "not_found",
                                             "conflict", "too_large", "unavailable",
                                             "forbidden"};
-        struct json_object *e = json_object_new_object();
-        json_object_object_add(e, "code", json_object_new_string(
-                                              err.code ? err.code : codes[err.kind % 7]));
-        json_object_object_add(e, "message", json_object_new_string(err.msg));
-        json_object_object_add(e, "kind", json_object_new_int((int)err.kind));
-        json_object_object_add(out, "error", e);
+        json_object_object_add(out, "error", json_err_object(&err, codes[err.kind % 7]));
     }
     if (chdir("/") == 0) rm_rf(im.tmp, &err);
     const char *s = json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN);

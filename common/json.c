@@ -211,6 +211,19 @@ int json_get_int(struct json_object *obj, const char *where, const char *key, in
     return 0;
 }
 
+int json_get_bool(struct json_object *obj, const char *where, const char *key, int *out,
+                  sbx_err *err)
+{
+    char path[256];
+    struct json_object *v = lookup(obj, key);
+    *out = 0;
+    json_path(path, sizeof(path), where, key);
+    if (!v) return 0;
+    if (!json_object_is_type(v, json_type_boolean)) return invalid(err, path, "must be true or false");
+    *out = json_object_get_boolean(v);
+    return 0;
+}
+
 int json_get_num(struct json_object *obj, const char *where, const char *key, double min,
                  double max, int *present, double *out, sbx_err *err)
 {

@@ -26,6 +26,9 @@ int json_get_str(struct json_object *obj, const char *where, const char *key, in
                  const char **out, sbx_err *err);
 int json_get_int(struct json_object *obj, const char *where, const char *key, int64_t min,
                  int64_t max, int *present, int64_t *out, sbx_err *err);
+/* A boolean; absent or null -> *out = 0. */
+int json_get_bool(struct json_object *obj, const char *where, const char *key, int *out,
+                  sbx_err *err);
 int json_get_num(struct json_object *obj, const char *where, const char *key, double min,
                  double max, int *present, double *out, sbx_err *err);
 int json_get_obj(struct json_object *obj, const char *where, const char *key,

@@ -32,6 +32,16 @@ static void method_not_allowed(struct conn *c, const char *allowed)
 
 static void not_found_session(struct conn *c, const char *id)
 {
+    const struct lost_session *l = session_lost_find(g_sbxd, id);
+    if (l) {
+        char t[32], lmsg[600];
+        fmt_time_utc(l->at, t, sizeof(t));
+        snprintf(lmsg, sizeof(lmsg),
+                 "session %s is gone: its sandbox died while sbxd was not running (%s); sbxd "
+                 "found it at start-up (%s) and removed what was left of it",
+                 l->id, l->why, t);
+        return conn_respond_error3(c, 410, "session_lost", lmsg);
+    }
     char msg[200];
     snprintf(msg, sizeof(msg), "no session \"%.64s\" (list sessions with GET /v1/sessions)", id);
     conn_respond_error3(c, 404, "not_found", msg);
@@ -161,6 +171,18 @@ static void image_one(struct conn *c, const char *ref)
     method_not_allowed(c, "GET or DELETE");
 }
 
+static void keepalive(struct conn *c, struct session *s)
+{
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "id", json_object_new_string(s->id));
+    json_object_object_add(o, "idle_timeout",
+                           s->idle_timeout ? json_object_new_int64(s->idle_timeout) : NULL);
+    char t[32];
+    if (s->expires) fmt_time_utc(s->expires, t, sizeof(t));
+    json_object_object_add(o, "expires_at", s->expires ? json_object_new_string(t) : NULL);
+    conn_respond(c, 200, o);
+}
+
 void api_dispatch(struct conn *c)
 {
     g_sbxd->last_request = now_mono();
@@ -191,6 +213,10 @@ void api_dispatch(struct conn *c)
             struct session *s = is_session_id(seg[2]) ? session_find(g_sbxd, seg[2]) : NULL;
             if (n == 3) {
                 if (m != HTTP_GET && m != HTTP_DELETE) return method_not_allowed(c, "GET or DELETE");
+                if (!s && m == HTTP_DELETE && session_lost_find(g_sbxd, seg[2])) {
+                    session_lost_forget(g_sbxd, seg[2]); /* already cleaned up */
+                    return conn_respond(c, 204, NULL);
+                }
                 if (!s) return not_found_session(c, seg[2]);
                 if (m == HTTP_GET) return conn_respond(c, 200, session_to_json(g_sbxd, s));
                 session_destroy(g_sbxd, s);
@@ -204,6 +230,16 @@ void api_dispatch(struct conn *c)
             if ((n == 4 || n == 5) && strcmp(seg[3], "files") == 0) {
                 if (!s) return not_found_session(c, seg[2]);
                 return files_dispatch(c, s, n == 5 ? seg[4] : NULL);
+            }
+            if (s && n >= 4) session_touch(s);
+            if (n >= 4 && n <= 6 && strcmp(seg[3], "processes") == 0) {
+                if (!s) return not_found_session(c, seg[2]);
+                return procapi_dispatch(c, s, n >= 5 ? seg[4] : NULL, n == 6 ? seg[5] : NULL);
+            }
+            if (n == 4 && strcmp(seg[3], "keepalive") == 0) {
+                if (m != HTTP_POST) return method_not_allowed(c, "POST");
+                if (!s) return not_found_session(c, seg[2]);
+                return keepalive(c, s);
             }
             if (n == 4 && strcmp(seg[3], "exec") == 0) {
                 if (m != HTTP_POST) return method_not_allowed(c, "POST");

@@ -152,6 +152,13 @@ static void worker(const struct fargs *a, int in, int out, int res, int initfd, 
 
 /* ------------------------------------------------------------ sbxd side -- */
 
+int files_session_active(const struct session *s)
+{
+    for (struct fjob *j = g_jobs; j; j = j->next)
+        if (!j->finished && strcmp(j->sid, s->id) == 0) return 1;
+    return 0;
+}
+
 static void job_free(struct fjob *j)
 {
     for (struct fjob **pp = &g_jobs; *pp; pp = &(*pp)->next)

@@ -29,6 +29,8 @@ int files_put_begin(struct conn *c, struct session *s);
 void files_dispatch(struct conn *c, struct session *s, const char *sub);
 /* The session is going away: kill its workers (their requests get 409). */
 void files_abort_session(struct sbxd *d, struct session *s);
+/* A file request of this session is in progress (it counts as activity). */
+int files_session_active(const struct session *s);
 void files_stop_all(struct sbxd *d);
 
 #endif

@@ -5,6 +5,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <stdio.h>
@@ -89,6 +90,21 @@ static void conn_kill(struct conn *c)
 
 void conn_abort(struct conn *c)
 {
+    conn_kill(c);
+}
+
+void conn_finish_now(struct conn *c)
+{
+    if (c->fd < 0) return;
+    double until = now_mono() + 1.0;
+    while (evbuffer_get_length(c->out) > 0 && now_mono() < until) {
+        int n = evbuffer_write(c->out, c->fd);
+        if (n > 0) continue;
+        if (n < 0 && errno != EAGAIN && errno != EINTR) break;
+        struct pollfd p = {c->fd, POLLOUT, 0};
+        poll(&p, 1, 50);
+    }
+    shutdown(c->fd, SHUT_RDWR);
     conn_kill(c);
 }
 

@@ -168,7 +168,7 @@ daemon_start() {
         "$DLOG" "$DPIDFILE" "$IT_RUN/$name/status" \
         "$SBX_BUILD/sbxd" --socket "$SOCK" --state-dir "$STATE" --cgroup-name "$CGN" \
         --id-base "$IDBASE" --id-slots "$IT_SLOTS" --audit-log "$IT_RUN/$name/egress.jsonl" \
-        --policy-dir "$IT_RUN/policy.d" --shim-user nobody \
+        --policy-dir "$IT_RUN/policy.d" --shim-user nobody --on-exit remove \
         ${SBX_TEST_SHIM:+--shim "$SBX_TEST_SHIM"} ${IT_SBXD_ARGS[@]+"${IT_SBXD_ARGS[@]}"} \
         "$@" 2>>"$DLOG" &
     local pid

@@ -322,7 +322,7 @@ static const char *const api_codes[] = {
     "invalid_path",    "permission_denied", "read_only",          "no_space",
     "file_too_large",  "cross_device",      "mount_point",        "too_deep",
     "no_such_process", "process_exited",    "stdin_closed",       "not_a_tty",
-    "wait_timeout",
+    "wait_timeout",    "stdin_backlog",     "session_lost",
 };
 
 int sbx_client_api_error(long status, json_object *resp, sbx_err *err)
@@ -588,21 +588,15 @@ int sbx_client_download(sbx_client *c, const char *path, int fd,
 
 /* ---- framed streams: exec and logs --------------------------------------- */
 
-/* Frame types. 1-5 are the exec stream's; a JSON frame of any other type
- * carries its event's "type" member (6 and 7 are dropped and
- * supervisor_restarted, docs/api.md, also when that member is missing). */
-enum {
-    FR_START = 1,
-    FR_STDOUT = 2,
-    FR_STDERR = 3,
-    FR_EXIT = 4,
-    FR_ERROR = 5,
-    FR_DROPPED = 6,
-    FR_RESTARTED = 7
-};
+/* Frame types (docs/api.md). 6 carries any other event (dropped,
+ * supervisor_restarted) as its JSON with a "type" member; a frame of a type
+ * this client does not know is read the same way when it is JSON, else
+ * skipped. */
+enum { FR_START = 1, FR_STDOUT = 2, FR_STDERR = 3, FR_EXIT = 4, FR_ERROR = 5, FR_EVENT = 6 };
 
 #define STDIN_CHUNK ((size_t)256 * 1024) /* largest piece of stdin per request */
 #define STDIN_RETRY_MS 50                /* sbxd took none of a piece: wait this long */
+#define STDIN_BACKLOG_MS 100             /* sbxd holds too much unread input: wait this long */
 
 enum ctl_kind { CTL_STDIN, CTL_EOF, CTL_RESIZE };
 
@@ -750,10 +744,7 @@ static int finish_json_frame(struct stream_ctx *x)
     if (!type && obj && json_object_object_get_ex(o, "type", &j) &&
         json_object_is_type(j, json_type_string))
         type = json_object_get_string(j);
-    if (!type)
-        type = ftype == FR_DROPPED     ? "dropped"
-               : ftype == FR_RESTARTED ? "supervisor_restarted"
-                                       : "";
+    if (!type) type = "";
 
     if (strcmp(type, "start") == 0) {
         int pid;
@@ -801,7 +792,7 @@ static int begin_frame(struct stream_ctx *x)
     x->remaining = (uint32_t)x->hdr[1] << 24 | (uint32_t)x->hdr[2] << 16 |
                    (uint32_t)x->hdr[3] << 8 | (uint32_t)x->hdr[4];
     x->hdr_have = 0;
-    bool known = x->type >= FR_START && x->type <= FR_RESTARTED;
+    bool known = x->type >= FR_START && x->type <= FR_EVENT;
     x->collect = x->type != FR_STDOUT && x->type != FR_STDERR;
     if (x->collect && x->remaining > FRAME_JSON_MAX) {
         if (known) return frame_fail(x, "control frame too large");
@@ -937,6 +928,16 @@ static void ctl_done(struct stream_ctx *x, CURLM *m, CURLcode rc)
         return;
     }
     if (parse_json(x->ctl_resp.p, x->ctl_resp.len, &o, &e) < 0) o = NULL;
+    if (status == 429 && kind != CTL_RESIZE) {
+        /* the process reads slower than its input comes (stdin_backlog):
+         * the same piece again, later */
+        x->retry_at = mono_now() + STDIN_BACKLOG_MS / 1000.0;
+        if (kind == CTL_EOF) {
+            x->eof_pending = true;
+            x->stdin_open = true;
+        }
+        return;
+    }
     if (status < 200 || status > 299) {
         if (kind == CTL_RESIZE) return;
         sbx_client_api_error(status, o, &e);
@@ -987,7 +988,9 @@ static bool ctl_next(struct stream_ctx *x, CURLM *m)
         return ctl_start(x, m, CTL_STDIN, path, x->in, x->in_len, "application/octet-stream") == 0;
     }
     if (x->eof_pending) {
+        if (mono_now() < x->retry_at) return false;
         x->stdin_open = false;
+        x->eof_pending = false;
         strcat(path, "?eof=1");
         return ctl_start(x, m, CTL_EOF, path, "", 0, "application/octet-stream") == 0;
     }
@@ -1060,7 +1063,7 @@ static CURLcode run_stream(struct stream_ctx *x, sbx_err *err, bool *multi_faile
             w[nw++] = (struct curl_waitfd){.fd = io->wake_fd, .events = CURL_WAIT_POLLIN};
         bool want_in = stdin_wanted(x);
         if (want_in) w[nw++] = (struct curl_waitfd){.fd = io->stdin_fd, .events = CURL_WAIT_POLLIN};
-        int timeout = x->in_len > 0 && !x->ctl_busy ? STDIN_RETRY_MS : 1000;
+        int timeout = (x->in_len > 0 || x->eof_pending) && !x->ctl_busy ? STDIN_RETRY_MS : 1000;
         mc = curl_multi_poll(m, nw ? w : NULL, nw, timeout, NULL);
         if (mc != CURLM_OK) {
             sbx_error(err, 0, "stream: %s", curl_multi_strerror(mc));

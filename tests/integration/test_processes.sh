@@ -670,24 +670,46 @@ test_keepalive_answers_for_a_running_session() {
     assert_ne "" "$(cat "$T/err")" "sbx keepalive of an unknown session: message"
 }
 
-# ----------------------------------------------------- lost connection ----
+# ------------------------------------------------- sbxd restarts, cuts ----
 
-test_cli_reports_an_exec_stream_cut_before_the_exit_as_no_exit_status() {
-    daemon_start cut || fail "second sbxd did not start"
-    defer daemon_stop cut
+test_cli_exec_reports_a_restart_or_a_cut_stream_never_as_an_exit_status() {
+    daemon_start clirs || fail "second sbxd did not start"
+    defer daemon_stop clirs
     new_session
     local sid=$SID
+    # sbxd killed and started again: the stream ends with supervisor_restarted
     sbx exec "$sid" -- sh -c 'echo started; exec sleep 1000' >"$T/out" 2>"$T/err" &
     local cpid=$!
     wait_until 20 grep -q started "$T/out" || fail "the exec did not start: $(cat "$T/err")"
-    daemon_stop cut KILL
-    wait_until 20 pr_done "$cpid" || fail "sbx exec still runs 20 s after sbxd was killed"
+    daemon_stop clirs KILL
+    daemon_start clirs || fail "sbxd does not start over a killed one"
+    wait_until 20 pr_done "$cpid" || fail "sbx exec still runs 20 s after sbxd restarted"
     wait "$cpid"
-    local rc=$?
-    assert_eq 125 "$rc" "sbx exec status when sbxd dies mid-stream (never the process's, never 0)"
-    assert_contains "$(cat "$T/err")" "may still be running" "sbx exec message when sbxd dies mid-stream"
-    # what the killed daemon left is removed by the next one
-    daemon_start cut || fail "sbxd does not start over the leftovers of a killed one"
+    assert_eq 125 $? "sbx exec status when sbxd restarted mid-stream (never the process's)"
+    local err pid
+    err=$(cat "$T/err")
+    assert_contains "$err" "supervisor restarted" "sbx exec message after a restart"
+    assert_contains "$err" "still running" "sbx exec message after a restart"
+    pid=$(sed -n 's/.*process \([0-9]*\) is still running.*/\1/p' <<<"$err")
+    assert_match "$pid" '^[1-9][0-9]*$' "the pid in sbx exec's message ($err)"
+    assert_contains "$err" "sbx logs -f $sid $pid" "sbx exec's message says how to follow it"
+    assert_match "$(sbx ps "$sid" | grep -E "^$pid ")" "^$pid +running +- .* sleep 1000\$" "the process runs on after the restart"
+    sbx kill -s KILL "$sid" "$pid"
+    wait_until 10 pr_exited "$sid" "$pid" || fail "sleep 1000 survived sbx kill after the restart"
+    # sbxd killed and the sandbox gone with it: the connection just ends
+    sbx exec "$sid" -- sh -c 'echo started2; exec sleep 1001' >"$T/out" 2>"$T/err" &
+    cpid=$!
+    wait_until 20 grep -q started2 "$T/out" || fail "the second exec did not start: $(cat "$T/err")"
+    local init_pid
+    init_pid=$(session_field "$sid" .pid)
+    daemon_stop clirs KILL
+    kill -KILL "$init_pid"
+    wait_until 20 pr_done "$cpid" || fail "sbx exec still runs 20 s after sbxd and the sandbox died"
+    wait "$cpid"
+    assert_eq 125 $? "sbx exec status when its stream was cut (never the process's, never 0)"
+    assert_contains "$(cat "$T/err")" "broke off" "sbx exec message when its stream was cut"
+    assert_contains "$(cat "$T/err")" "may still be running" "sbx exec message when its stream was cut"
+    daemon_start clirs || fail "sbxd does not start after its sandbox died"
     delete_all_sessions
-    LEAK_WHAT="after the killed sbxd's successor" assert_no_leaks cut
+    LEAK_WHAT="after the restarts" assert_no_leaks clirs
 }

@@ -339,9 +339,19 @@ test_stdin_of_a_background_cat_shows_in_its_logs_and_eof_ends_it() {
     pr_logs "$SID" "$pid"
     { printf 'first\nhello\n'; cat "$T/bytes"; printf 'bye\n'; } >"$T/want"
     cmp "$T/want" <(ndjson_data "$T/logs.out" stdout) >&2 || fail "cat's output is not what its stdin got"
-    # closed: 409
+    # exited: its stdin is closed too
     pr_stdin "$SID" "$pid" "$T/bye"
-    API_WHAT="stdin after eof" expect_error 409 stdin_closed
+    [ "$API_CODE" = 409 ] || fail "stdin of the exited cat: expected 409, got $API_CODE $(short "$API_BODY")"
+    [[ "$(jb .error.code)" == stdin_closed || "$(jb .error.code)" == process_exited ]] ||
+        fail "stdin of the exited cat: code $(jb .error.code)"
+    # closed by eof=1 while the process runs on: 409 stdin_closed
+    pr_bg "$SID" '{"argv":["sh","-c","cat; echo cat-done; exec sleep 1000"],"background":true,"stdin_open":true}'
+    local p1=$PR_PID
+    pr_stdin "$SID" "$p1" "$T/bye" eof=1
+    assert_eq 200 "$API_CODE" "POST stdin?eof=1"
+    wait_until 10 pr_logs_have "$SID" "$p1" cat-done || fail "cat did not end at eof"
+    pr_stdin "$SID" "$p1" "$T/bye"
+    API_WHAT="stdin after eof of a running process" expect_error 409 stdin_closed
     # eof=1 with an empty body; a process without stdin_open has no open stdin
     pr_bg "$SID" '{"argv":["sh","-c","cat; echo eof-seen"],"background":true,"stdin_open":true}'
     local p2=$PR_PID
@@ -693,7 +703,7 @@ test_cli_exec_reports_a_restart_or_a_cut_stream_never_as_an_exit_status() {
     pid=$(sed -n 's/.*process \([0-9]*\) is still running.*/\1/p' <<<"$err")
     assert_match "$pid" '^[1-9][0-9]*$' "the pid in sbx exec's message ($err)"
     assert_contains "$err" "sbx logs -f $sid $pid" "sbx exec's message says how to follow it"
-    assert_match "$(sbx ps "$sid" | grep -E "^$pid ")" "^$pid +running +- .* sleep 1000\$" "the process runs on after the restart"
+    assert_match "$(sbx ps "$sid" | grep -E "^$pid ")" "^$pid +running +- .*exec sleep 1000'\$" "the process runs on after the restart"
     sbx kill -s KILL "$sid" "$pid"
     wait_until 10 pr_exited "$sid" "$pid" || fail "sleep 1000 survived sbx kill after the restart"
     # sbxd killed and the sandbox gone with it: the connection just ends

@@ -73,6 +73,8 @@ const char help_logs[] =
     "\n"
     "Print the output of process PID of session ID that its log buffer still holds\n"
     "(its stdout on stdout, its stderr on stderr; a tty's output is all stdout).\n"
+    "Background processes (exec -d) keep a log buffer; a foreground exec's output\n"
+    "went to its stream, so -f shows only what it prints from now on.\n"
     "When older output no longer fits in the buffer, a note on stderr says how\n"
     "much was dropped (a bigger buffer: sbx exec -d --log-buffer SIZE).\n"
     "\n"

@@ -779,8 +779,9 @@ static const char help_main[] =
     "  -u, --user USER      sandbox, root, UID or UID:GID (default: sandbox)\n"                    \
     "  -t, --timeout SECS   Kill the command after SECS seconds\n"                                 \
     "      --log-buffer SIZE\n"                                                                    \
-    "                       Keep the last SIZE bytes of output for 'sbx logs'\n"                   \
-    "                       (BYTES, or with K, M or G; default: sbxd's, 1M)\n"
+    "                       With -d: keep the last SIZE bytes of its output for\n"                 \
+    "                       'sbx logs' (BYTES, or with K, M or G; 1K..64M; default:\n"             \
+    "                       sbxd's --log-buffer, 1M)\n"
 
 #define EXIT_HELP                                                                                  \
     "Exit status: the command's; 128+N if it was killed by signal N; 125 if sbx or\n"              \

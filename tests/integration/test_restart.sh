@@ -26,6 +26,8 @@ _ticked_past() { local t; t=$(_last_tick "$1" "$2"); [ -n "$t" ] && [ "$t" -gt "
 # the test's curl jobs (not the daemons it started, which are jobs too)
 _stream_ended() { ! pgrep -f -P $$ '^curl .*/exec' >/dev/null; }
 _exited() { [ "$(_proc "$1" "$2" .state)" = exited ]; }
+# the session's processes on the host but the loops' short sleeps: pid and command
+_long_lived() { range_procs | awk '$4 == "sleep" && $5 == "0.2" { next } { $2 = ""; $3 = ""; print }' | sort; }
 _n_started() { [ "$(cat "$T"/fg.*.out 2>/dev/null | grep -c '"type":"start"')" = "$1" ]; }
 
 test_kill9_with_20_background_processes_and_5_open_streams_loses_nothing() {
@@ -51,10 +53,10 @@ test_kill9_with_20_background_processes_and_5_open_streams_loses_nothing() {
     # what must survive, seen from the host
     local init_pid host_procs cgs netns
     init_pid=$(session_field "$sid" .pid)
-    host_procs=$(range_procs | wc -l)
+    host_procs=$(_long_lived)
     cgs=$(cg_dirs "$CGN" "$sid")
     netns=$(readlink "/proc/$init_pid/ns/net")
-    assert_ge "$host_procs" 27 "host processes of the session before the restart (init + 26)"
+    assert_eq 27 "$(wc -l <<<"$host_procs")" "host processes of the session before the restart (init + 26)"
 
     daemon_stop k9r KILL
     daemon_start k9r || fail "sbxd does not start over a killed one"
@@ -71,7 +73,7 @@ test_kill9_with_20_background_processes_and_5_open_streams_loses_nothing() {
     assert_eq "$init_pid" "$(session_field "$sid" .pid)" "the session's init after the restart"
     api GET "/v1/sessions/$sid/processes"
     assert_eq 26 "$(jb '[.processes[] | select(.state == "running" and .adopted)] | length')" "running processes taken over ($(short "$API_BODY" 400))"
-    assert_eq "$host_procs" "$(range_procs | wc -l)" "host processes of the session after the restart"
+    assert_eq "$host_procs" "$(_long_lived)" "host processes of the session after the restart"
     assert_eq "$cgs" "$(cg_dirs "$CGN" "$sid")" "cgroups after the restart"
     assert_eq "$netns" "$(readlink "/proc/$init_pid/ns/net")" "net namespace after the restart"
     # output after the restart reaches the logs of every background process
@@ -187,4 +189,28 @@ test_a_second_sbxd_on_the_same_state_dir_is_refused() {
     assert_eq 1 "$rc" "exit status of a second sbxd on the main daemon's state dir"
     assert_contains "$out" "another sbxd uses the state dir" "its error"
     assert_health
+}
+
+# While no sbxd runs, init keeps the rendezvous socket at fd 9 and every
+# process's kept fds: root inside the sandbox must reach none of them (it may
+# list /proc/1/fd's numbers, as the owner of a non-dumpable task's proc dir;
+# opening, readlink and fdinfo need ptrace rights over init, which it lacks).
+test_sandbox_root_cannot_reach_inits_fds_while_sbxd_is_away() {
+    daemon_start k9s || fail "sbxd k9s did not start"
+    defer daemon_stop k9s
+    new_session
+    local sid=$SID
+    _bg "$sid" 'sleep 1000'
+    api POST "/v1/sessions/$sid/exec" '{"argv":["sh","-c","for i in $(seq 1 40); do readlink /proc/1/fd/9 >/dev/null 2>&1 && echo READLINK; cat /proc/1/fdinfo/9 >/dev/null 2>&1 && echo FDINFO; (exec 7</proc/1/fd/9) 2>/dev/null && echo OPENED; sleep 0.1; done; echo done"],"background":true,"user":"root"}'
+    assert_eq 201 "$API_CODE" "background prober: $(short "$API_BODY")"
+    local prober
+    prober=$(jb .pid)
+    daemon_stop k9s KILL
+    sleep 2
+    daemon_start k9s || fail "sbxd does not start over a killed one"
+    wait_until 20 eval '_logs "$sid" "$prober" | grep -q done' || fail "prober did not finish: $(_logs "$sid" "$prober")"
+    assert_eq done "$(_logs "$sid" "$prober")" "what root in the sandbox could reach of init's fds while sbxd was away"
+    api DELETE "/v1/sessions/$sid"
+    daemon_stop k9s
+    LEAK_WHAT="after stopping" assert_no_leaks k9s
 }

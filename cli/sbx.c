@@ -221,6 +221,7 @@ enum {
     OPT_SINCE,
     OPT_TTY,
     OPT_LOG_BUFFER,
+    OPT_IDLE_TIMEOUT,
 };
 
 /* ---- network options (create, run, network) ------------------------------ */
@@ -315,8 +316,8 @@ static int net_opts_check(const struct net_opts *o, sbx_err *err)
 struct create_opts {
     const char *image;
     const char *memory;
-    bool has_pids, has_cpu, has_ttl;
-    int64_t pids, ttl;
+    bool has_pids, has_cpu, has_ttl, has_idle;
+    int64_t pids, ttl, idle;
     double cpu;
     json_object *env; /* session env (create only; run sends env with the exec) */
     json_object *labels;
@@ -366,6 +367,9 @@ static int create_option(struct create_opts *o, int c, const char *arg, sbx_err 
     case OPT_CPU:
         o->has_cpu = true;
         return parse_number("--cpu", arg, &o->cpu, err) < 0 ? -1 : 1;
+    case OPT_IDLE_TIMEOUT:
+        o->has_idle = true;
+        return parse_int("--idle-timeout", arg, &o->idle, err) < 0 ? -1 : 1;
     case OPT_TTL:
         o->has_ttl = true;
         return parse_int("--ttl", arg, &o->ttl, err) < 0 ? -1 : 1;
@@ -423,7 +427,7 @@ static int exec_option(struct exec_opts *o, int c, const char *arg, sbx_err *err
         {"memory", required_argument, NULL, OPT_MEMORY},                                           \
         {"pids", required_argument, NULL, OPT_PIDS}, {"cpu", required_argument, NULL, OPT_CPU},    \
         {"label", required_argument, NULL, OPT_LABEL}, {"ttl", required_argument, NULL, OPT_TTL},  \
-        NET_LONGOPTS
+        {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT}, NET_LONGOPTS
 #define EXEC_LONGOPTS                                                                              \
     {"interactive", no_argument, NULL, 'i'}, {"cwd", required_argument, NULL, 'w'},                \
         {"workdir", required_argument, NULL, 'w'}, {"user", required_argument, NULL, 'u'},         \
@@ -459,6 +463,8 @@ static int create_body(const struct create_opts *o, json_object **out, sbx_err *
     if (o->env && add(body, "env", json_object_get(o->env), err) < 0) return -1;
     if (o->labels && add(body, "labels", json_object_get(o->labels), err) < 0) return -1;
     if (o->has_ttl && add(body, "ttl", json_object_new_int64(o->ttl), err) < 0) return -1;
+    if (o->has_idle && add(body, "idle_timeout", json_object_new_int64(o->idle), err) < 0)
+        return -1;
     if (net_opts_given(&o->net)) {
         json_object *net = NULL;
         if (net_body(&o->net, &net, err) < 0) return -1;
@@ -745,7 +751,11 @@ static const char help_main[] =
     "      --pids N         Maximum number of processes (default 1024)\n"                          \
     "      --cpu N          CPUs, e.g. 0.5 (default: no limit)\n"                                  \
     "      --label K=V      Label the session (repeatable)\n"                                      \
-    "      --ttl SECS       Remove the session automatically after SECS seconds\n"
+    "      --ttl SECS       Remove the session automatically after SECS seconds\n"                 \
+    "      --idle-timeout SECS\n"                                                                  \
+    "                       Remove it after SECS seconds without activity: exec,\n"                \
+    "                       file or process requests, open streams, 'sbx keepalive'\n"             \
+    "                       (background processes alone do not count)\n"
 
 #define NET_OPTS_HELP                                                                              \
     "      --allow HOST[:PORTS]\n"                                                                 \

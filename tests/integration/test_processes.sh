@@ -669,7 +669,7 @@ test_hostile_process_requests_get_clear_errors() {
     assert_health
 }
 
-test_keepalive_answers_for_a_running_session() {
+test_keepalive_holds_off_the_idle_timeout_of_a_session() {
     new_session
     api POST "/v1/sessions/$SID/keepalive"
     assert_eq 200 "$API_CODE" "keepalive: $(short "$API_BODY")"
@@ -678,6 +678,22 @@ test_keepalive_answers_for_a_running_session() {
     sbx keepalive 000000000000 2>"$T/err"
     assert_eq 1 $? "sbx keepalive of an unknown session"
     assert_ne "" "$(cat "$T/err")" "sbx keepalive of an unknown session: message"
+    # sbx create --idle-timeout: kept alive for 5 s by keepalives every 0.5 s
+    # (a background sleep alone is no activity), then removed
+    local sid
+    sid=$(sbx create --image busybox --idle-timeout 2)
+    assert_match "$sid" '^[0-9a-f]{12}$' "sbx create --idle-timeout"
+    assert_eq 2 "$(session_field "$sid" .idle_timeout)" "idle_timeout of the session"
+    sbx exec -d "$sid" -- sleep 1000 >/dev/null
+    local i
+    for i in $(seq 1 10); do
+        sbx keepalive "$sid" || fail "sbx keepalive $i of a session with an idle timeout: status $?"
+        sleep 0.5
+    done
+    assert_eq running "$(session_field "$sid" .state)" "session after 5 s of keepalives (idle timeout 2 s)"
+    wait_until 15 session_gone "$sid" || fail "the session was not removed after 2 s without activity"
+    api DELETE "/v1/sessions/$SID"
+    assert_no_leaks
 }
 
 # ------------------------------------------------- sbxd restarts, cuts ----

@@ -389,6 +389,11 @@ test_cli_exec_interactive_forwards_stdin_as_it_arrives() {
     # more than any request holds (16 MiB): streamed
     head -c 20000000 /dev/urandom >"$T/big"
     assert_eq "$(md5sum <"$T/big" | cut -d' ' -f1)" "$(sbx exec -i "$SID" -- md5sum <"$T/big" | cut -d' ' -f1)" "md5sum of 20 MB through sbx exec -i"
+    # a command that reads late: sbxd holds at most 8 MiB of unread input
+    # (429 stdin_backlog), sbx sends the rest when there is room again
+    local n
+    n=$(sbx exec -i "$SID" -- sh -c 'sleep 2; wc -c' <"$T/big" 2>"$T/err")
+    assert_eq "0 20000000" "$? $(tr -d ' ' <<<"$n")" "bytes read by a command that starts reading after 2 s ($(cat "$T/err"))"
     # the command exits without reading everything: sbx does not hang
     local rc
     yes | sbx exec -i "$SID" -- head -n 2 >"$T/out"

@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "archives.h"
 #include "exec.h"
 #include "files.h"
 #include "imgimport.h"
@@ -131,7 +132,7 @@ int api_head(struct conn *c)
         char *seg[8];
         int n = http_split_path(c->req.path, buf, sizeof(buf), seg, 8);
         if (n == 4 && !strcmp(seg[0], "v1") && !strcmp(seg[1], "sessions") &&
-            !strcmp(seg[3], "files")) {
+            (!strcmp(seg[3], "files") || !strcmp(seg[3], "archive"))) {
             struct session *s = is_session_id(seg[2]) ? session_find(g_sbxd, seg[2]) : NULL;
             if (!s) {
                 char msg[200];
@@ -139,6 +140,7 @@ int api_head(struct conn *c)
                          seg[2]);
                 return http_req_fail(&c->req, 404, "not_found", msg);
             }
+            if (!strcmp(seg[3], "archive")) return archive_put_begin(c, s);
             return files_put_begin(c, s);
         }
     }
@@ -204,6 +206,10 @@ void api_dispatch(struct conn *c)
             if ((n == 4 || n == 5) && strcmp(seg[3], "files") == 0) {
                 if (!s) return not_found_session(c, seg[2]);
                 return files_dispatch(c, s, n == 5 ? seg[4] : NULL);
+            }
+            if (n == 4 && strcmp(seg[3], "archive") == 0) {
+                if (!s) return not_found_session(c, seg[2]);
+                return archive_dispatch(c, s);
             }
             if (n == 4 && strcmp(seg[3], "exec") == 0) {
                 if (m != HTTP_POST) return method_not_allowed(c, "POST");

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -22,7 +23,9 @@ int sandbox_enter(int pidfd, int root, sbx_err *err)
     if (r == 0 && (setgroups(1, &g) < 0 || setresgid(g, g, g) < 0 || setresuid(u, u, u) < 0))
         r = -errno;
     if (r == 0) r = caps_apply(root);
-    if (r == 0 && (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+    /* (the uid change cleared the parent-death signal: set it again) */
+    if (r == 0 && (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
+                   prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
                    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 || chdir("/") < 0))
         r = -errno;
     if (r < 0) return sbx_error(err, -r, "become the sandbox's user");

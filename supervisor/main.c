@@ -45,6 +45,10 @@ static void usage(FILE *f)
             "  --image-max-bytes N   largest image an import may unpack (default 64 GiB)\n"
             "  --image-max-entries N most archive entries per import (default 2000000)\n"
             "  --file-max-bytes N largest file one PUT .../files may write (default 1 GiB)\n"
+            "  --archive PATH     the sbx-archive binary (default: next to sbxd, or\n"
+            "                     ../libexec/sbx/sbx-archive)\n"
+            "  --archive-max-bytes N   most bytes one PUT .../archive may unpack (default 4 GiB)\n"
+            "  --archive-max-entries N most entries in one PUT .../archive (default 1000000)\n"
             "  --init PATH        the sbx-init binary (default: next to sbxd, or\n"
             "                     ../libexec/sbx/sbx-init)\n"
             "  --cgroup-name NAME sbx's cgroup subtree (default sbx)\n"
@@ -136,6 +140,8 @@ int main(int argc, char **argv)
     d.cfg.image_max_bytes = 64ull << 30;
     d.cfg.image_max_entries = 2000000;
     d.cfg.file_max_bytes = 1ull << 30;
+    d.cfg.archive_max_bytes = 4ull << 30;
+    d.cfg.archive_max_entries = 1000000;
     d.store.fd = -1;
     static const struct option opts[] = {
         {"socket", required_argument, 0, 's'},  {"state-dir", required_argument, 0, 'd'},
@@ -150,6 +156,8 @@ int main(int argc, char **argv)
         {"import", required_argument, 0, 'M'},  {"image-max-bytes", required_argument, 0, 'B'},
         {"image-max-entries", required_argument, 0, 'e'},
         {"file-max-bytes", required_argument, 0, 'F'},
+        {"archive", required_argument, 0, 'R'}, {"archive-max-bytes", required_argument, 0, 'X'},
+        {"archive-max-entries", required_argument, 0, 'Y'},
         {"version", no_argument, 0, 'V'},       {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -192,19 +200,28 @@ int main(int argc, char **argv)
         case 'A': d.cfg.audit_log = optarg; break;
         case 'P': d.cfg.policy_dir = optarg; break;
         case 'M': d.cfg.import_path = optarg; break;
+        case 'R': d.cfg.archive_path = optarg; break;
         case 'B':
         case 'F':
+        case 'X':
+        case 'Y':
         case 'e': {
             char *end;
             errno = 0;
             unsigned long long v = strtoull(optarg, &end, 10);
             if (errno || *end || end == optarg || v == 0) {
                 fprintf(stderr, "sbxd: --%s must be a positive number\n",
-                        o == 'B' ? "image-max-bytes" : o == 'F' ? "file-max-bytes" : "image-max-entries");
+                        o == 'B'   ? "image-max-bytes"
+                        : o == 'F' ? "file-max-bytes"
+                        : o == 'X' ? "archive-max-bytes"
+                        : o == 'Y' ? "archive-max-entries"
+                                   : "image-max-entries");
                 return 2;
             }
             if (o == 'B') d.cfg.image_max_bytes = v;
             else if (o == 'F') d.cfg.file_max_bytes = v;
+            else if (o == 'X') d.cfg.archive_max_bytes = v;
+            else if (o == 'Y') d.cfg.archive_max_entries = v;
             else d.cfg.image_max_entries = v;
             break;
         }

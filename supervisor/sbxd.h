@@ -35,6 +35,8 @@ struct sbxd_config {
     const char *import_path; /* sbx-import (default: next to sbxd, or ../libexec/sbx/) */
     uint64_t image_max_bytes, image_max_entries; /* per image import */
     uint64_t file_max_bytes;                      /* one PUT of the file API */
+    const char *archive_path; /* sbx-archive (default: next to sbxd, or ../libexec/sbx/) */
+    uint64_t archive_max_bytes, archive_max_entries; /* one PUT .../archive */
 };
 
 struct shim_listener {

@@ -508,13 +508,10 @@ int arc_unpack(struct archive *reader, int infd, int stagefd, const struct arc_u
     u->umask = umask(0);
     umask(u->umask);
     int rc = -1;
-    if (archive_read_open(a, u, NULL, read_cb, NULL) != ARCHIVE_OK) {
-        read_failed(u, NULL);
-        goto out;
-    }
+    int r = archive_read_open(a, u, NULL, read_cb, NULL);
     for (int first = 1;; first = 0) {
         struct archive_entry *e;
-        int r = archive_read_next_header(a, &e);
+        if (r == ARCHIVE_OK) r = archive_read_next_header(a, &e);
         if (first && u->raw == 0 && u->read_errno == 0) {
             INVALID(err, "the archive is empty (0 bytes): send a tar archive");
             goto out;
@@ -531,6 +528,7 @@ int arc_unpack(struct archive *reader, int infd, int stagefd, const struct arc_u
             goto out;
         }
         if (one_entry(u, e) < 0) goto out;
+        r = ARCHIVE_OK;
     }
     rc = drain(u);
 out:

@@ -58,9 +58,13 @@ SBXD_SRC   := $(COMMON_SRC) common/http.c \
               supervisor/imgimport.c supervisor/bodypipe.c supervisor/helper.c supervisor/files.c \
               supervisor/fileops.c supervisor/init/caps.c supervisor/enter.c supervisor/sbjob.c \
               supervisor/jobio.c supervisor/archives.c $(POLICY_SRC)
+# Tar packing and safe extraction (libarchive), shared by sbx-archive and the CLI.
+ARCHIVE_LIB_SRC := archive/names.c archive/dirlist.c archive/unpack.c archive/commit.c \
+                   archive/extract.c archive/pack.c
 # The CLI's pure-logic modules (unit-tested).
 CLI_PURE   := cli/jsontext.c cli/audit.c
-CLI_SRC    := common/error.c common/json.c cli/sbx.c cli/client.c cli/image.c cli/cp.c $(CLI_PURE) $(POLICY_SRC)
+CLI_SRC    := common/error.c common/json.c cli/sbx.c cli/client.c cli/image.c cli/cp.c cli/cpdir.c \
+              cli/packer.c $(CLI_PURE) $(POLICY_SRC) $(ARCHIVE_LIB_SRC)
 INIT_SRC   := supervisor/init/sbx-init.c supervisor/init/caps.c common/initproto.c
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
@@ -122,13 +126,12 @@ $(BUILD)/tests/test_import_%: tests/unit/test_import_%.c $(call obj,$(IMPORT_LIB
 # path; sbxd itself does not link libarchive. archive/ (tar packing and safe
 # extraction) is shared with the CLI's sbx cp.
 ARCHIVE_PKGS    := json-c libarchive libcap
-ARCHIVE_LIB_SRC := archive/names.c archive/dirlist.c archive/unpack.c archive/commit.c \
-                   archive/extract.c archive/pack.c
 ARCHIVE_SRC     := common/error.c common/util.c common/json.c supervisor/fileops.c \
                    supervisor/enter.c supervisor/jobio.c supervisor/init/caps.c \
                    $(ARCHIVE_LIB_SRC) supervisor/archive/sbx-archive.c
 all: $(BUILD)/sbx-archive
 $(BUILD)/obj/archive/%.o: CPPFLAGS += -Iarchive
+$(BUILD)/obj/cli/%.o: CPPFLAGS += -Iarchive
 $(BUILD)/obj/supervisor/archive/%.o: CPPFLAGS += -Iarchive
 $(BUILD)/sbx-archive: $(call obj,$(ARCHIVE_SRC))
 	$(CC) $(LDFLAGS) -o $@ $^ $$($(PKG_CONFIG) --libs $(ARCHIVE_PKGS))

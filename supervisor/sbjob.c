@@ -150,7 +150,8 @@ static void finish(struct sbjob *j)
     } else if (helper_answer_error(o, &status, &code, &msg)) {
         respond_err(j, status, code, msg);
     } else {
-        log_error("%s for session %s ended without an answer", j->spec.what, j->sid);
+        if (j->c) /* (else it was killed because its client left) */
+            log_error("%s for session %s ended without an answer", j->spec.what, j->sid);
         char m[200];
         snprintf(m, sizeof(m), "the %s died without an answer", j->spec.what);
         respond_err(j, 500, "internal", m);

@@ -43,6 +43,7 @@ int arc_extract(const struct arc_extract *x, struct arc_stats *st, sbx_err *err)
         arc_reader_free(reader);
         goto out;
     }
+    if (x->on_stage) x->on_stage(x->stage_ud, name, 0);
     if (arc_unpack(reader, x->infd, sfd, &x->opts, st, &dirs, err) < 0) goto out;
     if (x->commit_ok && x->commit_ok(x->commit_ud) < 0) {
         sbx_error_kind(err, SBX_E_INVALID, "aborted",
@@ -50,6 +51,7 @@ int arc_extract(const struct arc_extract *x, struct arc_stats *st, sbx_err *err)
         goto out;
     }
     committed = 1;
+    if (x->on_stage) x->on_stage(x->stage_ud, name, 1);
     rc = arc_commit(sfd, x->dirfd, x->label, &dirs, err);
 out:
     if (sfd >= 0) close(sfd);

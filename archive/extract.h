@@ -19,6 +19,11 @@ struct arc_extract {
     struct arc_unpack_opts opts;
     int (*commit_ok)(void *ud); /* NULL: always; < 0: abandon (code "aborted") */
     void *commit_ud;
+    /* NULL, or told the staging directory's name once it exists (moving = 0)
+     * and again right before entries start moving into place (moving = 1):
+     * what a guardian needs to clean up after a crash. */
+    void (*on_stage)(void *ud, const char *name, int moving);
+    void *stage_ud;
 };
 
 int arc_extract(const struct arc_extract *x, struct arc_stats *st, sbx_err *err);

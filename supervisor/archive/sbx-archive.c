@@ -29,13 +29,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../enter.h"
 #include "extract.h"
 #include "../fileops.h"
 #include "../jobio.h"
+#include "commit.h"
 #include "json.h"
 #include "names.h"
 #include "pack.h"
@@ -200,21 +204,26 @@ static void remove_made(const char *path, const char *top)
     }
 }
 
-static int do_unpack(const struct opts *o, struct archive *reader, struct json_object **ok,
-                     sbx_err *err)
+/* The extraction runs in a child, so that whatever kills it (a bug that a
+ * hostile archive finds in libarchive) cannot leave its staging directory
+ * behind: the child tells us the directory's name (and when entries start
+ * moving into place) on a pipe; we remove it if the child dies without an
+ * answer. */
+static void tell_stage(void *ud, const char *name, int moving)
 {
-    char top[PATH_MAX];
-    top_missing(o->path, top, sizeof(top));
-    if (fo_mkdir(o->path, 1, 0755, err) < 0) {
-        arc_reader_free(reader);
-        return sbx_error_wrap(err, "extract into %s", o->path);
+    char line[128];
+    int n = snprintf(line, sizeof(line), "%s %s\n", moving ? "M" : "S", name);
+    if (write(*(int *)ud, line, (size_t)n) < 0) {
+        /* the guardian is gone; so are we, soon (parent-death signal) */
     }
-    int fd = open_dir(o->path, "extract into", err);
-    if (fd < 0) {
-        arc_reader_free(reader);
-        remove_made(o->path, top);
-        return -1;
-    }
+}
+
+static int extract_child(const struct opts *o, struct archive *reader, int fd, const char *top,
+                         int pipefd)
+{
+    sbx_err err = {0};
+    struct json_object *ok = NULL;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     struct arc_extract x = {
         .dirfd = fd,
         .label = o->path,
@@ -225,17 +234,99 @@ static int do_unpack(const struct opts *o, struct archive *reader, struct json_o
                  .max_entries = o->max_entries,
                  .contain_symlinks = 1},
         .commit_ok = job_body_complete,
+        .on_stage = tell_stage,
+        .stage_ud = &pipefd,
     };
     struct arc_stats st = {0};
-    int r = arc_extract(&x, &st, err);
-    close(fd);
+    int r = arc_extract(&x, &st, &err);
     if (r < 0) {
         remove_made(o->path, top);
-        return r;
+        if (err.kind == SBX_E_INTERNAL && err.errnum > 0)
+            fo_classify(err.errnum, &err.kind, &err.code);
+    } else {
+        ok = stats_json(&st, 0);
+        json_object_object_add(ok, "path", json_object_new_string(o->path));
     }
-    *ok = stats_json(&st, 0);
-    json_object_object_add(*ok, "path", json_object_new_string(o->path));
-    return 0;
+    int w = job_answer(JOB_ANSWER_FD, r, ok, &err);
+    _exit(w < 0 ? 3 : r == 0 ? 0 : 1);
+}
+
+/* 1 with *status when the child answered; else 0 or -1 as do_pack. */
+static int do_unpack(const struct opts *o, struct archive *reader, int *status, sbx_err *err)
+{
+    char top[PATH_MAX];
+    top_missing(o->path, top, sizeof(top));
+    if (fo_mkdir(o->path, 1, 0755, err) < 0) {
+        arc_reader_free(reader);
+        return sbx_error_wrap(err, "extract into %s", o->path);
+    }
+    int fd = open_dir(o->path, "extract into", err);
+    int p[2] = {-1, -1};
+    pid_t pid = -1;
+    if (fd >= 0 && pipe2(p, O_CLOEXEC) == 0) pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        extract_child(o, reader, fd, top, p[1]);
+    }
+    int e = errno;
+    arc_reader_free(reader); /* (the child's copy is its own) */
+    if (p[1] >= 0) close(p[1]);
+    if (fd < 0 || pid < 0) {
+        if (fd >= 0) {
+            close(fd);
+            sbx_error(err, e, "start the extraction");
+        }
+        if (p[0] >= 0) close(p[0]);
+        remove_made(o->path, top);
+        return -1;
+    }
+    close(0);
+    close(JOB_COMMIT_FD);
+    char buf[512], stage[128] = "";
+    size_t n = 0;
+    int moving = 0;
+    for (;;) {
+        ssize_t k = read(p[0], buf + n, sizeof(buf) - 1 - n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
+        n += (size_t)k;
+        buf[n] = '\0';
+        char *nl;
+        while ((nl = strchr(buf, '\n'))) {
+            *nl = '\0';
+            if ((buf[0] == 'S' || buf[0] == 'M') && buf[1] == ' ') {
+                snprintf(stage, sizeof(stage), "%s", buf + 2);
+                moving = buf[0] == 'M';
+            }
+            n -= (size_t)(nl + 1 - buf);
+            memmove(buf, nl + 1, n + 1);
+        }
+        if (n == sizeof(buf) - 1) n = 0;
+    }
+    close(p[0]);
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(st)) {
+        close(fd);
+        *status = WEXITSTATUS(st);
+        return 1;
+    }
+    /* killed: clean up after it */
+    sbx_err rmerr;
+    if (*stage && !moving) arc_rmtree(fd, stage, &rmerr);
+    close(fd);
+    if (!moving) remove_made(o->path, top);
+    int sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+    if (moving)
+        return sbx_error(err, 0,
+                         "the extraction into %s was killed by signal %d while it moved entries "
+                         "into place: some of them are there",
+                         o->path, sig);
+    return sbx_error(err, 0,
+                     "the extraction into %s was killed by signal %d (a bug, or an archive that "
+                     "found one); nothing was extracted",
+                     o->path, sig);
 }
 
 int main(int argc, char **argv)
@@ -261,8 +352,10 @@ int main(int argc, char **argv)
         if (o.pack) {
             rc = do_pack(&o, &pk, &ok, &err);
         } else {
-            rc = do_unpack(&o, reader, &ok, &err);
+            int status = 0;
+            rc = do_unpack(&o, reader, &status, &err);
             reader = NULL;
+            if (rc == 1) _exit(status); /* the extraction answered */
         }
     }
     if (rc < 0 && err.kind == SBX_E_INTERNAL && err.errnum > 0)

@@ -383,6 +383,32 @@ _arc_nothing() {
     [ -z "$SX_OUT" ] && [ "$SX_RC" = 0 ]
 }
 
+test_archive_a_crashed_extraction_leaves_nothing() {
+    new_session
+    mkdir -p "$T/a" && head -c 3000000 /dev/urandom >"$T/a/big"
+    tar -C "$T/a" -cf "$T/a.tar" big
+    { head -c 200000 "$T/a.tar"; sleep 4; } |
+        curl -sS --max-time 30 --unix-socket "$SOCK" -X PUT -T - -o "$T/put.out" -w '%{http_code}' \
+            "http://sbx/v1/sessions/$SID/archive?path=/workspace/new/dir" >"$T/put.code" 2>/dev/null &
+    local cpid=$! guardian child
+    wait_until 10 _arc_staging "$SID" || fail "no staging directory while the upload runs"
+    # the extraction (the helper's child) dies as a bug in libarchive would make it
+    guardian=$(pgrep -P "$(daemon_pid main)" -x sbx-archive)
+    child=$(pgrep -P "$guardian")
+    [ -n "$child" ] || fail "no extraction process under sbx-archive ($guardian)"
+    kill -SEGV "$child"
+    wait $cpid
+    assert_eq 500 "$(cat "$T/put.code")" "the PUT's answer: $(cat "$T/put.out")"
+    assert_contains "$(cat "$T/put.out")" "nothing was extracted" "message"
+    must_sh "$SID" 'ls -A /workspace'
+    assert_eq "" "$SX_OUT" "no staging directory and no /workspace/new left"
+    assert_health
+}
+_arc_staging() {
+    sx "$1" -- sh -c 'ls -A /workspace/new/dir 2>/dev/null'
+    [[ "$SX_OUT" == .sbx-archive-* ]]
+}
+
 test_cli_cp_copies_directories_both_ways() {
     new_session
     _arc_tree "$T/proj"

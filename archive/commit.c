@@ -70,6 +70,7 @@ static void apply_dirs(int dstfd, const struct arc_dirs *dirs)
 
 struct merge {
     const char *label;
+    const char *sep; /* between label and a relative path: "/", or "" after a '/' */
     struct arc_dirs *dirs;
     char rel[PATH_MAX]; /* the entry being looked at, relative */
     sbx_err *err;
@@ -85,8 +86,8 @@ static const char *type_word(mode_t m)
 static int merge(struct merge *m, int sfd, int dfd, size_t rlen, int depth, int dry)
 {
     if (depth > ARC_DEPTH_MAX + 8)
-        return sbx_error_kind(m->err, SBX_E_INVALID, "unsafe_entry", "%s/%s: too deep", m->label,
-                              m->rel);
+        return sbx_error_kind(m->err, SBX_E_INVALID, "unsafe_entry", "%s%s%s: too deep", m->label,
+                              m->sep, m->rel);
     struct dirlist ns;
     m->rel[rlen] = '\0';
     if (dirlist_read(sfd, 0, &ns, rlen ? m->rel : ".", m->err) < 0) return -1;
@@ -110,7 +111,7 @@ static int merge(struct merge *m, int sfd, int dfd, size_t rlen, int depth, int 
                      ? errno
                      : 0;
         if (de && de != ENOENT) {
-            r = sbx_error(m->err, de, "%s/%s", m->label, m->rel);
+            r = sbx_error(m->err, de, "%s%s%s", m->label, m->sep, m->rel);
         } else if (de == ENOENT) {
             if (!dry && renameat2(sfd, n, dfd, n, RENAME_NOREPLACE) < 0)
                 r = sbx_error(m->err, errno, "move %s into %s", m->rel, m->label);
@@ -118,9 +119,9 @@ static int merge(struct merge *m, int sfd, int dfd, size_t rlen, int depth, int 
             if ((dx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
                 (dx.stx_attributes & STATX_ATTR_MOUNT_ROOT)) {
                 r = sbx_error_kind(m->err, SBX_E_CONFLICT, "mount_point",
-                                   "%s/%s is a mount point (another filesystem): extract that "
+                                   "%s%s%s is a mount point (another filesystem): extract that "
                                    "part of the archive into it separately",
-                                   m->label, m->rel);
+                                   m->label, m->sep, m->rel);
                 break;
             }
             if (dry && faccessat(dfd, n, W_OK | X_OK, AT_EACCESS | AT_SYMLINK_NOFOLLOW) < 0) {
@@ -128,30 +129,30 @@ static int merge(struct merge *m, int sfd, int dfd, size_t rlen, int depth, int 
                 if (e == EACCES || e == EPERM || e == EROFS)
                     r = sbx_error_kind(m->err, SBX_E_FORBIDDEN,
                                        e == EROFS ? "read_only" : "permission_denied",
-                                       "%s/%s: the archive has entries for this existing "
+                                       "%s%s%s: the archive has entries for this existing "
                                        "directory, which cannot be written to (%s)",
-                                       m->label, m->rel, strerror(e));
+                                       m->label, m->sep, m->rel, strerror(e));
                 else
-                    r = sbx_error(m->err, e, "%s/%s", m->label, m->rel);
+                    r = sbx_error(m->err, e, "%s%s%s", m->label, m->sep, m->rel);
                 break;
             }
             if (dry) mark_merged(m->dirs, m->rel);
             _cleanup_close_ int s2 = open_beneath(sfd, n, O_RDONLY | O_DIRECTORY);
             _cleanup_close_ int d2 = open_beneath(dfd, n, O_PATH | O_DIRECTORY);
-            if (s2 < 0 || d2 < 0) r = sbx_error(m->err, errno, "%s/%s", m->label, m->rel);
+            if (s2 < 0 || d2 < 0) r = sbx_error(m->err, errno, "%s%s%s", m->label, m->sep, m->rel);
             else r = merge(m, s2, d2, nlen, depth + 1, dry);
         } else if (S_ISDIR(dx.stx_mode)) {
             r = sbx_error_kind(m->err, SBX_E_CONFLICT, "conflict",
-                               "%s/%s is a directory; the archive has a %s there (a directory is "
+                               "%s%s%s is a directory; the archive has a %s there (a directory is "
                                "not replaced: remove it first)",
-                               m->label, m->rel, type_word(ss.st_mode));
+                               m->label, m->sep, m->rel, type_word(ss.st_mode));
         } else if (!dry) {
             if (S_ISDIR(ss.st_mode)) { /* a directory replaces a file or link (not followed) */
                 if ((unlinkat(dfd, n, 0) < 0 && errno != ENOENT) ||
                     renameat2(sfd, n, dfd, n, RENAME_NOREPLACE) < 0)
-                    r = sbx_error(m->err, errno, "replace %s/%s", m->label, m->rel);
+                    r = sbx_error(m->err, errno, "replace %s%s%s", m->label, m->sep, m->rel);
             } else if (renameat(sfd, n, dfd, n) < 0) {
-                r = sbx_error(m->err, errno, "replace %s/%s", m->label, m->rel);
+                r = sbx_error(m->err, errno, "replace %s%s%s", m->label, m->sep, m->rel);
             }
         }
     }
@@ -164,6 +165,7 @@ int arc_commit(int stagefd, int dstfd, const char *label, struct arc_dirs *dirs,
     struct merge *m = calloc(1, sizeof(*m));
     if (!m) return sbx_error(err, ENOMEM, "commit");
     m->label = label;
+    m->sep = *label && label[strlen(label) - 1] == '/' ? "" : "/";
     m->dirs = dirs;
     m->err = err;
     qsort(dirs->v, dirs->n, sizeof(*dirs->v), dir_cmp);

@@ -68,6 +68,7 @@ struct walk {
     struct arc_packer *p;
     struct arc_stats *st;
     const char *label;
+    const char *sep; /* between label and a relative path: "/", or "" after a '/' */
     struct archive_entry *e;
     char path[PATH_MAX];
     sbx_err *err;
@@ -93,8 +94,8 @@ static int header(struct walk *w)
 
 static int changed(struct walk *w, const char *how)
 {
-    return sbx_error_kind(w->err, SBX_E_CONFLICT, "conflict", "%s/%s %s while it was archived",
-                          w->label, w->path, how);
+    return sbx_error_kind(w->err, SBX_E_CONFLICT, "conflict", "%s%s%s %s while it was archived",
+                          w->label, w->sep, w->path, how);
 }
 
 static int pack_file(struct walk *w, int dfd, const char *name, const struct statx *sx)
@@ -103,10 +104,10 @@ static int pack_file(struct walk *w, int dfd, const char *name, const struct sta
         openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT) return 0; /* gone since it was listed */
-        return sbx_error(w->err, errno, "%s/%s", w->label, w->path);
+        return sbx_error(w->err, errno, "%s%s%s", w->label, w->sep, w->path);
     }
     struct stat st;
-    if (fstat(fd, &st) < 0) return sbx_error(w->err, errno, "%s/%s", w->label, w->path);
+    if (fstat(fd, &st) < 0) return sbx_error(w->err, errno, "%s%s%s", w->label, w->sep, w->path);
     if (!S_ISREG(st.st_mode) || st.st_ino != sx->stx_ino) return changed(w, "was replaced");
     uint64_t size = (uint64_t)st.st_size;
     fill(w, sx);
@@ -130,7 +131,7 @@ static int pack_file(struct walk *w, int dfd, const char *name, const struct sta
         ssize_t n = read(fd, w->p->buf, want);
         if (n < 0) {
             if (errno == EINTR) continue;
-            return sbx_error(w->err, errno, "read %s/%s", w->label, w->path);
+            return sbx_error(w->err, errno, "read %s%s%s", w->label, w->sep, w->path);
         }
         if (n == 0) return changed(w, "shrank");
         la_ssize_t k = archive_write_data(w->p->w, w->p->buf, (size_t)n);
@@ -151,13 +152,13 @@ static int pack_dir(struct walk *w, int dfd, size_t plen, int depth)
         const char *n = dl.v[i];
         int len = snprintf(w->path + plen, sizeof(w->path) - plen, "%s%s", plen ? "/" : "", n);
         if (len < 0 || (size_t)len >= sizeof(w->path) - plen) {
-            r = sbx_error(w->err, ENAMETOOLONG, "%s/%s", w->label, w->path);
+            r = sbx_error(w->err, ENAMETOOLONG, "%s%s%s", w->label, w->sep, w->path);
             break;
         }
         struct statx sx;
         if (statx(dfd, n, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_BASIC_STATS, &sx) < 0) {
             if (errno == ENOENT) continue;
-            r = sbx_error(w->err, errno, "%s/%s", w->label, w->path);
+            r = sbx_error(w->err, errno, "%s%s%s", w->label, w->sep, w->path);
             break;
         }
         archive_entry_clear(w->e);
@@ -168,7 +169,7 @@ static int pack_dir(struct walk *w, int dfd, size_t plen, int depth)
             ssize_t tl = readlinkat(dfd, n, target, sizeof(target) - 1);
             if (tl < 0) {
                 if (errno == ENOENT) continue;
-                r = sbx_error(w->err, errno, "%s/%s", w->label, w->path);
+                r = sbx_error(w->err, errno, "%s%s%s", w->label, w->sep, w->path);
                 break;
             }
             target[tl] = '\0';
@@ -186,7 +187,7 @@ static int pack_dir(struct walk *w, int dfd, size_t plen, int depth)
             }
             if (depth + 1 >= ARC_DEPTH_MAX) {
                 r = sbx_error_kind(w->err, SBX_E_CONFLICT, "too_deep",
-                                   "%s/%s: the tree is deeper than %d levels", w->label, w->path,
+                                   "%s%s%s: the tree is deeper than %d levels", w->label, w->sep, w->path,
                                    ARC_DEPTH_MAX);
                 break;
             }
@@ -195,7 +196,7 @@ static int pack_dir(struct walk *w, int dfd, size_t plen, int depth)
             if (cfd < 0) {
                 if (errno == ENOENT) continue;
                 if (errno == ELOOP || errno == ENOTDIR) r = changed(w, "was replaced");
-                else r = sbx_error(w->err, errno, "%s/%s", w->label, w->path);
+                else r = sbx_error(w->err, errno, "%s%s%s", w->label, w->sep, w->path);
                 break;
             }
             r = pack_dir(w, cfd, plen + (size_t)len, depth + 1);
@@ -215,6 +216,7 @@ int arc_pack_tree(struct arc_packer *p, int dirfd, const char *label, struct arc
     w->p = p;
     w->st = st;
     w->label = label;
+    w->sep = *label && label[strlen(label) - 1] == '/' ? "" : "/";
     w->err = err;
     w->e = archive_entry_new();
     int r = w->e ? pack_dir(w, dirfd, 0, 0) : sbx_error(err, ENOMEM, "archive");

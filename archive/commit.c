@@ -168,7 +168,7 @@ int arc_commit(int stagefd, int dstfd, const char *label, struct arc_dirs *dirs,
     m->sep = *label && label[strlen(label) - 1] == '/' ? "" : "/";
     m->dirs = dirs;
     m->err = err;
-    qsort(dirs->v, dirs->n, sizeof(*dirs->v), dir_cmp);
+    if (dirs->n > 1) qsort(dirs->v, dirs->n, sizeof(*dirs->v), dir_cmp);
     int r = merge(m, stagefd, dstfd, 0, 0, 1);
     if (r == 0) {
         r = merge(m, stagefd, dstfd, 0, 0, 0);

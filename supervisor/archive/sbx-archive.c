@@ -206,9 +206,9 @@ static void remove_made(const char *path, const char *top)
 
 /* The extraction runs in a child, so that whatever kills it (a bug that a
  * hostile archive finds in libarchive) cannot leave its staging directory
- * behind: the child tells us the directory's name (and when entries start
- * moving into place) on a pipe; we remove it if the child dies without an
- * answer. */
+ * behind: the child tells us on a pipe the directory's name ("S name"), when
+ * entries start moving into place ("M name") and that it answered ("A"); if
+ * it ends without answering, we remove the directory and answer. */
 static void tell_stage(void *ud, const char *name, int moving)
 {
     char line[128];
@@ -248,6 +248,7 @@ static int extract_child(const struct opts *o, struct archive *reader, int fd, c
         json_object_object_add(ok, "path", json_object_new_string(o->path));
     }
     int w = job_answer(JOB_ANSWER_FD, r, ok, &err);
+    if (w == 0 && write(pipefd, "A\n", 2) != 2) w = -EPIPE; /* answered */
     _exit(w < 0 ? 3 : r == 0 ? 0 : 1);
 }
 
@@ -284,7 +285,7 @@ static int do_unpack(const struct opts *o, struct archive *reader, int *status, 
     close(JOB_COMMIT_FD);
     char buf[512], stage[128] = "";
     size_t n = 0;
-    int moving = 0;
+    int moving = 0, answered = 0;
     for (;;) {
         ssize_t k = read(p[0], buf + n, sizeof(buf) - 1 - n);
         if (k < 0 && errno == EINTR) continue;
@@ -297,6 +298,8 @@ static int do_unpack(const struct opts *o, struct archive *reader, int *status, 
             if ((buf[0] == 'S' || buf[0] == 'M') && buf[1] == ' ') {
                 snprintf(stage, sizeof(stage), "%s", buf + 2);
                 moving = buf[0] == 'M';
+            } else if (buf[0] == 'A') {
+                answered = 1;
             }
             n -= (size_t)(nl + 1 - buf);
             memmove(buf, nl + 1, n + 1);
@@ -307,26 +310,28 @@ static int do_unpack(const struct opts *o, struct archive *reader, int *status, 
     int st;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
     }
-    if (WIFEXITED(st)) {
+    if (answered) {
         close(fd);
-        *status = WEXITSTATUS(st);
+        *status = WIFEXITED(st) ? WEXITSTATUS(st) : 1;
         return 1;
     }
-    /* killed: clean up after it */
+    /* it died (or a sanitizer ended it) without answering: clean up after it */
     sbx_err rmerr;
     if (*stage && !moving) arc_rmtree(fd, stage, &rmerr);
     close(fd);
     if (!moving) remove_made(o->path, top);
-    int sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+    char how[48];
+    if (WIFSIGNALED(st)) snprintf(how, sizeof(how), "was killed by signal %d", WTERMSIG(st));
+    else snprintf(how, sizeof(how), "ended (status %d)", WEXITSTATUS(st));
     if (moving)
         return sbx_error(err, 0,
-                         "the extraction into %s was killed by signal %d while it moved entries "
-                         "into place: some of them are there",
-                         o->path, sig);
+                         "the extraction into %s %s while it moved entries into place: some of "
+                         "them are there",
+                         o->path, how);
     return sbx_error(err, 0,
-                     "the extraction into %s was killed by signal %d (a bug, or an archive that "
-                     "found one); nothing was extracted",
-                     o->path, sig);
+                     "the extraction into %s %s without an answer (a bug, or an archive that found "
+                     "one); nothing was extracted",
+                     o->path, how);
 }
 
 int main(int argc, char **argv)

@@ -165,6 +165,17 @@ bool cp_is_type(json_object *st, const char *type)
     return strcmp(str_field(st, "type"), type) == 0;
 }
 
+bool cp_remote_is_dir(sbx_client *cl, const char *id, const char *path, json_object *st,
+                      const struct cp_opts *o)
+{
+    if (cp_is_type(st, "dir")) return true;
+    if (!cp_is_type(st, "symlink")) return false;
+    _cleanup_free_ char *dot = cp_join(path, ".");
+    _cleanup_json_ json_object *dst = NULL;
+    sbx_err err;
+    return dot && cp_remote_stat(cl, id, dot, o, &dst, &err) == 0 && cp_is_type(dst, "dir");
+}
+
 /* ---- progress -------------------------------------------------------------------- */
 
 void cp_progress_cb(void *ud, unsigned long long n, bool all)
@@ -448,7 +459,7 @@ static int cp_download(sbx_client *cl, const char *id, const char *rpath, const 
         print_err(&err);
         return EXIT_FAIL;
     }
-    if (cp_is_type(rst, "dir")) return cp_dir_download(cl, id, rpath, local, o);
+    if (cp_remote_is_dir(cl, id, rpath, rst, o)) return cp_dir_download(cl, id, rpath, local, o);
     json_object *j;
     long long size = cp_is_type(rst, "file") && json_object_object_get_ex(rst, "size", &j) &&
                              json_object_is_type(j, json_type_int)

@@ -28,6 +28,10 @@ char *cp_join(const char *dir, const char *name);
 int cp_remote_stat(sbx_client *cl, const char *id, const char *path, const struct cp_opts *o,
                    json_object **st, sbx_err *err);
 bool cp_is_type(json_object *st, const char *type);
+/* st (path's stat) is a directory, or a symlink to one (followed as the
+ * archive API follows it). */
+bool cp_remote_is_dir(sbx_client *cl, const char *id, const char *path, json_object *st,
+                      const struct cp_opts *o);
 
 /* The progress line (a transfer under 1 MiB shows none). */
 struct cp_progress {

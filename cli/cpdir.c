@@ -117,7 +117,7 @@ int cp_dir_upload(sbx_client *cl, const char *local, const char *id, const char 
     if (!contents_only(local) && !into) {
         _cleanup_json_ json_object *rst = NULL;
         if (cp_remote_stat(cl, id, rpath, o, &rst, &err) == 0) {
-            if (!cp_is_type(rst, "dir")) {
+            if (!cp_remote_is_dir(cl, id, rpath, rst, o)) {
                 sbx_error(&err, 0, "%s:%s exists and is not a directory", id, rpath);
                 return fail(&err);
             }

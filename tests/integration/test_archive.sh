@@ -423,6 +423,10 @@ test_cli_cp_copies_directories_both_ways() {
     mkdir "$T/into"
     sbx cp -q "$SID:/workspace/proj" "$T/into" || fail "sbx cp into an existing dir"
     assert_eq "$(tree_sums "$T/proj")" "$(tree_sums "$T/into/proj")" "into DIR/NAME"
+    # a session path that is a symlink to a directory is that directory
+    must_sh "$SID" 'ln -s proj /workspace/plink'
+    sbx cp -q "$SID:/workspace/plink" "$T/via-link" || fail "sbx cp of a symlink to a directory"
+    assert_eq "$(tree_sums "$T/proj")" "$(tree_sums "$T/via-link")" "through a symlink to a directory"
     # contents only, and merging into what is there
     echo local >"$T/into/proj/only-local"
     must_sh "$SID" 'echo changed > /workspace/proj/src/nul'

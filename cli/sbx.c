@@ -730,7 +730,7 @@ static const char help_main[] =
     "  ls        List sessions\n"
     "  inspect   Show sessions as JSON\n"
     "  rm        Remove sessions\n"
-    "  cp        Copy files between the host and a session\n"
+    "  cp        Copy files and directories between the host and a session\n"
     "  image     Import, list, inspect and remove images\n"
     "  network   Show or change a session's egress policy\n"
     "  policy    Check an egress policy file, or show its canonical form\n"

@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "archives.h"
 #include "exec.h"
 #include "files.h"
 #include "imgimport.h"
@@ -141,7 +142,7 @@ int api_head(struct conn *c)
         char *seg[8];
         int n = http_split_path(c->req.path, buf, sizeof(buf), seg, 8);
         if (n == 4 && !strcmp(seg[0], "v1") && !strcmp(seg[1], "sessions") &&
-            !strcmp(seg[3], "files")) {
+            (!strcmp(seg[3], "files") || !strcmp(seg[3], "archive"))) {
             struct session *s = is_session_id(seg[2]) ? session_find(g_sbxd, seg[2]) : NULL;
             if (!s) {
                 char msg[200];
@@ -149,6 +150,8 @@ int api_head(struct conn *c)
                          seg[2]);
                 return http_req_fail(&c->req, 404, "not_found", msg);
             }
+            session_touch(s);
+            if (!strcmp(seg[3], "archive")) return archive_put_begin(c, s);
             return files_put_begin(c, s);
         }
     }
@@ -222,6 +225,7 @@ void api_dispatch(struct conn *c)
                 session_destroy(g_sbxd, s);
                 return conn_respond(c, 204, NULL);
             }
+            if (s && n >= 4) session_touch(s);
             if (n == 4 && strcmp(seg[3], "network") == 0) {
                 if (m != HTTP_PATCH && m != HTTP_PUT) return method_not_allowed(c, "PATCH");
                 if (!s) return not_found_session(c, seg[2]);
@@ -231,7 +235,6 @@ void api_dispatch(struct conn *c)
                 if (!s) return not_found_session(c, seg[2]);
                 return files_dispatch(c, s, n == 5 ? seg[4] : NULL);
             }
-            if (s && n >= 4) session_touch(s);
             if (n >= 4 && n <= 6 && strcmp(seg[3], "processes") == 0) {
                 if (!s) return not_found_session(c, seg[2]);
                 return procapi_dispatch(c, s, n >= 5 ? seg[4] : NULL, n == 6 ? seg[5] : NULL);
@@ -240,6 +243,10 @@ void api_dispatch(struct conn *c)
                 if (m != HTTP_POST) return method_not_allowed(c, "POST");
                 if (!s) return not_found_session(c, seg[2]);
                 return keepalive(c, s);
+            }
+            if (n == 4 && strcmp(seg[3], "archive") == 0) {
+                if (!s) return not_found_session(c, seg[2]);
+                return archive_dispatch(c, s);
             }
             if (n == 4 && strcmp(seg[3], "exec") == 0) {
                 if (m != HTTP_POST) return method_not_allowed(c, "POST");

@@ -51,6 +51,10 @@ static void usage(FILE *f)
             "                     (default 1048576; an exec's \"log_buffer\" overrides it)\n"
             "  --on-exit keep|remove  what sbxd's exit does to sessions: keep them running\n"
             "                     for the next sbxd to take over (default), or remove them\n"
+            "  --archive PATH     the sbx-archive binary (default: next to sbxd, or\n"
+            "                     ../libexec/sbx/sbx-archive)\n"
+            "  --archive-max-bytes N   most bytes one PUT .../archive may unpack (default 4 GiB)\n"
+            "  --archive-max-entries N most entries in one PUT .../archive (default 1000000)\n"
             "  --init PATH        the sbx-init binary (default: next to sbxd, or\n"
             "                     ../libexec/sbx/sbx-init)\n"
             "  --cgroup-name NAME sbx's cgroup subtree (default sbx)\n"
@@ -143,6 +147,8 @@ int main(int argc, char **argv)
     d.cfg.image_max_entries = 2000000;
     d.cfg.file_max_bytes = 1ull << 30;
     d.cfg.log_buffer = 1ull << 20;
+    d.cfg.archive_max_bytes = 4ull << 30;
+    d.cfg.archive_max_entries = 1000000;
     d.store.fd = -1;
     static const struct option opts[] = {
         {"socket", required_argument, 0, 's'},  {"state-dir", required_argument, 0, 'd'},
@@ -157,7 +163,9 @@ int main(int argc, char **argv)
         {"import", required_argument, 0, 'M'},  {"image-max-bytes", required_argument, 0, 'B'},
         {"image-max-entries", required_argument, 0, 'e'},
         {"file-max-bytes", required_argument, 0, 'F'},
-        {"log-buffer", required_argument, 0, 'L'}, {"on-exit", required_argument, 0, 'X'},
+        {"log-buffer", required_argument, 0, 'L'}, {"on-exit", required_argument, 0, 'O'},
+        {"archive", required_argument, 0, 'R'}, {"archive-max-bytes", required_argument, 0, 'X'},
+        {"archive-max-entries", required_argument, 0, 'Y'},
         {"version", no_argument, 0, 'V'},       {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -200,7 +208,7 @@ int main(int argc, char **argv)
         case 'A': d.cfg.audit_log = optarg; break;
         case 'P': d.cfg.policy_dir = optarg; break;
         case 'M': d.cfg.import_path = optarg; break;
-        case 'X':
+        case 'O':
             if (strcmp(optarg, "keep") == 0) d.cfg.remove_on_exit = 0;
             else if (strcmp(optarg, "remove") == 0) d.cfg.remove_on_exit = 1;
             else {
@@ -209,8 +217,11 @@ int main(int argc, char **argv)
             }
             break;
         case 'L':
+        case 'R': d.cfg.archive_path = optarg; break;
         case 'B':
         case 'F':
+        case 'X':
+        case 'Y':
         case 'e': {
             char *end;
             errno = 0;
@@ -221,6 +232,8 @@ int main(int argc, char **argv)
                         o == 'B'   ? "image-max-bytes"
                         : o == 'F' ? "file-max-bytes"
                         : o == 'L' ? "log-buffer"
+                        : o == 'X' ? "archive-max-bytes"
+                        : o == 'Y' ? "archive-max-entries"
                                    : "image-max-entries",
                         o == 'L' ? " of bytes, 1024..67108864" : "");
                 return 2;
@@ -228,6 +241,8 @@ int main(int argc, char **argv)
             if (o == 'L') d.cfg.log_buffer = v;
             else if (o == 'B') d.cfg.image_max_bytes = v;
             else if (o == 'F') d.cfg.file_max_bytes = v;
+            else if (o == 'X') d.cfg.archive_max_bytes = v;
+            else if (o == 'Y') d.cfg.archive_max_entries = v;
             else d.cfg.image_max_entries = v;
             break;
         }

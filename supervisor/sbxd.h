@@ -45,6 +45,8 @@ struct sbxd_config {
     uint64_t file_max_bytes;                      /* one PUT of the file API */
     uint64_t log_buffer;     /* default output ring of a background process, bytes */
     int remove_on_exit;      /* --on-exit remove: sessions end with sbxd (else they live on) */
+    const char *archive_path; /* sbx-archive (default: next to sbxd, or ../libexec/sbx/) */
+    uint64_t archive_max_bytes, archive_max_entries; /* one PUT .../archive */
 };
 
 struct shim_listener {

@@ -25,6 +25,7 @@
 #include "json.h"
 #include "log.h"
 #include "policy.h"
+#include "sbjob.h"
 #include "shimctl.h"
 #include "state.h"
 #include "util.h"
@@ -480,7 +481,7 @@ void session_touch(struct session *s)
  * activity for as long as they last. */
 static int session_busy(struct session *s)
 {
-    return exec_session_busy(s) || files_session_active(s);
+    return exec_session_busy(s) || sbjob_session_active(s);
 }
 
 static void idle_cb(evutil_socket_t fd, short ev, void *arg)

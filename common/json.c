@@ -302,3 +302,12 @@ struct json_object *json_err_object(const sbx_err *err, const char *fallback_cod
     json_object_object_add(e, "kind", json_object_new_int((int)err->kind));
     return e;
 }
+
+struct json_object *json_time_utc(time_t t)
+{
+    char buf[32];
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        return NULL;
+    return json_object_new_string(buf);
+}

@@ -4,6 +4,7 @@
 #define SBX_JSON_H
 
 #include <json-c/json.h>
+#include <time.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -41,6 +42,8 @@ int json_check_str_map(struct json_object *map, const char *where, size_t max_en
 /* {"code", "message", "kind"}: how a helper process (sbx-import, a file API
  * worker) reports err to sbxd; code is fallback_code when err has none. */
 struct json_object *json_err_object(const sbx_err *err, const char *fallback_code);
+/* A time as an ISO-8601 UTC string ("2026-11-25T04:49:23Z"). */
+struct json_object *json_time_utc(time_t t);
 /* "a.b" or "b" when where is empty. */
 const char *json_path(char *buf, size_t cap, const char *where, const char *key);
 

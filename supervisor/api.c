@@ -62,20 +62,11 @@ static void health(struct conn *c)
     conn_respond(c, 200, o);
 }
 
-static int body_json(struct conn *c, struct json_object **out)
-{
-    sbx_err err;
-    if (json_parse_object(c->req.body ? c->req.body : "", c->req.body_len, out, &err) < 0) {
-        conn_respond_error(c, &err);
-        return -1;
-    }
-    return 0;
-}
 
 static void create_session(struct conn *c)
 {
     _cleanup_json_ struct json_object *body = NULL;
-    if (body_json(c, &body) < 0) return;
+    if (conn_body_json(c, &body) < 0) return;
     struct session_create_req req;
     struct session *s;
     sbx_err err;
@@ -106,7 +97,7 @@ static void patch_network(struct conn *c, struct session *s)
         return;
     }
     _cleanup_json_ struct json_object *body = NULL;
-    if (body_json(c, &body) < 0) return;
+    if (conn_body_json(c, &body) < 0) return;
     _cleanup_json_ struct json_object *policy = NULL;
     sbx_err err;
     if (session_parse_network(g_sbxd, body, "network", &policy, &err) < 0 ||
@@ -127,7 +118,7 @@ static void exec_session(struct conn *c, struct session *s)
         return;
     }
     _cleanup_json_ struct json_object *body = NULL;
-    if (body_json(c, &body) < 0) return;
+    if (conn_body_json(c, &body) < 0) return;
     sbx_err err;
     if (exec_start(g_sbxd, s, c, body, &err) < 0) conn_respond_error(c, &err);
     /* else: the exec answers once init reports start or failure */
@@ -180,9 +171,7 @@ static void keepalive(struct conn *c, struct session *s)
     json_object_object_add(o, "id", json_object_new_string(s->id));
     json_object_object_add(o, "idle_timeout",
                            s->idle_timeout ? json_object_new_int64(s->idle_timeout) : NULL);
-    char t[32];
-    if (s->expires) fmt_time_utc(s->expires, t, sizeof(t));
-    json_object_object_add(o, "expires_at", s->expires ? json_object_new_string(t) : NULL);
+    json_object_object_add(o, "expires_at", s->expires ? json_time_utc(s->expires) : NULL);
     conn_respond(c, 200, o);
 }
 

@@ -695,16 +695,23 @@ void exec_on_failed(struct sbxd *d, struct session *s, uint32_t id, int errnum, 
     exec_free(d, e);
 }
 
+/* The exit status of an ended process: code_key (exit code or null), signal
+ * (number or null; an exit sbxd never saw is SIGKILL's), oom_killed. */
+static void add_exit_status(struct json_object *o, const struct exec *e, const char *code_key)
+{
+    int sig = e->have_status ? (WIFSIGNALED(e->status) ? WTERMSIG(e->status) : 0) : SIGKILL;
+    json_object_object_add(o, code_key, e->have_status && WIFEXITED(e->status)
+                                            ? json_object_new_int(WEXITSTATUS(e->status))
+                                            : NULL);
+    json_object_object_add(o, "signal", sig ? json_object_new_int(sig) : NULL);
+    json_object_object_add(o, "oom_killed", json_object_new_boolean(e->oom));
+}
+
 struct json_object *exec_exit_json(struct exec *e)
 {
     struct json_object *o = json_object_new_object();
-    int sig = e->have_status ? (WIFSIGNALED(e->status) ? WTERMSIG(e->status) : 0) : SIGKILL;
     json_object_object_add(o, "type", json_object_new_string("exit"));
-    json_object_object_add(o, "code", e->have_status && WIFEXITED(e->status)
-                                          ? json_object_new_int(WEXITSTATUS(e->status))
-                                          : NULL);
-    json_object_object_add(o, "signal", sig ? json_object_new_int(sig) : NULL);
-    json_object_object_add(o, "oom_killed", json_object_new_boolean(e->oom));
+    add_exit_status(o, e, "code");
     json_object_object_add(o, "timed_out", json_object_new_boolean(e->timed_out));
     json_object_object_add(o, "duration", json_object_new_double(e->duration));
     return o;
@@ -713,7 +720,6 @@ struct json_object *exec_exit_json(struct exec *e)
 struct json_object *exec_proc_json(struct exec *e)
 {
     struct json_object *o = json_object_new_object(), *v;
-    char t[32];
     json_object_object_add(o, "pid", json_object_new_int64(e->pid));
     json_object_object_add(o, "argv", json_object_object_get_ex(e->meta, "argv", &v)
                                           ? json_object_get(v)
@@ -727,22 +733,15 @@ struct json_object *exec_proc_json(struct exec *e)
     json_object_object_add(o, "tty", json_object_new_boolean(e->tty));
     json_object_object_add(o, "background", json_object_new_boolean(e->background));
     json_object_object_add(o, "state", json_object_new_string(e->exited ? "exited" : "running"));
-    fmt_time_utc(e->started_at, t, sizeof(t));
-    json_object_object_add(o, "started_at", json_object_new_string(t));
+    json_object_object_add(o, "started_at", json_time_utc(e->started_at));
+    json_object_object_add(o, "exited_at", e->exited ? json_time_utc(e->exited_at) : NULL);
     if (e->exited) {
-        fmt_time_utc(e->exited_at, t, sizeof(t));
-        json_object_object_add(o, "exited_at", json_object_new_string(t));
+        add_exit_status(o, e, "exit_code");
     } else {
-        json_object_object_add(o, "exited_at", NULL);
+        json_object_object_add(o, "exit_code", NULL);
+        json_object_object_add(o, "signal", NULL);
+        json_object_object_add(o, "oom_killed", json_object_new_boolean(0));
     }
-    int sig = e->exited ? (e->have_status ? (WIFSIGNALED(e->status) ? WTERMSIG(e->status) : 0)
-                                          : SIGKILL)
-                        : 0;
-    json_object_object_add(o, "exit_code", e->exited && e->have_status && WIFEXITED(e->status)
-                                               ? json_object_new_int(WEXITSTATUS(e->status))
-                                               : NULL);
-    json_object_object_add(o, "signal", sig ? json_object_new_int(sig) : NULL);
-    json_object_object_add(o, "oom_killed", json_object_new_boolean(e->oom));
     json_object_object_add(o, "stdin_open", json_object_new_boolean(e->stdin_open));
     json_object_object_add(o, "adopted", json_object_new_boolean(e->adopted));
     json_object_object_add(o, "log_bytes", json_object_new_int64((int64_t)logring_bytes(&e->ring)));

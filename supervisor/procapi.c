@@ -409,20 +409,10 @@ static void list(struct conn *c, struct session *s)
     conn_respond(c, 200, o);
 }
 
-static int body(struct conn *c, struct json_object **out)
-{
-    sbx_err err;
-    if (json_parse_object(c->req.body ? c->req.body : "", c->req.body_len, out, &err) < 0) {
-        conn_respond_error(c, &err);
-        return -1;
-    }
-    return 0;
-}
-
 static void signal_cmd(struct conn *c, struct exec *e)
 {
     _cleanup_json_ struct json_object *b = NULL;
-    if (body(c, &b) < 0) return;
+    if (conn_body_json(c, &b) < 0) return;
     struct json_object *v;
     sbx_err err;
     static const char *const fields[] = {"signal", NULL};
@@ -465,7 +455,7 @@ static void stdin_cmd(struct conn *c, struct exec *e)
 static void resize_cmd(struct conn *c, struct exec *e)
 {
     _cleanup_json_ struct json_object *b = NULL;
-    if (body(c, &b) < 0) return;
+    if (conn_body_json(c, &b) < 0) return;
     sbx_err err;
     static const char *const fields[] = {"cols", "rows", NULL};
     int64_t cols, rows;

@@ -19,6 +19,7 @@
 
 #include "api.h"
 #include "cleanup.h"
+#include "json.h"
 #include "log.h"
 #include "util.h"
 
@@ -91,6 +92,16 @@ static void conn_kill(struct conn *c)
 void conn_abort(struct conn *c)
 {
     conn_kill(c);
+}
+
+int conn_body_json(struct conn *c, struct json_object **out)
+{
+    sbx_err err;
+    if (json_parse_object(c->req.body ? c->req.body : "", c->req.body_len, out, &err) < 0) {
+        conn_respond_error(c, &err);
+        return -1;
+    }
+    return 0;
 }
 
 void conn_finish_now(struct conn *c)

@@ -187,14 +187,18 @@ static void free_session(struct session *s)
     free(s);
 }
 
+static void free_events(struct session *s)
+{
+    struct event *evs[] = {s->ctl_ev, s->pidfd_ev, s->ttl_ev, s->idle_ev};
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+        if (evs[i]) event_free(evs[i]);
+    s->ctl_ev = s->pidfd_ev = s->ttl_ev = s->idle_ev = NULL;
+}
+
 /* Stop the session's events; kill and reap its setup child or init. */
 static void release_sandbox(struct session *s)
 {
-    if (s->ctl_ev) event_free(s->ctl_ev);
-    if (s->pidfd_ev) event_free(s->pidfd_ev);
-    if (s->ttl_ev) event_free(s->ttl_ev);
-    if (s->idle_ev) event_free(s->idle_ev);
-    s->ctl_ev = s->pidfd_ev = s->ttl_ev = s->idle_ev = NULL;
+    free_events(s);
     sandbox_abort(&s->sb);
 }
 
@@ -654,21 +658,14 @@ static void ctl_cb(evutil_socket_t fd, short ev, void *arg)
 struct json_object *session_to_json(struct sbxd *d, struct session *s)
 {
     struct json_object *o = json_object_new_object();
-    char t[32];
     json_object_object_add(o, "id", json_object_new_string(s->id));
     json_object_object_add(o, "state", json_object_new_string(s->state == S_RUNNING ? "running"
                                                               : s->state == S_DEAD  ? "dead"
                                                                                     : "removing"));
     json_object_object_add(o, "image", json_object_new_string(s->image));
     if (s->image_id[0]) json_object_object_add(o, "image_id", json_object_new_string(s->image_id));
-    fmt_time_utc(s->created, t, sizeof(t));
-    json_object_object_add(o, "created_at", json_object_new_string(t));
-    if (s->expires) {
-        fmt_time_utc(s->expires, t, sizeof(t));
-        json_object_object_add(o, "expires_at", json_object_new_string(t));
-    } else {
-        json_object_object_add(o, "expires_at", NULL);
-    }
+    json_object_object_add(o, "created_at", json_time_utc(s->created));
+    json_object_object_add(o, "expires_at", s->expires ? json_time_utc(s->expires) : NULL);
     json_object_object_add(o, "ttl", s->ttl ? json_object_new_int64(s->ttl) : NULL);
     json_object_object_add(o, "idle_timeout",
                            s->idle_timeout ? json_object_new_int64(s->idle_timeout) : NULL);
@@ -892,11 +889,7 @@ void session_leave_all(struct sbxd *d)
         d->sessions = s->next;
         d->nsessions--;
         exec_detach_all(d, s);
-        if (s->ctl_ev) event_free(s->ctl_ev);
-        if (s->pidfd_ev) event_free(s->pidfd_ev);
-        if (s->ttl_ev) event_free(s->ttl_ev);
-        if (s->idle_ev) event_free(s->idle_ev);
-        s->ctl_ev = s->pidfd_ev = s->ttl_ev = s->idle_ev = NULL;
+        free_events(s);
         /* init sees its control socket close and waits for the next sbxd */
         if (s->sb.ctl_fd >= 0) close(s->sb.ctl_fd);
         if (s->sb.pidfd >= 0) close(s->sb.pidfd);

@@ -30,6 +30,7 @@
 #include "cli.h"
 #include "client.h"
 #include "error.h"
+#include "table.h"
 
 #define DEFAULT_SHELL "/bin/sh"
 
@@ -450,12 +451,6 @@ static void format_exit(json_object *p, char *buf, size_t cap)
     snprintf(buf, cap, "-");
 }
 
-struct ps_row {
-    char pid[16], exit[24], started[64];
-    const char *state;
-    char *command;
-};
-
 int cmd_ps(int argc, char **argv)
 {
     static const char cmd[] = "ps";
@@ -512,43 +507,24 @@ int cmd_ps(int argc, char **argv)
             puts(str_field(json_object_array_get_idx(procs, i), "pid"));
         return EXIT_OK;
     }
-    _cleanup_free_ struct ps_row *rows = calloc(n ? n : 1, sizeof(*rows));
-    if (!rows) {
-        fprintf(stderr, "sbx: out of memory\n");
-        return EXIT_FAIL;
-    }
-    static const char *const head[] = {"PID", "STATE", "EXIT", "STARTED", "COMMAND"};
-    int w[4];
-    for (int k = 0; k < 4; k++)
-        w[k] = (int)strlen(head[k]);
-    int status = EXIT_OK;
+    static const struct table_col cols[] = {
+        {"PID", false}, {"STATE", false}, {"EXIT", false}, {"STARTED", false}, {"COMMAND", false}};
+    _cleanup_(table_free) struct table t = {0};
+    if (table_init(&t, cols, SBX_ARRAY_SIZE(cols), n) < 0) return EXIT_FAIL;
     for (size_t i = 0; i < n; i++) {
         json_object *p = json_object_array_get_idx(procs, i), *j;
-        struct ps_row *r = &rows[i];
-        snprintf(r->pid, sizeof(r->pid), "%s", str_field(p, "pid"));
-        r->state = str_field(p, "state");
-        format_exit(p, r->exit, sizeof(r->exit));
+        char exit[24], started[64];
+        format_exit(p, exit, sizeof(exit));
         format_age(json_object_object_get_ex(p, "started_at", &j) &&
                            json_object_is_type(j, json_type_string)
                        ? json_object_get_string(j)
                        : NULL,
-                   r->started, sizeof(r->started));
-        r->command = format_argv(p);
-        if (!r->command) status = EXIT_FAIL;
-        const char *cols[4] = {r->pid, r->state, r->exit, r->started};
-        for (int k = 0; k < 4; k++)
-            if ((int)strlen(cols[k]) > w[k]) w[k] = (int)strlen(cols[k]);
+                   started, sizeof(started));
+        _cleanup_free_ char *command = format_argv(p);
+        const char *row[] = {str_field(p, "pid"), str_field(p, "state"), exit, started, command};
+        table_add(&t, row);
     }
-    printf("%-*s   %-*s   %-*s   %-*s   %s\n", w[0], head[0], w[1], head[1], w[2], head[2], w[3],
-           head[3], head[4]);
-    for (size_t i = 0; i < n; i++) {
-        struct ps_row *r = &rows[i];
-        printf("%-*s   %-*s   %-*s   %-*s   %s\n", w[0], r->pid, w[1], r->state, w[2], r->exit,
-               w[3], r->started, r->command ? r->command : "?");
-        free(r->command);
-    }
-    if (status != EXIT_OK) fprintf(stderr, "sbx: out of memory\n");
-    return status;
+    return table_print(&t);
 }
 
 /* ---- logs ------------------------------------------------------------------------- */

@@ -40,6 +40,7 @@
 #include "error.h"
 #include "jsontext.h"
 #include "policy.h"
+#include "table.h"
 
 #ifndef SBX_VERSION
 #define SBX_VERSION "unknown"
@@ -1263,12 +1264,6 @@ static char *format_labels(json_object *s)
     return out;
 }
 
-struct row {
-    const char *id, *image, *state;
-    char created[64], execs[32];
-    char *labels;
-};
-
 int list_command(const char *cmd, const char *help, const char *path, const char *key,
                  int argc, char **argv, bool *quiet, json_object **resp, json_object **items)
 {
@@ -1332,43 +1327,24 @@ static int cmd_ls(int argc, char **argv)
         return EXIT_OK;
     }
 
-    _cleanup_free_ struct row *rows = calloc(n ? n : 1, sizeof(*rows));
-    if (!rows) {
-        fprintf(stderr, "sbx: out of memory\n");
-        return EXIT_FAIL;
-    }
-    static const char *const head[] = {"ID", "IMAGE", "STATE", "CREATED", "EXECS", "LABELS"};
-    int w[5];
-    for (int k = 0; k < 5; k++)
-        w[k] = (int)strlen(head[k]);
-    int status = EXIT_OK;
+    static const struct table_col cols[] = {{"ID", false},    {"IMAGE", false},
+                                            {"STATE", false}, {"CREATED", false},
+                                            {"EXECS", false}, {"LABELS", false}};
+    _cleanup_(table_free) struct table t = {0};
+    if (table_init(&t, cols, SBX_ARRAY_SIZE(cols), n) < 0) return EXIT_FAIL;
     for (size_t i = 0; i < n; i++) {
-        json_object *s = json_object_array_get_idx(sessions, i);
-        struct row *r = &rows[i];
-        json_object *j;
-        r->id = str_field(s, "id");
-        r->image = str_field(s, "image");
-        r->state = str_field(s, "state");
+        json_object *s = json_object_array_get_idx(sessions, i), *j;
+        char created[64];
         format_age(json_object_object_get_ex(s, "created_at", &j) ? json_object_get_string(j)
                                                                   : NULL,
-                   r->created, sizeof(r->created));
-        snprintf(r->execs, sizeof(r->execs), "%s", str_field(s, "execs"));
-        r->labels = format_labels(s);
-        if (!r->labels) status = EXIT_FAIL;
-        const char *cols[5] = {r->id, r->image, r->state, r->created, r->execs};
-        for (int k = 0; k < 5; k++)
-            if ((int)strlen(cols[k]) > w[k]) w[k] = (int)strlen(cols[k]);
+                   created, sizeof(created));
+        _cleanup_free_ char *labels = format_labels(s);
+        const char *row[] = {str_field(s, "id"),    str_field(s, "image"),
+                             str_field(s, "state"), created,
+                             str_field(s, "execs"), labels};
+        table_add(&t, row);
     }
-    printf("%-*s   %-*s   %-*s   %-*s   %-*s   %s\n", w[0], head[0], w[1], head[1], w[2], head[2],
-           w[3], head[3], w[4], head[4], head[5]);
-    for (size_t i = 0; i < n; i++) {
-        struct row *r = &rows[i];
-        printf("%-*s   %-*s   %-*s   %-*s   %-*s   %s\n", w[0], r->id, w[1], r->image, w[2],
-               r->state, w[3], r->created, w[4], r->execs, r->labels ? r->labels : "?");
-        free(r->labels);
-    }
-    if (status != EXIT_OK) fprintf(stderr, "sbx: out of memory\n");
-    return status;
+    return table_print(&t);
 }
 
 /* ---- inspect, rm, health, version ------------------------------------------ */

@@ -500,8 +500,12 @@ static int cmd_ls(int argc, char **argv)
     bool quiet;
     _cleanup_json_ json_object *resp = NULL;
     json_object *images;
-    int done = list_command("image ls", help_ls, "/v1/images", "images", argc, argv, &quiet, &resp,
-                         &images);
+    static const struct list_query q = {.cmd = "image ls",
+                                        .help = help_ls,
+                                        .path = "/v1/images",
+                                        .key = "images",
+                                        .what = "list images"};
+    int done = list_command(&q, argc, argv, &quiet, &resp, &images);
     if (done >= 0) return done;
     size_t n = json_object_array_length(images);
     if (quiet) {

@@ -615,8 +615,6 @@ static int exec_body(const struct exec_opts *o, char **argv, int argc, json_obje
 
 /* ---- exec result ---------------------------------------------------------- */
 
-static int session_path(sbx_client *c, const char *id, char *path, size_t cap, sbx_err *err);
-
 static int exec_error_status(const sbx_err *err)
 {
     if (err->code && strcmp(err->code, "executable_not_found") == 0) return EXIT_NOTFOUND;
@@ -665,11 +663,10 @@ static int exec_detached(sbx_client *c, const char *id, json_object *body)
     sbx_err err;
     char path[320];
     _cleanup_json_ json_object *resp = NULL;
-    if (session_path(c, id, path, sizeof(path), &err) < 0) {
+    if (session_path(c, id, "exec", path, sizeof(path), &err) < 0) {
         print_err(&err);
         return EXIT_SBX;
     }
-    strcat(path, "/exec");
     if (sbx_client_call(c, "POST", path, body, &resp, &err) < 0) {
         print_err(&err);
         return exec_error_status(&err);
@@ -944,12 +941,12 @@ int new_client(sbx_client **c)
     return 0;
 }
 
-/* "/v1/sessions/<escaped id><suffix>" */
-static int session_path(sbx_client *c, const char *id, char *path, size_t cap, sbx_err *err)
+int session_path(sbx_client *c, const char *id, const char *sub, char *path, size_t cap,
+                 sbx_err *err)
 {
     char eid[256];
     if (sbx_client_escape(c, id, eid, sizeof(eid), err) < 0) return -1;
-    snprintf(path, cap, "/v1/sessions/%s", eid);
+    snprintf(path, cap, "/v1/sessions/%s%s%s", eid, sub ? "/" : "", sub ? sub : "");
     return 0;
 }
 
@@ -1186,7 +1183,7 @@ static int cmd_run(int argc, char **argv)
         status = do_exec(cl, id, body, &eo, true);
 
     char path[320];
-    if (session_path(cl, id, path, sizeof(path), &err) < 0 ||
+    if (session_path(cl, id, NULL, path, sizeof(path), &err) < 0 ||
         sbx_client_call(cl, "DELETE", path, NULL, NULL, &err) < 0) {
         if (!(err.code && strcmp(err.code, "not_found") == 0)) { /* already gone (ttl): fine */
             fprintf(stderr, "sbx: remove session %s: %s\n", id, err.msg);
@@ -1264,8 +1261,8 @@ static char *format_labels(json_object *s)
     return out;
 }
 
-int list_command(const char *cmd, const char *help, const char *path, const char *key,
-                 int argc, char **argv, bool *quiet, json_object **resp, json_object **items)
+int list_command(const struct list_query *q, int argc, char **argv, bool *quiet, json_object **resp,
+                 json_object **items)
 {
     static const struct option longopts[] = {{"quiet", no_argument, NULL, 'q'},
                                              {"json", no_argument, NULL, OPT_JSON},
@@ -1279,7 +1276,7 @@ int list_command(const char *cmd, const char *help, const char *path, const char
     while ((c = getopt_long(argc, argv, "+:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'h':
-            fputs(help, stdout);
+            fputs(q->help, stdout);
             return EXIT_OK;
         case 'q':
             *quiet = true;
@@ -1288,15 +1285,22 @@ int list_command(const char *cmd, const char *help, const char *path, const char
             json = true;
             break;
         default:
-            return bad_option(cmd, c, argv);
+            return bad_option(q->cmd, c, argv);
         }
     }
-    if (optind < argc) return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    const char *id = NULL;
+    if (q->session) {
+        if (id_operands(q->cmd, argc, argv, &id, NULL) < 0) return EXIT_USAGE;
+    } else if (optind < argc) {
+        return usage_error(q->cmd, "unexpected argument '%s'", argv[optind]);
+    }
 
     _cleanup_client_ sbx_client *cl = NULL;
     if (new_client(&cl) < 0) return EXIT_FAIL;
     sbx_err err;
-    if (sbx_client_call(cl, "GET", path, NULL, resp, &err) < 0) {
+    char path[320];
+    if ((id && session_path(cl, id, q->path, path, sizeof(path), &err) < 0) ||
+        sbx_client_call(cl, "GET", id ? path : q->path, NULL, resp, &err) < 0) {
         print_err(&err);
         return EXIT_FAIL;
     }
@@ -1304,9 +1308,9 @@ int list_command(const char *cmd, const char *help, const char *path, const char
         print_json_line(*resp);
         return EXIT_OK;
     }
-    if (!*resp || !json_object_object_get_ex(*resp, key, items) ||
+    if (!*resp || !json_object_object_get_ex(*resp, q->key, items) ||
         !json_object_is_type(*items, json_type_array)) {
-        fprintf(stderr, "sbx: list %s: sbxd's answer has no \"%s\" array\n", key, key);
+        fprintf(stderr, "sbx: %s: sbxd's answer has no \"%s\" array\n", q->what, q->key);
         return EXIT_FAIL;
     }
     return -1;
@@ -1317,8 +1321,12 @@ static int cmd_ls(int argc, char **argv)
     bool quiet;
     _cleanup_json_ json_object *resp = NULL;
     json_object *sessions;
-    int done = list_command("ls", help_ls, "/v1/sessions", "sessions", argc, argv, &quiet, &resp,
-                         &sessions);
+    static const struct list_query q = {.cmd = "ls",
+                                        .help = help_ls,
+                                        .path = "/v1/sessions",
+                                        .key = "sessions",
+                                        .what = "list sessions"};
+    int done = list_command(&q, argc, argv, &quiet, &resp, &sessions);
     if (done >= 0) return done;
     size_t n = json_object_array_length(sessions);
     if (quiet) {
@@ -1364,7 +1372,7 @@ static int each_session(const char *cmd, const char *help, const char *method, i
         sbx_err err;
         char path[320];
         _cleanup_json_ json_object *resp = NULL;
-        if (session_path(cl, argv[i], path, sizeof(path), &err) < 0 ||
+        if (session_path(cl, argv[i], NULL, path, sizeof(path), &err) < 0 ||
             sbx_client_call(cl, method, path, NULL, &resp, &err) < 0) {
             print_err(&err);
             status = EXIT_FAIL;
@@ -1441,7 +1449,7 @@ static int show_network(sbx_client *cl, const char *id)
     sbx_err err;
     char path[320];
     _cleanup_json_ json_object *resp = NULL;
-    if (session_path(cl, id, path, sizeof(path), &err) < 0 ||
+    if (session_path(cl, id, NULL, path, sizeof(path), &err) < 0 ||
         sbx_client_call(cl, "GET", path, NULL, &resp, &err) < 0) {
         print_err(&err);
         return EXIT_FAIL;
@@ -1456,14 +1464,14 @@ static int show_network(sbx_client *cl, const char *id)
 static int set_network(sbx_client *cl, const char *id, const struct net_opts *o)
 {
     sbx_err err;
-    char spath[320], path[340];
+    char path[340];
     _cleanup_json_ json_object *body = NULL;
     _cleanup_json_ json_object *resp = NULL;
-    if (net_body(o, &body, &err) < 0 || session_path(cl, id, spath, sizeof(spath), &err) < 0) {
+    if (net_body(o, &body, &err) < 0 ||
+        session_path(cl, id, "network", path, sizeof(path), &err) < 0) {
         print_err(&err);
         return EXIT_FAIL;
     }
-    snprintf(path, sizeof(path), "%s/network", spath);
     if (sbx_client_call(cl, "PATCH", path, body, &resp, &err) < 0) {
         print_err(&err);
         return EXIT_FAIL;

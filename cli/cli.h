@@ -60,6 +60,10 @@ int list_command(const struct list_query *q, int argc, char **argv, bool *quiet,
  * usage error). */
 int id_operands(const char *cmd, int argc, char **argv, const char **id, int *pid);
 
+/* Add a member to a JSON object (a request body); ownership of v passes to o
+ * (v is put on failure). NULL v means its constructor ran out of memory. */
+int add_member(json_object *o, const char *key, json_object *v, sbx_err *err);
+
 /* A client for the daemon at --socket / $SBX_SOCKET; prints the error. */
 int new_client(sbx_client **c);
 /* "/v1/sessions/<escaped id>[/sub]" */

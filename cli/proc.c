@@ -114,15 +114,6 @@ const char help_keepalive[] = "Usage: sbx keepalive ID\n"
 
 /* ---- small helpers ---------------------------------------------------------------- */
 
-static int add_member(json_object *o, const char *key, json_object *v, sbx_err *err)
-{
-    if (!v || json_object_object_add(o, key, v) < 0) {
-        json_object_put(v);
-        return sbx_error(err, ENOMEM, "build request");
-    }
-    return 0;
-}
-
 /* A PID operand: a positive integer; -1 when it is not (said). */
 static int parse_pid(const char *cmd, const char *s, int *pid)
 {

@@ -180,9 +180,7 @@ static int add_kv(json_object *obj, const char *opt, const char *s, sbx_err *err
     return 0;
 }
 
-/* Add a child to a JSON object; ownership of v passes to o (v is put on
- * failure). NULL v means its constructor ran out of memory. */
-static int add(json_object *o, const char *key, json_object *v, sbx_err *err)
+int add_member(json_object *o, const char *key, json_object *v, sbx_err *err)
 {
     if (!v || json_object_object_add(o, key, v) < 0) {
         json_object_put(v);
@@ -443,10 +441,10 @@ static int create_body(const struct create_opts *o, json_object **out, sbx_err *
 {
     _cleanup_json_ json_object *body = json_object_new_object();
     if (!body) return sbx_error(err, ENOMEM, "build request");
-    if (add(body, "image", json_object_new_string(o->image), err) < 0) return -1;
+    if (add_member(body, "image", json_object_new_string(o->image), err) < 0) return -1;
     if (o->memory || o->has_pids || o->has_cpu) {
         json_object *limits = json_object_new_object();
-        if (add(body, "limits", limits, err) < 0) return -1;
+        if (add_member(body, "limits", limits, err) < 0) return -1;
         if (o->memory) {
             /* Plain digits are bytes (an integer, which the API takes for
              * sure); anything else goes as typed and sbxd parses it. */
@@ -454,22 +452,25 @@ static int create_body(const struct create_opts *o, json_object **out, sbx_err *
             errno = 0;
             long long b = strtoll(o->memory, &end, 10);
             bool digits = isdigit((unsigned char)o->memory[0]) && !*end && errno == 0;
-            if (add(limits, "memory",
-                    digits ? json_object_new_int64(b) : json_object_new_string(o->memory), err) < 0)
+            if (add_member(limits, "memory",
+                           digits ? json_object_new_int64(b) : json_object_new_string(o->memory),
+                           err) < 0)
                 return -1;
         }
-        if (o->has_pids && add(limits, "pids", json_object_new_int64(o->pids), err) < 0) return -1;
-        if (o->has_cpu && add(limits, "cpu", json_object_new_double(o->cpu), err) < 0) return -1;
+        if (o->has_pids && add_member(limits, "pids", json_object_new_int64(o->pids), err) < 0)
+            return -1;
+        if (o->has_cpu && add_member(limits, "cpu", json_object_new_double(o->cpu), err) < 0)
+            return -1;
     }
-    if (o->env && add(body, "env", json_object_get(o->env), err) < 0) return -1;
-    if (o->labels && add(body, "labels", json_object_get(o->labels), err) < 0) return -1;
-    if (o->has_ttl && add(body, "ttl", json_object_new_int64(o->ttl), err) < 0) return -1;
-    if (o->has_idle && add(body, "idle_timeout", json_object_new_int64(o->idle), err) < 0)
+    if (o->env && add_member(body, "env", json_object_get(o->env), err) < 0) return -1;
+    if (o->labels && add_member(body, "labels", json_object_get(o->labels), err) < 0) return -1;
+    if (o->has_ttl && add_member(body, "ttl", json_object_new_int64(o->ttl), err) < 0) return -1;
+    if (o->has_idle && add_member(body, "idle_timeout", json_object_new_int64(o->idle), err) < 0)
         return -1;
     if (net_opts_given(&o->net)) {
         json_object *net = NULL;
         if (net_body(&o->net, &net, err) < 0) return -1;
-        if (add(body, "network", net, err) < 0) return -1;
+        if (add_member(body, "network", net, err) < 0) return -1;
     }
     *out = steal_pointer(&body);
     return 0;
@@ -573,11 +574,12 @@ static int net_body(const struct net_opts *o, json_object **out, sbx_err *err)
     }
     _cleanup_json_ json_object *net = json_object_new_object();
     if (!net) return sbx_error(err, ENOMEM, "build request");
-    if (o->policy && add(net, "policy", json_object_new_string(o->policy), err) < 0) return -1;
-    if (o->report && add(net, "mode", json_object_new_string("report"), err) < 0) return -1;
-    if (o->allow && add(net, "allow", json_object_get(o->allow), err) < 0) return -1;
-    if (o->deny && add(net, "deny", json_object_get(o->deny), err) < 0) return -1;
-    if (o->cidrs && add(net, "allow_cidrs", json_object_get(o->cidrs), err) < 0) return -1;
+    if (o->policy && add_member(net, "policy", json_object_new_string(o->policy), err) < 0)
+        return -1;
+    if (o->report && add_member(net, "mode", json_object_new_string("report"), err) < 0) return -1;
+    if (o->allow && add_member(net, "allow", json_object_get(o->allow), err) < 0) return -1;
+    if (o->deny && add_member(net, "deny", json_object_get(o->deny), err) < 0) return -1;
+    if (o->cidrs && add_member(net, "allow_cidrs", json_object_get(o->cidrs), err) < 0) return -1;
     *out = steal_pointer(&net);
     return 0;
 }
@@ -588,7 +590,7 @@ static int exec_body(const struct exec_opts *o, char **argv, int argc, json_obje
     _cleanup_json_ json_object *body = json_object_new_object();
     if (!body) return sbx_error(err, ENOMEM, "build request");
     json_object *jargv = json_object_new_array_ext(argc);
-    if (add(body, "argv", jargv, err) < 0) return -1;
+    if (add_member(body, "argv", jargv, err) < 0) return -1;
     for (int i = 0; i < argc; i++) {
         json_object *s = json_object_new_string(argv[i]);
         if (!s || json_object_array_add(jargv, s) < 0) {
@@ -596,18 +598,20 @@ static int exec_body(const struct exec_opts *o, char **argv, int argc, json_obje
             return sbx_error(err, ENOMEM, "build request");
         }
     }
-    if (o->env && add(body, "env", json_object_get(o->env), err) < 0) return -1;
-    if (o->cwd && add(body, "cwd", json_object_new_string(o->cwd), err) < 0) return -1;
-    if (o->user && add(body, "user", json_object_new_string(o->user), err) < 0) return -1;
-    if (o->has_timeout && add(body, "timeout", json_object_new_double(o->timeout), err) < 0)
+    if (o->env && add_member(body, "env", json_object_get(o->env), err) < 0) return -1;
+    if (o->cwd && add_member(body, "cwd", json_object_new_string(o->cwd), err) < 0) return -1;
+    if (o->user && add_member(body, "user", json_object_new_string(o->user), err) < 0) return -1;
+    if (o->has_timeout && add_member(body, "timeout", json_object_new_double(o->timeout), err) < 0)
         return -1;
-    if (o->detach && add(body, "background", json_object_new_boolean(true), err) < 0) return -1;
-    if (o->has_log_buffer && add(body, "log_buffer", json_object_new_int64(o->log_buffer), err) < 0)
+    if (o->detach && add_member(body, "background", json_object_new_boolean(true), err) < 0)
+        return -1;
+    if (o->has_log_buffer &&
+        add_member(body, "log_buffer", json_object_new_int64(o->log_buffer), err) < 0)
         return -1;
     if (o->tty) {
         if (add_tty_fields(body, err) < 0) return -1;
     } else if (o->interactive) {
-        if (add(body, "stdin_open", json_object_new_boolean(true), err) < 0) return -1;
+        if (add_member(body, "stdin_open", json_object_new_boolean(true), err) < 0) return -1;
     }
     *out = steal_pointer(&body);
     return 0;

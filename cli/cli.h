@@ -64,6 +64,11 @@ int id_operands(const char *cmd, int argc, char **argv, const char **id, int *pi
  * (v is put on failure). NULL v means its constructor ran out of memory. */
 int add_member(json_object *o, const char *key, json_object *v, sbx_err *err);
 
+/* "K=V" (the value of option opt) into (*map)[K] = V, the last one wins;
+ * *map is made on first use. A syntax error has errnum 0 (its message names
+ * opt), running out of memory ENOMEM. */
+int add_kv(json_object **map, const char *opt, const char *s, sbx_err *err);
+
 /* A client for the daemon at --socket / $SBX_SOCKET; prints the error. */
 int new_client(sbx_client **c);
 /* "/v1/sessions/<escaped id>[/sub]" */

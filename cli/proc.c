@@ -339,15 +339,12 @@ int cmd_shell(int argc, char **argv)
                 0)
                 goto oom;
             break;
-        case 'e': {
-            const char *eq = strchr(optarg, '=');
-            if (!eq) return usage_error(cmd, "--env: '%s' is not of the form KEY=VALUE", optarg);
-            if (eq == optarg) return usage_error(cmd, "--env: '%s' has an empty key", optarg);
-            if (!env && !(env = json_object_new_object())) goto oom;
-            _cleanup_free_ char *key = strndup(optarg, (size_t)(eq - optarg));
-            if (!key || add_member(env, key, json_object_new_string(eq + 1), &err) < 0) goto oom;
+        case 'e':
+            if (add_kv(&env, "--env", optarg, &err) < 0) {
+                if (err.errnum == ENOMEM) goto oom;
+                return usage_error(cmd, "%s", err.msg);
+            }
             break;
-        }
         default:
             return bad_option(cmd, c, argv);
         }

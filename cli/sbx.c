@@ -165,15 +165,15 @@ static int parse_size(const char *opt, const char *s, int64_t *v, sbx_err *err)
     return 0;
 }
 
-/* "K=V" into obj[K] = V (the last one wins). */
-static int add_kv(json_object *obj, const char *opt, const char *s, sbx_err *err)
+int add_kv(json_object **map, const char *opt, const char *s, sbx_err *err)
 {
     const char *eq = strchr(s, '=');
     if (!eq) return syntax_error(err, "%s: '%s' is not of the form KEY=VALUE", opt, s);
     if (eq == s) return syntax_error(err, "%s: '%s' has an empty key", opt, s);
+    if (!*map && !(*map = json_object_new_object())) return sbx_error(err, ENOMEM, "build request");
     _cleanup_free_ char *key = strndup(s, (size_t)(eq - s));
     json_object *val = json_object_new_string(eq + 1);
-    if (!key || !val || json_object_object_add(obj, key, val) < 0) {
+    if (!key || !val || json_object_object_add(*map, key, val) < 0) {
         json_object_put(val);
         return sbx_error(err, ENOMEM, "%s", opt);
     }
@@ -187,13 +187,6 @@ int add_member(json_object *o, const char *key, json_object *v, sbx_err *err)
         return sbx_error(err, ENOMEM, "build request");
     }
     return 0;
-}
-
-/* Make *map an empty object if it is not one yet. */
-static int ensure_obj(json_object **map, sbx_err *err)
-{
-    if (!*map) *map = json_object_new_object();
-    return *map ? 0 : sbx_error(err, ENOMEM, "build request");
 }
 
 /* ---- options shared by create, exec and run ------------------------------ */
@@ -373,8 +366,7 @@ static int create_option(struct create_opts *o, int c, const char *arg, sbx_err 
         o->has_ttl = true;
         return parse_int("--ttl", arg, &o->ttl, err) < 0 ? -1 : 1;
     case OPT_LABEL:
-        if (ensure_obj(&o->labels, err) < 0) return -1;
-        return add_kv(o->labels, "--label", arg, err) < 0 ? -1 : 1;
+        return add_kv(&o->labels, "--label", arg, err) < 0 ? -1 : 1;
     default:
         return net_option(&o->net, c, arg, err);
     }
@@ -387,8 +379,7 @@ static int exec_option(struct exec_opts *o, int c, const char *arg, sbx_err *err
         o->interactive = true;
         return 1;
     case 'e':
-        if (ensure_obj(&o->env, err) < 0) return -1;
-        return add_kv(o->env, "--env", arg, err) < 0 ? -1 : 1;
+        return add_kv(&o->env, "--env", arg, err) < 0 ? -1 : 1;
     case 'w':
         if (!*arg) return syntax_error(err, "--cwd: empty directory");
         o->cwd = arg;
@@ -1002,7 +993,7 @@ static int cmd_create(int argc, char **argv)
             return EXIT_OK;
         }
         if (c == 'e') {
-            if (ensure_obj(&o.env, &err) < 0 || add_kv(o.env, "--env", optarg, &err) < 0)
+            if (add_kv(&o.env, "--env", optarg, &err) < 0)
                 return usage_error("create", "%s", err.msg);
             continue;
         }

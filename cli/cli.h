@@ -81,6 +81,10 @@ void print_json_line(json_object *o);
 
 /* o[key] as a string; "-" when missing or null. */
 const char *str_field(json_object *o, const char *key);
+/* o[key] when it is a string, else NULL (o may be NULL). */
+const char *string_field(json_object *o, const char *key);
+/* o[key] when it is an integer, else dflt (o may be NULL). */
+long long int_field(json_object *o, const char *key, long long dflt);
 
 /* An RFC 3339 UTC time as "5m ago" (as is when it does not parse; NULL: "-"). */
 void format_age(const char *time, char *buf, size_t cap);

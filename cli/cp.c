@@ -341,16 +341,9 @@ static int cp_upload(sbx_client *cl, const char *local, const char *id, const ch
         print_err(&err);
         return EXIT_FAIL;
     }
-    json_object *j;
-    unsigned long long n =
-        resp && json_object_object_get_ex(resp, "size", &j) && json_object_is_type(j, json_type_int)
-            ? (unsigned long long)json_object_get_int64(j)
-            : sent;
-    const char *final = resp && json_object_object_get_ex(resp, "path", &j) &&
-                                json_object_is_type(j, json_type_string)
-                            ? json_object_get_string(j)
-                            : rpath;
-    print_copied(o->quiet, n, id, final);
+    const char *final = string_field(resp, "path");
+    print_copied(o->quiet, (unsigned long long)int_field(resp, "size", (long long)sent), id,
+                 final ? final : rpath);
     return EXIT_OK;
 }
 
@@ -497,11 +490,7 @@ static int cp_download(sbx_client *cl, const char *id, const char *rpath, const 
         return EXIT_FAIL;
     }
     if (cp_remote_is_dir(cl, id, rpath, rst, o)) return cp_dir_download(cl, id, rpath, local, o);
-    json_object *j;
-    long long size = cp_is_type(rst, "file") && json_object_object_get_ex(rst, "size", &j) &&
-                             json_object_is_type(j, json_type_int)
-                         ? json_object_get_int64(j)
-                         : -1;
+    long long size = cp_is_type(rst, "file") ? int_field(rst, "size", -1) : -1;
     _cleanup_free_ char *name = cp_last_name(rpath);
     _cleanup_free_ char *req = files_path(cl, id, false, rpath, o, false, &err);
     if (!name || !req) {

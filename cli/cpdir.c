@@ -77,14 +77,6 @@ static ssize_t up_read(void *ud, char *buf, size_t cap, sbx_err *err)
     return packer_read(&s->pk, s->label, buf, cap, err);
 }
 
-static long long num(json_object *o, const char *key)
-{
-    json_object *v;
-    return o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_int)
-               ? json_object_get_int64(v)
-               : 0;
-}
-
 int cp_dir_upload(sbx_client *cl, const char *local, const char *id, const char *rpath,
                   const struct cp_opts *o)
 {
@@ -122,8 +114,8 @@ int cp_dir_upload(sbx_client *cl, const char *local, const char *id, const char 
     int r = cp_put(cl, req, &up, contents_only(local) ? local : name, o, &resp, NULL, &err);
     packer_stop(&src.pk);
     if (r < 0) return fail(&err);
-    print_done(o, (unsigned long long)num(resp, "bytes"), num(resp, "files"), num(resp, "dirs"),
-               num(resp, "symlinks"), id, target);
+    print_done(o, (unsigned long long)int_field(resp, "bytes", 0), int_field(resp, "files", 0),
+               int_field(resp, "dirs", 0), int_field(resp, "symlinks", 0), id, target);
     return EXIT_OK;
 }
 

@@ -123,14 +123,6 @@ void human_size(long long n, char *buf, size_t cap)
     snprintf(buf, cap, "%.1f %s", v, units[u]);
 }
 
-static long long int_field(json_object *o, const char *key, long long dflt)
-{
-    json_object *j;
-    if (!o || !json_object_object_get_ex(o, key, &j) || !json_object_is_type(j, json_type_int))
-        return dflt;
-    return json_object_get_int64(j);
-}
-
 /* The array o[key], or NULL. */
 static json_object *array_field(json_object *o, const char *key)
 {
@@ -539,11 +531,7 @@ static int cmd_ls(int argc, char **argv)
             snprintf(nlayers, sizeof(nlayers), "%zu", json_object_array_length(layers));
         else
             snprintf(nlayers, sizeof(nlayers), "-");
-        format_age(json_object_object_get_ex(img, "imported", &j) &&
-                           json_object_is_type(j, json_type_string)
-                       ? json_object_get_string(j)
-                       : NULL,
-                   imported, sizeof(imported));
+        format_age(string_field(img, "imported"), imported, sizeof(imported));
         const char *name = names && !*names ? "-" : names; /* NULL: "?" */
         const char *row[] = {name,    id,      str_field(img, "format"),
                              size,    nlayers, str_field(img, "sessions"),

@@ -461,14 +461,10 @@ int cmd_ps(int argc, char **argv)
     _cleanup_(table_free) struct table t = {0};
     if (table_init(&t, cols, SBX_ARRAY_SIZE(cols), n) < 0) return EXIT_FAIL;
     for (size_t i = 0; i < n; i++) {
-        json_object *p = json_object_array_get_idx(procs, i), *j;
+        json_object *p = json_object_array_get_idx(procs, i);
         char exit[24], started[64];
         format_exit(p, exit, sizeof(exit));
-        format_age(json_object_object_get_ex(p, "started_at", &j) &&
-                           json_object_is_type(j, json_type_string)
-                       ? json_object_get_string(j)
-                       : NULL,
-                   started, sizeof(started));
+        format_age(string_field(p, "started_at"), started, sizeof(started));
         _cleanup_free_ char *command = format_argv(p);
         const char *row[] = {str_field(p, "pid"), str_field(p, "state"), exit, started, command};
         table_add(&t, row);

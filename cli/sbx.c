@@ -1200,6 +1200,22 @@ const char *str_field(json_object *o, const char *key)
     return json_object_get_string(j);
 }
 
+const char *string_field(json_object *o, const char *key)
+{
+    json_object *j;
+    if (!o || !json_object_object_get_ex(o, key, &j) || !json_object_is_type(j, json_type_string))
+        return NULL;
+    return json_object_get_string(j);
+}
+
+long long int_field(json_object *o, const char *key, long long dflt)
+{
+    json_object *j;
+    if (!o || !json_object_object_get_ex(o, key, &j) || !json_object_is_type(j, json_type_int))
+        return dflt;
+    return json_object_get_int64(j);
+}
+
 static bool parse_time(const char *s, time_t *t)
 {
     struct tm tm = {0};

@@ -41,14 +41,39 @@ int bad_option(const char *cmd, int c, char **argv);
 /* Parse a command that takes only --help; returns -1 to go on (optind is at
  * the first operand), else an exit status. */
 int parse_help_only(const char *cmd, const char *help, int argc, char **argv);
-/* The common part of `sbx ls` and `sbx image ls`: [-q] [--json] [-h], GET path,
- * --json printed as it came. Returns an exit code when done, or -1 with
- * *items the answer's array under key (owned by *resp) for the caller to print. */
-int list_command(const char *cmd, const char *help, const char *path, const char *key,
-                 int argc, char **argv, bool *quiet, json_object **resp, json_object **items);
+/* What a list command lists (`sbx ls`, `sbx image ls`, `sbx ps ID`). */
+struct list_query {
+    const char *cmd, *help;
+    const char *path; /* what to GET; with session: what follows /v1/sessions/ID/ */
+    bool session;     /* the command's one operand is a session ID */
+    const char *key;  /* the answer's array */
+    const char *what; /* names the answer when it lacks that array ("list sessions") */
+};
+/* The common part of the list commands: [-q] [--json] [-h] (and the session
+ * ID), GET, --json printed as it came. Returns an exit code when done, or -1
+ * with *items the answer's array (owned by *resp) for the caller to print. */
+int list_command(const struct list_query *q, int argc, char **argv, bool *quiet, json_object **resp,
+                 json_object **items);
+
+/* The operands after the options (argv[optind] on; cli/proc.c): exactly a
+ * session ID, and a PID when pid is not NULL. 0, or -1 when wrong (said: a
+ * usage error). */
+int id_operands(const char *cmd, int argc, char **argv, const char **id, int *pid);
+
+/* Add a member to a JSON object (a request body); ownership of v passes to o
+ * (v is put on failure). NULL v means its constructor ran out of memory. */
+int add_member(json_object *o, const char *key, json_object *v, sbx_err *err);
+
+/* "K=V" (the value of option opt) into (*map)[K] = V, the last one wins;
+ * *map is made on first use. A syntax error has errnum 0 (its message names
+ * opt), running out of memory ENOMEM. */
+int add_kv(json_object **map, const char *opt, const char *s, sbx_err *err);
 
 /* A client for the daemon at --socket / $SBX_SOCKET; prints the error. */
 int new_client(sbx_client **c);
+/* "/v1/sessions/<escaped id>[/sub]" */
+int session_path(sbx_client *c, const char *id, const char *sub, char *path, size_t cap,
+                 sbx_err *err);
 
 /* JSON on stdout: pretty (inspect), or one line (--json). */
 void print_pretty(json_object *o);
@@ -56,6 +81,10 @@ void print_json_line(json_object *o);
 
 /* o[key] as a string; "-" when missing or null. */
 const char *str_field(json_object *o, const char *key);
+/* o[key] when it is a string, else NULL (o may be NULL). */
+const char *string_field(json_object *o, const char *key);
+/* o[key] when it is an integer, else dflt (o may be NULL). */
+long long int_field(json_object *o, const char *key, long long dflt);
 
 /* An RFC 3339 UTC time as "5m ago" (as is when it does not parse; NULL: "-"). */
 void format_age(const char *time, char *buf, size_t cap);

@@ -19,6 +19,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,35 +125,47 @@ char *cp_join(const char *dir, const char *name)
 
 /* ---- requests ------------------------------------------------------------------- */
 
-/* "/v1/sessions/ID/files[/sub]?path=P[&mode=M][&parents=1][&user=U]"; malloc'd. */
-static char *files_path(sbx_client *cl, const char *id, const char *sub, const char *path,
-                        const struct cp_opts *o, bool upload, sbx_err *err)
+char *cp_request(sbx_client *cl, const char *id, const char *api, const char *path,
+                 const struct cp_opts *o, sbx_err *err, const char *query, ...)
 {
-    char eid[256], euser[128];
+    char base[320], euser[128];
     _cleanup_free_ char *epath = malloc(PATH_ESC_MAX);
-    if (!epath) {
+    _cleanup_free_ char *q = NULL;
+    char *out = NULL;
+    va_list ap;
+    va_start(ap, query);
+    int n = vasprintf(&q, query, ap);
+    va_end(ap);
+    if (n < 0) q = NULL; /* undefined */
+    if (!epath || !q) {
         sbx_error(err, ENOMEM, "build request");
         return NULL;
     }
-    if (sbx_client_escape(cl, id, eid, sizeof(eid), err) < 0 ||
+    if (session_path(cl, id, api, base, sizeof(base), err) < 0 ||
         sbx_client_escape(cl, path, epath, PATH_ESC_MAX, err) < 0 ||
         (o->user && sbx_client_escape(cl, o->user, euser, sizeof(euser), err) < 0))
         return NULL;
-    char *out = NULL;
-    if (asprintf(&out, "/v1/sessions/%s/files%s%s?path=%s%s%s%s%s%s", eid, sub ? "/" : "",
-                 sub ? sub : "", epath, upload && o->mode ? "&mode=" : "",
-                 upload && o->mode ? o->mode : "", upload && o->parents ? "&parents=1" : "",
-                 o->user ? "&user=" : "", o->user ? euser : "") < 0) {
+    if (asprintf(&out, "%s?path=%s%s%s%s", base, epath, q, o->user ? "&user=" : "",
+                 o->user ? euser : "") < 0) {
         sbx_error(err, ENOMEM, "build request");
         return NULL;
     }
     return out;
 }
 
+/* "/v1/sessions/ID/files[/stat]?path=P[&mode=M][&parents=1][&user=U]"; malloc'd. */
+static char *files_path(sbx_client *cl, const char *id, bool stat, const char *path,
+                        const struct cp_opts *o, bool upload, sbx_err *err)
+{
+    return cp_request(cl, id, stat ? "files/stat" : "files", path, o, err, "%s%s%s",
+                      upload && o->mode ? "&mode=" : "", upload && o->mode ? o->mode : "",
+                      upload && o->parents ? "&parents=1" : "");
+}
+
 int cp_remote_stat(sbx_client *cl, const char *id, const char *path, const struct cp_opts *o,
                    json_object **st, sbx_err *err)
 {
-    _cleanup_free_ char *req = files_path(cl, id, "stat", path, o, false, err);
+    _cleanup_free_ char *req = files_path(cl, id, true, path, o, false, err);
     if (!req) return -1;
     if (sbx_client_call(cl, "GET", req, NULL, st, err) < 0) return -1;
     if (!*st || !json_object_is_type(*st, json_type_object))
@@ -176,13 +189,45 @@ bool cp_remote_is_dir(sbx_client *cl, const char *id, const char *path, json_obj
     return dot && cp_remote_stat(cl, id, dot, o, &dst, &err) == 0 && cp_is_type(dst, "dir");
 }
 
-/* ---- progress -------------------------------------------------------------------- */
+/* ---- transfers with a progress line ------------------------------------------------ */
 
-void cp_progress_cb(void *ud, unsigned long long n, bool all)
+/* The progress line (a transfer under 1 MiB shows none). */
+struct cp_progress {
+    struct progress line;
+    bool download; /* no "finishing": the last byte received is the end */
+};
+
+static void cp_progress_cb(void *ud, unsigned long long n, bool all)
 {
     struct cp_progress *p = ud;
     if (!p->line.drawn && p->line.total <= PROGRESS_MIN && n <= PROGRESS_MIN) return;
     progress_cb(&p->line, n, all && !p->download);
+}
+
+int cp_put(sbx_client *cl, const char *req, struct sbx_upload *up, const char *label,
+           const struct cp_opts *o, json_object **resp, unsigned long long *sent, sbx_err *err)
+{
+    struct cp_progress prog = {0};
+    progress_init(&prog.line, label, up->size);
+    bool show = !o->quiet && isatty(STDERR_FILENO);
+    up->progress = show ? cp_progress_cb : NULL;
+    up->progress_ud = &prog;
+    int r = sbx_client_upload(cl, "PUT", req, up, resp, err);
+    if (show) progress_end(&prog.line);
+    if (sent) *sent = prog.line.sent;
+    return r;
+}
+
+int cp_get(sbx_client *cl, const char *req, int fd, const char *label, long long size,
+           const struct cp_opts *o, unsigned long long *got, sbx_err *err)
+{
+    struct cp_progress prog = {.download = true};
+    progress_init(&prog.line, label, size);
+    bool show = !o->quiet && isatty(STDERR_FILENO) &&
+                !(fd == STDOUT_FILENO && isatty(STDOUT_FILENO)); /* the data's terminal */
+    int r = sbx_client_download(cl, req, fd, show ? cp_progress_cb : NULL, &prog, got, err);
+    if (show) progress_end(&prog.line);
+    return r;
 }
 
 static void print_copied(bool quiet, unsigned long long n, const char *id, const char *dst)
@@ -284,36 +329,21 @@ static int cp_upload(sbx_client *cl, const char *local, const char *id, const ch
         rpath = target;
     }
 
-    _cleanup_free_ char *req = files_path(cl, id, NULL, rpath, &ro, true, &err);
+    _cleanup_free_ char *req = files_path(cl, id, false, rpath, &ro, true, &err);
     if (!req) {
         print_err(&err);
         return EXIT_FAIL;
     }
-    struct cp_progress prog = {0};
-    progress_init(&prog.line, is_stdin ? src.label : name, src.size);
-    bool show = !o->quiet && isatty(STDERR_FILENO);
-    struct sbx_upload up = {.size = src.size,
-                            .read = local_read,
-                            .ud = &src,
-                            .progress = show ? cp_progress_cb : NULL,
-                            .progress_ud = &prog};
+    struct sbx_upload up = {.size = src.size, .read = local_read, .ud = &src};
     _cleanup_json_ json_object *resp = NULL;
-    int r = sbx_client_upload(cl, "PUT", req, &up, &resp, &err);
-    if (show) progress_end(&prog.line);
-    if (r < 0) {
+    unsigned long long sent;
+    if (cp_put(cl, req, &up, is_stdin ? src.label : name, o, &resp, &sent, &err) < 0) {
         print_err(&err);
         return EXIT_FAIL;
     }
-    json_object *j;
-    unsigned long long n =
-        resp && json_object_object_get_ex(resp, "size", &j) && json_object_is_type(j, json_type_int)
-            ? (unsigned long long)json_object_get_int64(j)
-            : prog.line.sent;
-    const char *final = resp && json_object_object_get_ex(resp, "path", &j) &&
-                                json_object_is_type(j, json_type_string)
-                            ? json_object_get_string(j)
-                            : rpath;
-    print_copied(o->quiet, n, id, final);
+    const char *final = string_field(resp, "path");
+    print_copied(o->quiet, (unsigned long long)int_field(resp, "size", (long long)sent), id,
+                 final ? final : rpath);
     return EXIT_OK;
 }
 
@@ -460,13 +490,9 @@ static int cp_download(sbx_client *cl, const char *id, const char *rpath, const 
         return EXIT_FAIL;
     }
     if (cp_remote_is_dir(cl, id, rpath, rst, o)) return cp_dir_download(cl, id, rpath, local, o);
-    json_object *j;
-    long long size = cp_is_type(rst, "file") && json_object_object_get_ex(rst, "size", &j) &&
-                             json_object_is_type(j, json_type_int)
-                         ? json_object_get_int64(j)
-                         : -1;
+    long long size = cp_is_type(rst, "file") ? int_field(rst, "size", -1) : -1;
     _cleanup_free_ char *name = cp_last_name(rpath);
-    _cleanup_free_ char *req = files_path(cl, id, NULL, rpath, o, false, &err);
+    _cleanup_free_ char *req = files_path(cl, id, false, rpath, o, false, &err);
     if (!name || !req) {
         if (!name) sbx_error(&err, ENOMEM, "download");
         print_err(&err);
@@ -481,13 +507,8 @@ static int cp_download(sbx_client *cl, const char *id, const char *rpath, const 
         goto out;
     }
     bool to_stdout = strcmp(local, "-") == 0;
-    struct cp_progress prog = {.download = true};
-    progress_init(&prog.line, name, size);
-    bool show = !o->quiet && isatty(STDERR_FILENO) && !(to_stdout && isatty(STDOUT_FILENO));
     unsigned long long got = 0;
-    int r = sbx_client_download(cl, req, dst.fd, show ? cp_progress_cb : NULL, &prog, &got, &err);
-    if (show) progress_end(&prog.line);
-    if (r < 0) {
+    if (cp_get(cl, req, dst.fd, name, size, o, &got, &err) < 0) {
         status = EXIT_FAIL;
         if (err.code && strcmp(err.code, SBX_CODE_OUTPUT) == 0) {
             if (to_stdout && err.errnum == EPIPE) { /* the reader is gone: as exec does */

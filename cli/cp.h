@@ -1,6 +1,7 @@
 /* cp.h - what cli/cp.c (sbx cp: the command, and single files) shares with
- * cli/cpdir.c (directories): the options, operand helpers, the remote stat
- * and the progress line. Must never: grow state. */
+ * cli/cpdir.c (directories): the options, operand helpers, request paths,
+ * the remote stat and transfers with the progress line. Must never: grow
+ * state. */
 #ifndef SBX_CLI_CP_H
 #define SBX_CLI_CP_H
 
@@ -33,12 +34,22 @@ bool cp_is_type(json_object *st, const char *type);
 bool cp_remote_is_dir(sbx_client *cl, const char *id, const char *path, json_object *st,
                       const struct cp_opts *o);
 
-/* The progress line (a transfer under 1 MiB shows none). */
-struct cp_progress {
-    struct progress line;
-    bool download; /* no "finishing": the last byte received is the end */
-};
-void cp_progress_cb(void *ud, unsigned long long n, bool all);
+/* "/v1/sessions/ID/<api>?path=PATH<query>[&user=USER]" (ID, PATH and the
+ * user escaped; query, a printf format, made of what needs no escaping);
+ * malloc'd, or NULL with err. */
+char *cp_request(sbx_client *cl, const char *id, const char *api, const char *path,
+                 const struct cp_opts *o, sbx_err *err, const char *query, ...)
+    __attribute__((format(printf, 7, 8)));
+
+/* PUT req with up's body (up's progress fields are set here) and GET req into
+ * fd, as sbx_client_upload and sbx_client_download, with the progress line
+ * of label on a terminal's stderr, unless -q (a transfer under 1 MiB shows
+ * none, nor does a download to stdout on a terminal). *sent and *got (may
+ * be NULL): the bytes handed over, and written to fd. */
+int cp_put(sbx_client *cl, const char *req, struct sbx_upload *up, const char *label,
+           const struct cp_opts *o, json_object **resp, unsigned long long *sent, sbx_err *err);
+int cp_get(sbx_client *cl, const char *req, int fd, const char *label, long long size,
+           const struct cp_opts *o, unsigned long long *got, sbx_err *err);
 
 /* Directories (cli/cpdir.c): local DIR -> ID:PATH, ID:DIR -> local (or - for
  * a tar on stdout). Exit statuses. */

@@ -31,30 +31,13 @@
 #include "extract.h"
 #include "packer.h"
 
-#define PATH_ESC_MAX (3 * 4096 + 1)
 #define RESULT_MAX 2048
 
 /* "/v1/sessions/ID/archive?path=P&format=F[&user=U]"; malloc'd. */
 static char *archive_req(sbx_client *cl, const char *id, const char *path, const char *format,
                          const struct cp_opts *o, sbx_err *err)
 {
-    char eid[256], euser[128];
-    _cleanup_free_ char *epath = malloc(PATH_ESC_MAX);
-    if (!epath) {
-        sbx_error(err, ENOMEM, "build request");
-        return NULL;
-    }
-    if (sbx_client_escape(cl, id, eid, sizeof(eid), err) < 0 ||
-        sbx_client_escape(cl, path, epath, PATH_ESC_MAX, err) < 0 ||
-        (o->user && sbx_client_escape(cl, o->user, euser, sizeof(euser), err) < 0))
-        return NULL;
-    char *out = NULL;
-    if (asprintf(&out, "/v1/sessions/%s/archive?path=%s&format=%s%s%s", eid, epath, format,
-                 o->user ? "&user=" : "", o->user ? euser : "") < 0) {
-        sbx_error(err, ENOMEM, "build request");
-        return NULL;
-    }
-    return out;
+    return cp_request(cl, id, "archive", path, o, err, "&format=%s", format);
 }
 
 static int fail(const sbx_err *err)
@@ -94,14 +77,6 @@ static ssize_t up_read(void *ud, char *buf, size_t cap, sbx_err *err)
     return packer_read(&s->pk, s->label, buf, cap, err);
 }
 
-static long long num(json_object *o, const char *key)
-{
-    json_object *v;
-    return o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_int)
-               ? json_object_get_int64(v)
-               : 0;
-}
-
 int cp_dir_upload(sbx_client *cl, const char *local, const char *id, const char *rpath,
                   const struct cp_opts *o)
 {
@@ -133,22 +108,14 @@ int cp_dir_upload(sbx_client *cl, const char *local, const char *id, const char 
 
     struct up_src src = {.pk = PACKER_INIT, .label = local};
     if (packer_start(&src.pk, local, ARC_TAR_ZST, &err) < 0) return fail(&err);
-    struct cp_progress prog = {0};
-    progress_init(&prog.line, contents_only(local) ? local : name, -1);
-    bool show = !o->quiet && isatty(STDERR_FILENO);
-    struct sbx_upload up = {.content_type = "application/zstd",
-                            .size = -1,
-                            .read = up_read,
-                            .ud = &src,
-                            .progress = show ? cp_progress_cb : NULL,
-                            .progress_ud = &prog};
+    struct sbx_upload up = {
+        .content_type = "application/zstd", .size = -1, .read = up_read, .ud = &src};
     _cleanup_json_ json_object *resp = NULL;
-    int r = sbx_client_upload(cl, "PUT", req, &up, &resp, &err);
-    if (show) progress_end(&prog.line);
+    int r = cp_put(cl, req, &up, contents_only(local) ? local : name, o, &resp, NULL, &err);
     packer_stop(&src.pk);
     if (r < 0) return fail(&err);
-    print_done(o, (unsigned long long)num(resp, "bytes"), num(resp, "files"), num(resp, "dirs"),
-               num(resp, "symlinks"), id, target);
+    print_done(o, (unsigned long long)int_field(resp, "bytes", 0), int_field(resp, "files", 0),
+               int_field(resp, "dirs", 0), int_field(resp, "symlinks", 0), id, target);
     return EXIT_OK;
 }
 
@@ -335,13 +302,8 @@ int cp_dir_download(sbx_client *cl, const char *id, const char *rpath, const cha
         if (created) rmdir(target);
         return fail(&err);
     }
-    struct cp_progress prog = {.download = true};
-    progress_init(&prog.line, *name ? name : "/", -1);
-    bool show = !o->quiet && isatty(STDERR_FILENO);
-    unsigned long long got = 0;
     sbx_err derr;
-    int r = sbx_client_download(cl, req, ch.in, show ? cp_progress_cb : NULL, &prog, &got, &derr);
-    if (show) progress_end(&prog.line);
+    int r = cp_get(cl, req, ch.in, *name ? name : "/", -1, o, NULL, &derr);
     char line[RESULT_MAX];
     int x = finish_extractor(&ch, r == 0, line, sizeof(line), &err);
     if (r < 0) {

@@ -32,6 +32,7 @@
 #include "client.h"
 #include "error.h"
 #include "packer.h"
+#include "table.h"
 
 #define REF_ESC_MAX 512   /* a ref is at most 128 chars; escaped, at most 3x */
 #define REDRAW_SEC 0.1    /* progress line: at most 10 redraws a second */
@@ -120,14 +121,6 @@ void human_size(long long n, char *buf, size_t cap)
         u++;
     }
     snprintf(buf, cap, "%.1f %s", v, units[u]);
-}
-
-static long long int_field(json_object *o, const char *key, long long dflt)
-{
-    json_object *j;
-    if (!o || !json_object_object_get_ex(o, key, &j) || !json_object_is_type(j, json_type_int))
-        return dflt;
-    return json_object_get_int64(j);
 }
 
 /* The array o[key], or NULL. */
@@ -494,19 +487,17 @@ static int cmd_import(int argc, char **argv)
 
 /* ---- ls ------------------------------------------------------------------------- */
 
-struct image_row {
-    char *names;
-    char id[16], size[32], layers[16], sessions[16], imported[64];
-    const char *format;
-};
-
 static int cmd_ls(int argc, char **argv)
 {
     bool quiet;
     _cleanup_json_ json_object *resp = NULL;
     json_object *images;
-    int done = list_command("image ls", help_ls, "/v1/images", "images", argc, argv, &quiet, &resp,
-                         &images);
+    static const struct list_query q = {.cmd = "image ls",
+                                        .help = help_ls,
+                                        .path = "/v1/images",
+                                        .key = "images",
+                                        .what = "list images"};
+    int done = list_command(&q, argc, argv, &quiet, &resp, &images);
     if (done >= 0) return done;
     size_t n = json_object_array_length(images);
     if (quiet) {
@@ -521,62 +512,33 @@ static int cmd_ls(int argc, char **argv)
         return EXIT_OK;
     }
 
-    _cleanup_free_ struct image_row *rows = calloc(n ? n : 1, sizeof(*rows));
-    if (!rows) {
-        fprintf(stderr, "sbx: out of memory\n");
-        return EXIT_FAIL;
-    }
-    static const char *const head[] = {"NAME",   "ID",       "FORMAT",  "SIZE",
-                                       "LAYERS", "SESSIONS", "IMPORTED"};
-    enum { NCOL = SBX_ARRAY_SIZE(head) };
-    int w[NCOL];
-    for (int k = 0; k < NCOL; k++)
-        w[k] = (int)strlen(head[k]);
-    int status = EXIT_OK;
+    static const struct table_col cols[] = {
+        {"NAME", false},  {"ID", false},      {"FORMAT", false},  {"SIZE", true},
+        {"LAYERS", true}, {"SESSIONS", true}, {"IMPORTED", false}};
+    _cleanup_(table_free) struct table t = {0};
+    if (table_init(&t, cols, SBX_ARRAY_SIZE(cols), n) < 0) return EXIT_FAIL;
     for (size_t i = 0; i < n; i++) {
-        json_object *img = json_object_array_get_idx(images, i);
-        struct image_row *r = &rows[i];
-        r->names = join_names(img, ",");
-        if (!r->names) status = EXIT_FAIL;
-        short_id(img, r->id, sizeof(r->id));
-        r->format = str_field(img, "format");
-        json_object *j;
+        json_object *img = json_object_array_get_idx(images, i), *j;
+        char id[16], size[32], nlayers[16], imported[64];
+        _cleanup_free_ char *names = join_names(img, ",");
+        short_id(img, id, sizeof(id));
         if (json_object_object_get_ex(img, "size", &j) && json_object_is_type(j, json_type_int))
-            human_size(json_object_get_int64(j), r->size, sizeof(r->size));
+            human_size(json_object_get_int64(j), size, sizeof(size));
         else
-            snprintf(r->size, sizeof(r->size), "-");
+            snprintf(size, sizeof(size), "-");
         json_object *layers = array_field(img, "layers");
         if (layers)
-            snprintf(r->layers, sizeof(r->layers), "%zu", json_object_array_length(layers));
+            snprintf(nlayers, sizeof(nlayers), "%zu", json_object_array_length(layers));
         else
-            snprintf(r->layers, sizeof(r->layers), "-");
-        snprintf(r->sessions, sizeof(r->sessions), "%s", str_field(img, "sessions"));
-        format_age(json_object_object_get_ex(img, "imported", &j) &&
-                           json_object_is_type(j, json_type_string)
-                       ? json_object_get_string(j)
-                       : NULL,
-                   r->imported, sizeof(r->imported));
-        const char *cols[NCOL] = {r->names && *r->names ? r->names : "-",
-                                  r->id,
-                                  r->format,
-                                  r->size,
-                                  r->layers,
-                                  r->sessions,
-                                  r->imported};
-        for (int k = 0; k < NCOL; k++)
-            if ((int)strlen(cols[k]) > w[k]) w[k] = (int)strlen(cols[k]);
+            snprintf(nlayers, sizeof(nlayers), "-");
+        format_age(string_field(img, "imported"), imported, sizeof(imported));
+        const char *name = names && !*names ? "-" : names; /* NULL: "?" */
+        const char *row[] = {name,    id,      str_field(img, "format"),
+                             size,    nlayers, str_field(img, "sessions"),
+                             imported};
+        table_add(&t, row);
     }
-    printf("%-*s   %-*s   %-*s   %*s   %*s   %*s   %s\n", w[0], head[0], w[1], head[1], w[2],
-           head[2], w[3], head[3], w[4], head[4], w[5], head[5], head[6]);
-    for (size_t i = 0; i < n; i++) {
-        struct image_row *r = &rows[i];
-        printf("%-*s   %-*s   %-*s   %*s   %*s   %*s   %s\n", w[0],
-               r->names && *r->names ? r->names : (r->names ? "-" : "?"), w[1], r->id, w[2],
-               r->format, w[3], r->size, w[4], r->layers, w[5], r->sessions, r->imported);
-        free(r->names);
-    }
-    if (status != EXIT_OK) fprintf(stderr, "sbx: out of memory\n");
-    return status;
+    return table_print(&t);
 }
 
 /* ---- inspect, rm ------------------------------------------------------------------ */

@@ -30,10 +30,11 @@
 #include "cli.h"
 #include "client.h"
 #include "error.h"
+#include "table.h"
 
 #define DEFAULT_SHELL "/bin/sh"
 
-enum { OPT_JSON = 256, OPT_PORT, OPT_LOG, OPT_TIMEOUT };
+enum { OPT_PORT = 256, OPT_LOG, OPT_TIMEOUT };
 
 /* ---- help ---------------------------------------------------------------------- */
 
@@ -113,15 +114,6 @@ const char help_keepalive[] = "Usage: sbx keepalive ID\n"
 
 /* ---- small helpers ---------------------------------------------------------------- */
 
-static int add_member(json_object *o, const char *key, json_object *v, sbx_err *err)
-{
-    if (!v || json_object_object_add(o, key, v) < 0) {
-        json_object_put(v);
-        return sbx_error(err, ENOMEM, "build request");
-    }
-    return 0;
-}
-
 /* A PID operand: a positive integer; -1 when it is not (said). */
 static int parse_pid(const char *cmd, const char *s, int *pid)
 {
@@ -137,30 +129,28 @@ static int parse_pid(const char *cmd, const char *s, int *pid)
     return 0;
 }
 
-/* "/v1/sessions/ID/processes[/PID[/sub]]" */
+/* "/v1/sessions/ID/processes/PID/sub" */
 static int proc_path(sbx_client *c, const char *id, int pid, const char *sub, char *path,
                      size_t cap, sbx_err *err)
 {
-    char eid[256];
-    if (sbx_client_escape(c, id, eid, sizeof(eid), err) < 0) return -1;
-    if (pid <= 0)
-        snprintf(path, cap, "/v1/sessions/%s/processes", eid);
-    else
-        snprintf(path, cap, "/v1/sessions/%s/processes/%d%s%s", eid, pid, sub ? "/" : "",
-                 sub ? sub : "");
+    if (session_path(c, id, "processes", path, cap, err) < 0) return -1;
+    size_t n = strlen(path);
+    snprintf(path + n, cap - n, "/%d/%s", pid, sub);
     return 0;
 }
 
-/* Parse "ID PID" (exactly) after the options; -1 when wrong (said). */
-static int id_and_pid(const char *cmd, int argc, char **argv, const char **id, int *pid)
+int id_operands(const char *cmd, int argc, char **argv, const char **id, int *pid)
 {
-    if (optind >= argc) return usage_error(cmd, "missing session ID and PID"), -1;
-    if (optind + 1 >= argc)
+    int want = pid ? 2 : 1; /* operands */
+    if (optind >= argc)
+        return usage_error(cmd, "%s", pid ? "missing session ID and PID" : "missing session ID"),
+               -1;
+    if (pid && optind + 1 >= argc)
         return usage_error(cmd, "missing PID (see 'sbx ps %s')", argv[optind]), -1;
-    if (optind + 2 < argc)
-        return usage_error(cmd, "unexpected argument '%s'", argv[optind + 2]), -1;
+    if (optind + want < argc)
+        return usage_error(cmd, "unexpected argument '%s'", argv[optind + want]), -1;
     *id = argv[optind];
-    return parse_pid(cmd, argv[optind + 1], pid);
+    return pid ? parse_pid(cmd, argv[optind + 1], pid) : 0;
 }
 
 /* ---- the local terminal ----------------------------------------------------------- */
@@ -349,15 +339,12 @@ int cmd_shell(int argc, char **argv)
                 0)
                 goto oom;
             break;
-        case 'e': {
-            const char *eq = strchr(optarg, '=');
-            if (!eq) return usage_error(cmd, "--env: '%s' is not of the form KEY=VALUE", optarg);
-            if (eq == optarg) return usage_error(cmd, "--env: '%s' has an empty key", optarg);
-            if (!env && !(env = json_object_new_object())) goto oom;
-            _cleanup_free_ char *key = strndup(optarg, (size_t)(eq - optarg));
-            if (!key || add_member(env, key, json_object_new_string(eq + 1), &err) < 0) goto oom;
+        case 'e':
+            if (add_kv(&env, "--env", optarg, &err) < 0) {
+                if (err.errnum == ENOMEM) goto oom;
+                return usage_error(cmd, "%s", err.msg);
+            }
             break;
-        }
         default:
             return bad_option(cmd, c, argv);
         }
@@ -450,105 +437,39 @@ static void format_exit(json_object *p, char *buf, size_t cap)
     snprintf(buf, cap, "-");
 }
 
-struct ps_row {
-    char pid[16], exit[24], started[64];
-    const char *state;
-    char *command;
-};
-
 int cmd_ps(int argc, char **argv)
 {
-    static const char cmd[] = "ps";
-    static const struct option longopts[] = {{"quiet", no_argument, NULL, 'q'},
-                                             {"json", no_argument, NULL, OPT_JSON},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {0}};
-    bool json = false, quiet = false;
-    int c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:qh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'h':
-            fputs(help_ps, stdout);
-            return EXIT_OK;
-        case 'q':
-            quiet = true;
-            break;
-        case OPT_JSON:
-            json = true;
-            break;
-        default:
-            return bad_option(cmd, c, argv);
-        }
-    }
-    if (optind >= argc) return usage_error(cmd, "missing session ID");
-    if (optind + 1 < argc) return usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
-    const char *id = argv[optind];
-
-    _cleanup_client_ sbx_client *cl = NULL;
-    if (new_client(&cl) < 0) return EXIT_FAIL;
-    sbx_err err;
-    char path[320];
+    static const struct list_query q = {.cmd = "ps",
+                                        .help = help_ps,
+                                        .path = "processes",
+                                        .session = true,
+                                        .key = "processes",
+                                        .what = "ps"};
+    bool quiet;
     _cleanup_json_ json_object *resp = NULL;
-    if (proc_path(cl, id, 0, NULL, path, sizeof(path), &err) < 0 ||
-        sbx_client_call(cl, "GET", path, NULL, &resp, &err) < 0) {
-        print_err(&err);
-        return EXIT_FAIL;
-    }
-    if (json) {
-        print_json_line(resp);
-        return EXIT_OK;
-    }
     json_object *procs;
-    if (!resp || !json_object_object_get_ex(resp, "processes", &procs) ||
-        !json_object_is_type(procs, json_type_array)) {
-        fprintf(stderr, "sbx: ps: sbxd's answer has no \"processes\" array\n");
-        return EXIT_FAIL;
-    }
+    int done = list_command(&q, argc, argv, &quiet, &resp, &procs);
+    if (done >= 0) return done;
     size_t n = json_object_array_length(procs);
     if (quiet) {
         for (size_t i = 0; i < n; i++)
             puts(str_field(json_object_array_get_idx(procs, i), "pid"));
         return EXIT_OK;
     }
-    _cleanup_free_ struct ps_row *rows = calloc(n ? n : 1, sizeof(*rows));
-    if (!rows) {
-        fprintf(stderr, "sbx: out of memory\n");
-        return EXIT_FAIL;
-    }
-    static const char *const head[] = {"PID", "STATE", "EXIT", "STARTED", "COMMAND"};
-    int w[4];
-    for (int k = 0; k < 4; k++)
-        w[k] = (int)strlen(head[k]);
-    int status = EXIT_OK;
+    static const struct table_col cols[] = {
+        {"PID", false}, {"STATE", false}, {"EXIT", false}, {"STARTED", false}, {"COMMAND", false}};
+    _cleanup_(table_free) struct table t = {0};
+    if (table_init(&t, cols, SBX_ARRAY_SIZE(cols), n) < 0) return EXIT_FAIL;
     for (size_t i = 0; i < n; i++) {
-        json_object *p = json_object_array_get_idx(procs, i), *j;
-        struct ps_row *r = &rows[i];
-        snprintf(r->pid, sizeof(r->pid), "%s", str_field(p, "pid"));
-        r->state = str_field(p, "state");
-        format_exit(p, r->exit, sizeof(r->exit));
-        format_age(json_object_object_get_ex(p, "started_at", &j) &&
-                           json_object_is_type(j, json_type_string)
-                       ? json_object_get_string(j)
-                       : NULL,
-                   r->started, sizeof(r->started));
-        r->command = format_argv(p);
-        if (!r->command) status = EXIT_FAIL;
-        const char *cols[4] = {r->pid, r->state, r->exit, r->started};
-        for (int k = 0; k < 4; k++)
-            if ((int)strlen(cols[k]) > w[k]) w[k] = (int)strlen(cols[k]);
+        json_object *p = json_object_array_get_idx(procs, i);
+        char exit[24], started[64];
+        format_exit(p, exit, sizeof(exit));
+        format_age(string_field(p, "started_at"), started, sizeof(started));
+        _cleanup_free_ char *command = format_argv(p);
+        const char *row[] = {str_field(p, "pid"), str_field(p, "state"), exit, started, command};
+        table_add(&t, row);
     }
-    printf("%-*s   %-*s   %-*s   %-*s   %s\n", w[0], head[0], w[1], head[1], w[2], head[2], w[3],
-           head[3], head[4]);
-    for (size_t i = 0; i < n; i++) {
-        struct ps_row *r = &rows[i];
-        printf("%-*s   %-*s   %-*s   %-*s   %s\n", w[0], r->pid, w[1], r->state, w[2], r->exit,
-               w[3], r->started, r->command ? r->command : "?");
-        free(r->command);
-    }
-    if (status != EXIT_OK) fprintf(stderr, "sbx: out of memory\n");
-    return status;
+    return table_print(&t);
 }
 
 /* ---- logs ------------------------------------------------------------------------- */
@@ -587,7 +508,7 @@ int cmd_logs(int argc, char **argv)
     }
     const char *id;
     int pid;
-    if (id_and_pid(cmd, argc, argv, &id, &pid) < 0) return EXIT_USAGE;
+    if (id_operands(cmd, argc, argv, &id, &pid) < 0) return EXIT_USAGE;
 
     _cleanup_client_ sbx_client *cl = NULL;
     if (new_client(&cl) < 0) return EXIT_FAIL;
@@ -642,7 +563,7 @@ int cmd_kill(int argc, char **argv)
     }
     const char *id;
     int pid;
-    if (id_and_pid(cmd, argc, argv, &id, &pid) < 0) return EXIT_USAGE;
+    if (id_operands(cmd, argc, argv, &id, &pid) < 0) return EXIT_USAGE;
 
     sbx_err err;
     _cleanup_json_ json_object *body = json_object_new_object();
@@ -774,18 +695,14 @@ int cmd_keepalive(int argc, char **argv)
     static const char cmd[] = "keepalive";
     int r = parse_help_only(cmd, help_keepalive, argc, argv);
     if (r >= 0) return r;
-    if (optind >= argc) return usage_error(cmd, "missing session ID");
-    if (optind + 1 < argc) return usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
+    const char *id;
+    if (id_operands(cmd, argc, argv, &id, NULL) < 0) return EXIT_USAGE;
     _cleanup_client_ sbx_client *cl = NULL;
     if (new_client(&cl) < 0) return EXIT_FAIL;
     sbx_err err;
-    char eid[256], path[320];
-    if (sbx_client_escape(cl, argv[optind], eid, sizeof(eid), &err) < 0) {
-        print_err(&err);
-        return EXIT_FAIL;
-    }
-    snprintf(path, sizeof(path), "/v1/sessions/%s/keepalive", eid);
-    if (sbx_client_call(cl, "POST", path, NULL, NULL, &err) < 0) {
+    char path[320];
+    if (session_path(cl, id, "keepalive", path, sizeof(path), &err) < 0 ||
+        sbx_client_call(cl, "POST", path, NULL, NULL, &err) < 0) {
         print_err(&err);
         return EXIT_FAIL;
     }

@@ -40,6 +40,7 @@
 #include "error.h"
 #include "jsontext.h"
 #include "policy.h"
+#include "table.h"
 
 #ifndef SBX_VERSION
 #define SBX_VERSION "unknown"
@@ -164,37 +165,28 @@ static int parse_size(const char *opt, const char *s, int64_t *v, sbx_err *err)
     return 0;
 }
 
-/* "K=V" into obj[K] = V (the last one wins). */
-static int add_kv(json_object *obj, const char *opt, const char *s, sbx_err *err)
+int add_kv(json_object **map, const char *opt, const char *s, sbx_err *err)
 {
     const char *eq = strchr(s, '=');
     if (!eq) return syntax_error(err, "%s: '%s' is not of the form KEY=VALUE", opt, s);
     if (eq == s) return syntax_error(err, "%s: '%s' has an empty key", opt, s);
+    if (!*map && !(*map = json_object_new_object())) return sbx_error(err, ENOMEM, "build request");
     _cleanup_free_ char *key = strndup(s, (size_t)(eq - s));
     json_object *val = json_object_new_string(eq + 1);
-    if (!key || !val || json_object_object_add(obj, key, val) < 0) {
+    if (!key || !val || json_object_object_add(*map, key, val) < 0) {
         json_object_put(val);
         return sbx_error(err, ENOMEM, "%s", opt);
     }
     return 0;
 }
 
-/* Add a child to a JSON object; ownership of v passes to o (v is put on
- * failure). NULL v means its constructor ran out of memory. */
-static int add(json_object *o, const char *key, json_object *v, sbx_err *err)
+int add_member(json_object *o, const char *key, json_object *v, sbx_err *err)
 {
     if (!v || json_object_object_add(o, key, v) < 0) {
         json_object_put(v);
         return sbx_error(err, ENOMEM, "build request");
     }
     return 0;
-}
-
-/* Make *map an empty object if it is not one yet. */
-static int ensure_obj(json_object **map, sbx_err *err)
-{
-    if (!*map) *map = json_object_new_object();
-    return *map ? 0 : sbx_error(err, ENOMEM, "build request");
 }
 
 /* ---- options shared by create, exec and run ------------------------------ */
@@ -374,8 +366,7 @@ static int create_option(struct create_opts *o, int c, const char *arg, sbx_err 
         o->has_ttl = true;
         return parse_int("--ttl", arg, &o->ttl, err) < 0 ? -1 : 1;
     case OPT_LABEL:
-        if (ensure_obj(&o->labels, err) < 0) return -1;
-        return add_kv(o->labels, "--label", arg, err) < 0 ? -1 : 1;
+        return add_kv(&o->labels, "--label", arg, err) < 0 ? -1 : 1;
     default:
         return net_option(&o->net, c, arg, err);
     }
@@ -388,8 +379,7 @@ static int exec_option(struct exec_opts *o, int c, const char *arg, sbx_err *err
         o->interactive = true;
         return 1;
     case 'e':
-        if (ensure_obj(&o->env, err) < 0) return -1;
-        return add_kv(o->env, "--env", arg, err) < 0 ? -1 : 1;
+        return add_kv(&o->env, "--env", arg, err) < 0 ? -1 : 1;
     case 'w':
         if (!*arg) return syntax_error(err, "--cwd: empty directory");
         o->cwd = arg;
@@ -442,10 +432,10 @@ static int create_body(const struct create_opts *o, json_object **out, sbx_err *
 {
     _cleanup_json_ json_object *body = json_object_new_object();
     if (!body) return sbx_error(err, ENOMEM, "build request");
-    if (add(body, "image", json_object_new_string(o->image), err) < 0) return -1;
+    if (add_member(body, "image", json_object_new_string(o->image), err) < 0) return -1;
     if (o->memory || o->has_pids || o->has_cpu) {
         json_object *limits = json_object_new_object();
-        if (add(body, "limits", limits, err) < 0) return -1;
+        if (add_member(body, "limits", limits, err) < 0) return -1;
         if (o->memory) {
             /* Plain digits are bytes (an integer, which the API takes for
              * sure); anything else goes as typed and sbxd parses it. */
@@ -453,22 +443,25 @@ static int create_body(const struct create_opts *o, json_object **out, sbx_err *
             errno = 0;
             long long b = strtoll(o->memory, &end, 10);
             bool digits = isdigit((unsigned char)o->memory[0]) && !*end && errno == 0;
-            if (add(limits, "memory",
-                    digits ? json_object_new_int64(b) : json_object_new_string(o->memory), err) < 0)
+            if (add_member(limits, "memory",
+                           digits ? json_object_new_int64(b) : json_object_new_string(o->memory),
+                           err) < 0)
                 return -1;
         }
-        if (o->has_pids && add(limits, "pids", json_object_new_int64(o->pids), err) < 0) return -1;
-        if (o->has_cpu && add(limits, "cpu", json_object_new_double(o->cpu), err) < 0) return -1;
+        if (o->has_pids && add_member(limits, "pids", json_object_new_int64(o->pids), err) < 0)
+            return -1;
+        if (o->has_cpu && add_member(limits, "cpu", json_object_new_double(o->cpu), err) < 0)
+            return -1;
     }
-    if (o->env && add(body, "env", json_object_get(o->env), err) < 0) return -1;
-    if (o->labels && add(body, "labels", json_object_get(o->labels), err) < 0) return -1;
-    if (o->has_ttl && add(body, "ttl", json_object_new_int64(o->ttl), err) < 0) return -1;
-    if (o->has_idle && add(body, "idle_timeout", json_object_new_int64(o->idle), err) < 0)
+    if (o->env && add_member(body, "env", json_object_get(o->env), err) < 0) return -1;
+    if (o->labels && add_member(body, "labels", json_object_get(o->labels), err) < 0) return -1;
+    if (o->has_ttl && add_member(body, "ttl", json_object_new_int64(o->ttl), err) < 0) return -1;
+    if (o->has_idle && add_member(body, "idle_timeout", json_object_new_int64(o->idle), err) < 0)
         return -1;
     if (net_opts_given(&o->net)) {
         json_object *net = NULL;
         if (net_body(&o->net, &net, err) < 0) return -1;
-        if (add(body, "network", net, err) < 0) return -1;
+        if (add_member(body, "network", net, err) < 0) return -1;
     }
     *out = steal_pointer(&body);
     return 0;
@@ -572,11 +565,12 @@ static int net_body(const struct net_opts *o, json_object **out, sbx_err *err)
     }
     _cleanup_json_ json_object *net = json_object_new_object();
     if (!net) return sbx_error(err, ENOMEM, "build request");
-    if (o->policy && add(net, "policy", json_object_new_string(o->policy), err) < 0) return -1;
-    if (o->report && add(net, "mode", json_object_new_string("report"), err) < 0) return -1;
-    if (o->allow && add(net, "allow", json_object_get(o->allow), err) < 0) return -1;
-    if (o->deny && add(net, "deny", json_object_get(o->deny), err) < 0) return -1;
-    if (o->cidrs && add(net, "allow_cidrs", json_object_get(o->cidrs), err) < 0) return -1;
+    if (o->policy && add_member(net, "policy", json_object_new_string(o->policy), err) < 0)
+        return -1;
+    if (o->report && add_member(net, "mode", json_object_new_string("report"), err) < 0) return -1;
+    if (o->allow && add_member(net, "allow", json_object_get(o->allow), err) < 0) return -1;
+    if (o->deny && add_member(net, "deny", json_object_get(o->deny), err) < 0) return -1;
+    if (o->cidrs && add_member(net, "allow_cidrs", json_object_get(o->cidrs), err) < 0) return -1;
     *out = steal_pointer(&net);
     return 0;
 }
@@ -587,7 +581,7 @@ static int exec_body(const struct exec_opts *o, char **argv, int argc, json_obje
     _cleanup_json_ json_object *body = json_object_new_object();
     if (!body) return sbx_error(err, ENOMEM, "build request");
     json_object *jargv = json_object_new_array_ext(argc);
-    if (add(body, "argv", jargv, err) < 0) return -1;
+    if (add_member(body, "argv", jargv, err) < 0) return -1;
     for (int i = 0; i < argc; i++) {
         json_object *s = json_object_new_string(argv[i]);
         if (!s || json_object_array_add(jargv, s) < 0) {
@@ -595,26 +589,26 @@ static int exec_body(const struct exec_opts *o, char **argv, int argc, json_obje
             return sbx_error(err, ENOMEM, "build request");
         }
     }
-    if (o->env && add(body, "env", json_object_get(o->env), err) < 0) return -1;
-    if (o->cwd && add(body, "cwd", json_object_new_string(o->cwd), err) < 0) return -1;
-    if (o->user && add(body, "user", json_object_new_string(o->user), err) < 0) return -1;
-    if (o->has_timeout && add(body, "timeout", json_object_new_double(o->timeout), err) < 0)
+    if (o->env && add_member(body, "env", json_object_get(o->env), err) < 0) return -1;
+    if (o->cwd && add_member(body, "cwd", json_object_new_string(o->cwd), err) < 0) return -1;
+    if (o->user && add_member(body, "user", json_object_new_string(o->user), err) < 0) return -1;
+    if (o->has_timeout && add_member(body, "timeout", json_object_new_double(o->timeout), err) < 0)
         return -1;
-    if (o->detach && add(body, "background", json_object_new_boolean(true), err) < 0) return -1;
-    if (o->has_log_buffer && add(body, "log_buffer", json_object_new_int64(o->log_buffer), err) < 0)
+    if (o->detach && add_member(body, "background", json_object_new_boolean(true), err) < 0)
+        return -1;
+    if (o->has_log_buffer &&
+        add_member(body, "log_buffer", json_object_new_int64(o->log_buffer), err) < 0)
         return -1;
     if (o->tty) {
         if (add_tty_fields(body, err) < 0) return -1;
     } else if (o->interactive) {
-        if (add(body, "stdin_open", json_object_new_boolean(true), err) < 0) return -1;
+        if (add_member(body, "stdin_open", json_object_new_boolean(true), err) < 0) return -1;
     }
     *out = steal_pointer(&body);
     return 0;
 }
 
 /* ---- exec result ---------------------------------------------------------- */
-
-static int session_path(sbx_client *c, const char *id, char *path, size_t cap, sbx_err *err);
 
 static int exec_error_status(const sbx_err *err)
 {
@@ -664,11 +658,10 @@ static int exec_detached(sbx_client *c, const char *id, json_object *body)
     sbx_err err;
     char path[320];
     _cleanup_json_ json_object *resp = NULL;
-    if (session_path(c, id, path, sizeof(path), &err) < 0) {
+    if (session_path(c, id, "exec", path, sizeof(path), &err) < 0) {
         print_err(&err);
         return EXIT_SBX;
     }
-    strcat(path, "/exec");
     if (sbx_client_call(c, "POST", path, body, &resp, &err) < 0) {
         print_err(&err);
         return exec_error_status(&err);
@@ -943,12 +936,12 @@ int new_client(sbx_client **c)
     return 0;
 }
 
-/* "/v1/sessions/<escaped id><suffix>" */
-static int session_path(sbx_client *c, const char *id, char *path, size_t cap, sbx_err *err)
+int session_path(sbx_client *c, const char *id, const char *sub, char *path, size_t cap,
+                 sbx_err *err)
 {
     char eid[256];
     if (sbx_client_escape(c, id, eid, sizeof(eid), err) < 0) return -1;
-    snprintf(path, cap, "/v1/sessions/%s", eid);
+    snprintf(path, cap, "/v1/sessions/%s%s%s", eid, sub ? "/" : "", sub ? sub : "");
     return 0;
 }
 
@@ -1000,7 +993,7 @@ static int cmd_create(int argc, char **argv)
             return EXIT_OK;
         }
         if (c == 'e') {
-            if (ensure_obj(&o.env, &err) < 0 || add_kv(o.env, "--env", optarg, &err) < 0)
+            if (add_kv(&o.env, "--env", optarg, &err) < 0)
                 return usage_error("create", "%s", err.msg);
             continue;
         }
@@ -1185,7 +1178,7 @@ static int cmd_run(int argc, char **argv)
         status = do_exec(cl, id, body, &eo, true);
 
     char path[320];
-    if (session_path(cl, id, path, sizeof(path), &err) < 0 ||
+    if (session_path(cl, id, NULL, path, sizeof(path), &err) < 0 ||
         sbx_client_call(cl, "DELETE", path, NULL, NULL, &err) < 0) {
         if (!(err.code && strcmp(err.code, "not_found") == 0)) { /* already gone (ttl): fine */
             fprintf(stderr, "sbx: remove session %s: %s\n", id, err.msg);
@@ -1205,6 +1198,22 @@ const char *str_field(json_object *o, const char *key)
     if (!json_object_object_get_ex(o, key, &j) || json_object_is_type(j, json_type_null))
         return "-";
     return json_object_get_string(j);
+}
+
+const char *string_field(json_object *o, const char *key)
+{
+    json_object *j;
+    if (!o || !json_object_object_get_ex(o, key, &j) || !json_object_is_type(j, json_type_string))
+        return NULL;
+    return json_object_get_string(j);
+}
+
+long long int_field(json_object *o, const char *key, long long dflt)
+{
+    json_object *j;
+    if (!o || !json_object_object_get_ex(o, key, &j) || !json_object_is_type(j, json_type_int))
+        return dflt;
+    return json_object_get_int64(j);
 }
 
 static bool parse_time(const char *s, time_t *t)
@@ -1263,14 +1272,8 @@ static char *format_labels(json_object *s)
     return out;
 }
 
-struct row {
-    const char *id, *image, *state;
-    char created[64], execs[32];
-    char *labels;
-};
-
-int list_command(const char *cmd, const char *help, const char *path, const char *key,
-                 int argc, char **argv, bool *quiet, json_object **resp, json_object **items)
+int list_command(const struct list_query *q, int argc, char **argv, bool *quiet, json_object **resp,
+                 json_object **items)
 {
     static const struct option longopts[] = {{"quiet", no_argument, NULL, 'q'},
                                              {"json", no_argument, NULL, OPT_JSON},
@@ -1284,7 +1287,7 @@ int list_command(const char *cmd, const char *help, const char *path, const char
     while ((c = getopt_long(argc, argv, "+:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'h':
-            fputs(help, stdout);
+            fputs(q->help, stdout);
             return EXIT_OK;
         case 'q':
             *quiet = true;
@@ -1293,15 +1296,22 @@ int list_command(const char *cmd, const char *help, const char *path, const char
             json = true;
             break;
         default:
-            return bad_option(cmd, c, argv);
+            return bad_option(q->cmd, c, argv);
         }
     }
-    if (optind < argc) return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    const char *id = NULL;
+    if (q->session) {
+        if (id_operands(q->cmd, argc, argv, &id, NULL) < 0) return EXIT_USAGE;
+    } else if (optind < argc) {
+        return usage_error(q->cmd, "unexpected argument '%s'", argv[optind]);
+    }
 
     _cleanup_client_ sbx_client *cl = NULL;
     if (new_client(&cl) < 0) return EXIT_FAIL;
     sbx_err err;
-    if (sbx_client_call(cl, "GET", path, NULL, resp, &err) < 0) {
+    char path[320];
+    if ((id && session_path(cl, id, q->path, path, sizeof(path), &err) < 0) ||
+        sbx_client_call(cl, "GET", id ? path : q->path, NULL, resp, &err) < 0) {
         print_err(&err);
         return EXIT_FAIL;
     }
@@ -1309,9 +1319,9 @@ int list_command(const char *cmd, const char *help, const char *path, const char
         print_json_line(*resp);
         return EXIT_OK;
     }
-    if (!*resp || !json_object_object_get_ex(*resp, key, items) ||
+    if (!*resp || !json_object_object_get_ex(*resp, q->key, items) ||
         !json_object_is_type(*items, json_type_array)) {
-        fprintf(stderr, "sbx: list %s: sbxd's answer has no \"%s\" array\n", key, key);
+        fprintf(stderr, "sbx: %s: sbxd's answer has no \"%s\" array\n", q->what, q->key);
         return EXIT_FAIL;
     }
     return -1;
@@ -1322,8 +1332,12 @@ static int cmd_ls(int argc, char **argv)
     bool quiet;
     _cleanup_json_ json_object *resp = NULL;
     json_object *sessions;
-    int done = list_command("ls", help_ls, "/v1/sessions", "sessions", argc, argv, &quiet, &resp,
-                         &sessions);
+    static const struct list_query q = {.cmd = "ls",
+                                        .help = help_ls,
+                                        .path = "/v1/sessions",
+                                        .key = "sessions",
+                                        .what = "list sessions"};
+    int done = list_command(&q, argc, argv, &quiet, &resp, &sessions);
     if (done >= 0) return done;
     size_t n = json_object_array_length(sessions);
     if (quiet) {
@@ -1332,43 +1346,24 @@ static int cmd_ls(int argc, char **argv)
         return EXIT_OK;
     }
 
-    _cleanup_free_ struct row *rows = calloc(n ? n : 1, sizeof(*rows));
-    if (!rows) {
-        fprintf(stderr, "sbx: out of memory\n");
-        return EXIT_FAIL;
-    }
-    static const char *const head[] = {"ID", "IMAGE", "STATE", "CREATED", "EXECS", "LABELS"};
-    int w[5];
-    for (int k = 0; k < 5; k++)
-        w[k] = (int)strlen(head[k]);
-    int status = EXIT_OK;
+    static const struct table_col cols[] = {{"ID", false},    {"IMAGE", false},
+                                            {"STATE", false}, {"CREATED", false},
+                                            {"EXECS", false}, {"LABELS", false}};
+    _cleanup_(table_free) struct table t = {0};
+    if (table_init(&t, cols, SBX_ARRAY_SIZE(cols), n) < 0) return EXIT_FAIL;
     for (size_t i = 0; i < n; i++) {
-        json_object *s = json_object_array_get_idx(sessions, i);
-        struct row *r = &rows[i];
-        json_object *j;
-        r->id = str_field(s, "id");
-        r->image = str_field(s, "image");
-        r->state = str_field(s, "state");
+        json_object *s = json_object_array_get_idx(sessions, i), *j;
+        char created[64];
         format_age(json_object_object_get_ex(s, "created_at", &j) ? json_object_get_string(j)
                                                                   : NULL,
-                   r->created, sizeof(r->created));
-        snprintf(r->execs, sizeof(r->execs), "%s", str_field(s, "execs"));
-        r->labels = format_labels(s);
-        if (!r->labels) status = EXIT_FAIL;
-        const char *cols[5] = {r->id, r->image, r->state, r->created, r->execs};
-        for (int k = 0; k < 5; k++)
-            if ((int)strlen(cols[k]) > w[k]) w[k] = (int)strlen(cols[k]);
+                   created, sizeof(created));
+        _cleanup_free_ char *labels = format_labels(s);
+        const char *row[] = {str_field(s, "id"),    str_field(s, "image"),
+                             str_field(s, "state"), created,
+                             str_field(s, "execs"), labels};
+        table_add(&t, row);
     }
-    printf("%-*s   %-*s   %-*s   %-*s   %-*s   %s\n", w[0], head[0], w[1], head[1], w[2], head[2],
-           w[3], head[3], w[4], head[4], head[5]);
-    for (size_t i = 0; i < n; i++) {
-        struct row *r = &rows[i];
-        printf("%-*s   %-*s   %-*s   %-*s   %-*s   %s\n", w[0], r->id, w[1], r->image, w[2],
-               r->state, w[3], r->created, w[4], r->execs, r->labels ? r->labels : "?");
-        free(r->labels);
-    }
-    if (status != EXIT_OK) fprintf(stderr, "sbx: out of memory\n");
-    return status;
+    return table_print(&t);
 }
 
 /* ---- inspect, rm, health, version ------------------------------------------ */
@@ -1388,7 +1383,7 @@ static int each_session(const char *cmd, const char *help, const char *method, i
         sbx_err err;
         char path[320];
         _cleanup_json_ json_object *resp = NULL;
-        if (session_path(cl, argv[i], path, sizeof(path), &err) < 0 ||
+        if (session_path(cl, argv[i], NULL, path, sizeof(path), &err) < 0 ||
             sbx_client_call(cl, method, path, NULL, &resp, &err) < 0) {
             print_err(&err);
             status = EXIT_FAIL;
@@ -1465,7 +1460,7 @@ static int show_network(sbx_client *cl, const char *id)
     sbx_err err;
     char path[320];
     _cleanup_json_ json_object *resp = NULL;
-    if (session_path(cl, id, path, sizeof(path), &err) < 0 ||
+    if (session_path(cl, id, NULL, path, sizeof(path), &err) < 0 ||
         sbx_client_call(cl, "GET", path, NULL, &resp, &err) < 0) {
         print_err(&err);
         return EXIT_FAIL;
@@ -1480,14 +1475,14 @@ static int show_network(sbx_client *cl, const char *id)
 static int set_network(sbx_client *cl, const char *id, const struct net_opts *o)
 {
     sbx_err err;
-    char spath[320], path[340];
+    char path[340];
     _cleanup_json_ json_object *body = NULL;
     _cleanup_json_ json_object *resp = NULL;
-    if (net_body(o, &body, &err) < 0 || session_path(cl, id, spath, sizeof(spath), &err) < 0) {
+    if (net_body(o, &body, &err) < 0 ||
+        session_path(cl, id, "network", path, sizeof(path), &err) < 0) {
         print_err(&err);
         return EXIT_FAIL;
     }
-    snprintf(path, sizeof(path), "%s/network", spath);
     if (sbx_client_call(cl, "PATCH", path, body, &resp, &err) < 0) {
         print_err(&err);
         return EXIT_FAIL;

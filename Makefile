@@ -55,7 +55,7 @@ SBXD_SRC   := $(COMMON_SRC) common/http.c \
               supervisor/seccomp.c supervisor/netns.c supervisor/exec.c supervisor/images.c \
               supervisor/limits.c supervisor/egress.c supervisor/shimctl.c supervisor/imgstore.c \
               supervisor/imgimport.c supervisor/bodypipe.c supervisor/helper.c supervisor/files.c \
-              supervisor/fileops.c supervisor/init/caps.c $(POLICY_SRC)
+              supervisor/fileops.c supervisor/wsrules.c supervisor/init/caps.c $(POLICY_SRC)
 # The CLI's pure-logic modules (unit-tested).
 CLI_PURE   := cli/jsontext.c cli/audit.c
 CLI_SRC    := common/error.c common/json.c cli/sbx.c cli/client.c cli/image.c cli/cp.c $(CLI_PURE) $(POLICY_SRC)
@@ -116,7 +116,8 @@ $(BUILD)/tests/test_import_%: tests/unit/test_import_%.c $(call obj,$(IMPORT_LIB
 	    $$($(PKG_CONFIG) --libs $(IMPORT_PKGS))
 
 # Object files of sbxd's pure-logic modules that unit tests link against.
-UNIT_LINK := $(call obj,$(COMMON_SRC) common/http.c supervisor/limits.c supervisor/fileops.c $(POLICY_SRC) $(CLI_PURE))
+UNIT_LINK := $(call obj,$(COMMON_SRC) common/http.c supervisor/limits.c supervisor/fileops.c \
+                        supervisor/wsrules.c $(POLICY_SRC) $(CLI_PURE))
 $(BUILD)/tests/%: tests/unit/%.c $(UNIT_LINK) tests/unit/unit.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Isupervisor $(CFLAGS) $(LDFLAGS) -o $@ $< $(UNIT_LINK) \

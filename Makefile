@@ -55,7 +55,8 @@ SBXD_SRC   := $(COMMON_SRC) common/http.c \
               supervisor/seccomp.c supervisor/netns.c supervisor/exec.c supervisor/images.c \
               supervisor/limits.c supervisor/egress.c supervisor/shimctl.c supervisor/imgstore.c \
               supervisor/imgimport.c supervisor/bodypipe.c supervisor/helper.c supervisor/files.c \
-              supervisor/fileops.c supervisor/wsrules.c supervisor/init/caps.c $(POLICY_SRC)
+              supervisor/fileops.c supervisor/workspace.c supervisor/wsrules.c \
+              supervisor/init/caps.c $(POLICY_SRC)
 # The CLI's pure-logic modules (unit-tested).
 CLI_PURE   := cli/jsontext.c cli/audit.c
 CLI_SRC    := common/error.c common/json.c cli/sbx.c cli/client.c cli/image.c cli/cp.c $(CLI_PURE) $(POLICY_SRC)

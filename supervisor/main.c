@@ -29,6 +29,7 @@
 #include "helper.h"
 #include "imgimport.h"
 #include "imgstore.h"
+#include "workspace.h"
 
 struct sbxd *g_sbxd;
 
@@ -37,7 +38,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: sbxd [options]\n"
             "  --socket PATH      API socket (default /run/sbx/sbxd.sock)\n"
-            "  --state-dir DIR    state: sessions' workspaces (default /var/lib/sbx)\n"
+            "  --state-dir DIR    state: sessions' writable layers, named workspaces, the\n"
+            "                     image store (default /var/lib/sbx)\n"
             "  --image-dir DIR    directory images, one DIR/NAME/rootfs each (default\n"
             "                     STATE/images); imported images live in STATE/store\n"
             "  --import PATH      the sbx-import binary (default: next to sbxd, or\n"
@@ -248,6 +250,10 @@ int main(int argc, char **argv)
                  "appear owned by nobody inside sandboxes (use ext4, xfs or btrfs)",
                  d.cfg.image_dir);
     session_cleanup_stale(&d);
+    if (workspace_init(&d, &err) < 0) {
+        log_error("start-up: workspaces: %s", err.msg);
+        return 1;
+    }
     if (store_open(&d, &err) < 0) {
         log_error("start-up: image store: %s", err.msg);
         return 1;

@@ -59,7 +59,8 @@ SBXD_SRC   := $(COMMON_SRC) common/http.c \
               supervisor/init/caps.c $(POLICY_SRC)
 # The CLI's pure-logic modules (unit-tested).
 CLI_PURE   := cli/jsontext.c cli/audit.c
-CLI_SRC    := common/error.c common/json.c cli/sbx.c cli/client.c cli/image.c cli/cp.c $(CLI_PURE) $(POLICY_SRC)
+CLI_SRC    := common/error.c common/json.c cli/sbx.c cli/client.c cli/image.c cli/cp.c \
+              cli/workspace.c $(CLI_PURE) $(POLICY_SRC)
 INIT_SRC   := supervisor/init/sbx-init.c supervisor/init/caps.c common/initproto.c
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))

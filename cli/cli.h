@@ -1,5 +1,5 @@
 /* cli.h - what cli/sbx.c shares with the files of its bigger commands
- * (cli/image.c, cli/cp.c): exit statuses, printing errors and results the one
+ * (cli/image.c, cli/cp.c, cli/workspace.c): exit statuses, printing errors and results the one
  * way, option errors, the client to sbxd; and what those files share with
  * each other: human sizes and the progress line of a streamed transfer
  * (defined in cli/image.c).
@@ -84,6 +84,10 @@ void progress_end(struct progress *p);
 /* sbx image (cli/image.c). */
 extern const char help_image[];
 int cmd_image(int argc, char **argv);
+
+/* sbx workspace (cli/workspace.c). */
+extern const char help_workspace[];
+int cmd_workspace(int argc, char **argv);
 
 /* sbx cp (cli/cp.c). */
 extern const char help_cp[];

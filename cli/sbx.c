@@ -7,7 +7,7 @@
  * once as "sbx: <message>".
  *
  * Commands big enough for a file of their own (`sbx image`: cli/image.c;
- * `sbx cp`: cli/cp.c) use the helpers declared in cli/cli.h.
+ * `sbx cp`: cli/cp.c; `sbx workspace`: cli/workspace.c) use the helpers declared in cli/cli.h.
  *
  * Must never: talk HTTP or touch libcurl directly (that is cli/client.c),
  * check value ranges the daemon owns (memory, pids, cpu, ttl limits, env
@@ -180,6 +180,7 @@ enum {
     OPT_SESSION,
     OPT_DECISION,
     OPT_SINCE,
+    OPT_WORKSPACE,
 };
 
 /* ---- network options (create, run, network) ------------------------------ */
@@ -273,6 +274,7 @@ static int net_opts_check(const struct net_opts *o, sbx_err *err)
 
 struct create_opts {
     const char *image;
+    const char *workspace;
     const char *memory;
     bool has_pids, has_cpu, has_ttl;
     int64_t pids, ttl;
@@ -310,6 +312,10 @@ static int create_option(struct create_opts *o, int c, const char *arg, sbx_err 
     case OPT_IMAGE:
         if (!*arg) return syntax_error(err, "--image: empty image name");
         o->image = arg;
+        return 1;
+    case OPT_WORKSPACE:
+        if (!*arg) return syntax_error(err, "--workspace: empty workspace name");
+        o->workspace = arg;
         return 1;
     case OPT_MEMORY:
         if (!*arg) return syntax_error(err, "--memory: empty size");
@@ -359,6 +365,7 @@ static int exec_option(struct exec_opts *o, int c, const char *arg, sbx_err *err
 
 #define CREATE_LONGOPTS                                                                            \
     {"image", required_argument, NULL, OPT_IMAGE},                                                 \
+        {"workspace", required_argument, NULL, OPT_WORKSPACE},                                     \
         {"memory", required_argument, NULL, OPT_MEMORY},                                           \
         {"pids", required_argument, NULL, OPT_PIDS}, {"cpu", required_argument, NULL, OPT_CPU},    \
         {"label", required_argument, NULL, OPT_LABEL}, {"ttl", required_argument, NULL, OPT_TTL},  \
@@ -397,6 +404,8 @@ static int create_body(const struct create_opts *o, json_object **out, sbx_err *
     if (o->env && add(body, "env", json_object_get(o->env), err) < 0) return -1;
     if (o->labels && add(body, "labels", json_object_get(o->labels), err) < 0) return -1;
     if (o->has_ttl && add(body, "ttl", json_object_new_int64(o->ttl), err) < 0) return -1;
+    if (o->workspace && add(body, "workspace", json_object_new_string(o->workspace), err) < 0)
+        return -1;
     if (net_opts_given(&o->net)) {
         json_object *net = NULL;
         if (net_body(&o->net, &net, err) < 0) return -1;
@@ -636,6 +645,7 @@ static const char help_main[] =
     "  rm        Remove sessions\n"
     "  cp        Copy files between the host and a session\n"
     "  image     Import, list, inspect and remove images\n"
+    "  workspace List, inspect and remove named workspaces\n"
     "  network   Show or change a session's egress policy\n"
     "  policy    Check an egress policy file, or show its canonical form\n"
     "  audit     Show the egress audit log (what sandboxes reached or tried to)\n"
@@ -651,6 +661,9 @@ static const char help_main[] =
 
 #define CREATE_OPTS_HELP                                                                           \
     "      --image NAME     Image to use (required)\n"                                             \
+    "      --workspace NAME Keep the session's files in workspace NAME: made if new,\n"          \
+    "                       found as the last session left it if not (see 'sbx\n"               \
+    "                       workspace --help')\n"                                                 \
     "      --memory SIZE    Memory limit: bytes, or a number with K, M or G (default 512M)\n"      \
     "      --pids N         Maximum number of processes (default 1024)\n"                          \
     "      --cpu N          CPUs, e.g. 0.5 (default: no limit)\n"                                  \
@@ -1649,6 +1662,7 @@ static const struct command commands[] = {
     {"rm", cmd_rm, help_rm},
     {"cp", cmd_cp, help_cp},
     {"image", cmd_image, help_image},
+    {"workspace", cmd_workspace, help_workspace},
     {"network", cmd_network, help_network},
     {"policy", cmd_policy, help_policy},
     {"audit", cmd_audit, help_audit},

@@ -249,6 +249,59 @@ test_workspaces_delete_frees_the_disk_and_unlists_it() {
     assert_eq "" "$SX_OUT" "/home/sandbox of a workspace made again under the same name"
 }
 
+test_workspaces_attach_with_another_image_and_keep_the_files() {
+    local ws=img-$$ img=it-other-$$
+    defer _ws_drop "$ws"
+    cp -a "$STATE/images/busybox" "$STATE/images/$img" || fail "copy the busybox image"
+    defer rm -rf "$STATE/images/$img"
+    echo other >"$STATE/images/$img/rootfs/etc/other-image"
+    new_session "$(_ws_body "$ws")"
+    _write_files "$SID"
+    api DELETE "/v1/sessions/$SID"
+    new_session "$(_ws_body "$ws" "$img")"
+    _check_files "$SID" "a session on another image"
+    must_sh "$SID" 'cat /etc/other-image'
+    assert_eq other "$SX_OUT" "the other image's own file"
+    api GET "/v1/workspaces/$ws"
+    assert_eq "$img" "$(jb .image)" "the workspace's image"
+    api DELETE "/v1/sessions/$SID"
+    # and back on the first image
+    new_session "$(_ws_body "$ws")"
+    must_sh "$SID" 'cat /home/sandbox/notes.txt; test -e /etc/other-image || echo gone'
+    assert_eq "hello
+more
+gone" "$SX_OUT" "back on busybox"
+}
+
+test_workspaces_failed_create_removes_a_new_one_and_keeps_an_old_one() {
+    local ws=kept-$$ fresh=fresh-$$ used
+    defer _ws_drop "$ws"
+    # an image whose /proc is a symlink: the sandbox cannot be built
+    mkdir -p "$T/decoy" "$STATE/images/it-bad-$$/rootfs/"{dev,tmp}
+    defer rm -rf "$STATE/images/it-bad-$$"
+    ln -s "$T/decoy" "$STATE/images/it-bad-$$/rootfs/proc"
+    api POST /v1/sessions "$(_ws_body "$fresh" "it-bad-$$")"
+    [[ "$API_CODE" =~ ^[45] ]] || fail "create on a broken image: HTTP $API_CODE $(short "$API_BODY")"
+    [ ! -e "$STATE/workspaces/$fresh" ] || fail "the workspace made for the failed create is left"
+    api GET "/v1/workspaces/$fresh"
+    API_WHAT="GET the workspace of a failed create" expect_error 404 unknown_workspace
+    LEAK_WHAT="after a failed create with a new workspace" assert_no_leaks
+    new_session "$(_ws_body "$ws")"
+    must_sh "$SID" 'echo precious >/home/sandbox/f'
+    api DELETE "/v1/sessions/$SID"
+    api GET "/v1/workspaces/$ws"
+    used=$(jb .last_used_at)
+    api POST /v1/sessions "$(_ws_body "$ws" "it-bad-$$")"
+    [[ "$API_CODE" =~ ^[45] ]] || fail "create on a broken image: HTTP $API_CODE $(short "$API_BODY")"
+    api GET "/v1/workspaces/$ws"
+    assert_eq "null busybox $used" "$(jb '"\(.session) \(.image) \(.last_used_at)"')" "the workspace after a failed create"
+    new_session "$(_ws_body "$ws")"
+    must_sh "$SID" 'cat /home/sandbox/f'
+    assert_eq precious "$SX_OUT" "the file after a failed create"
+    api DELETE "/v1/sessions/$SID"
+    LEAK_WHAT="after a failed create with an existing workspace" assert_no_leaks
+}
+
 test_workspaces_survive_sbxd_restart() {
     daemon_start wsrestart || fail "sbxd did not start"
     defer daemon_stop wsrestart

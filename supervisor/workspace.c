@@ -24,7 +24,8 @@
  *
  * sbxd is the only writer of workspace.json (small, written atomically on
  * the loop); a forked child writes `size` (tmp + rename). Removals move the
- * directory into .trash/ and a forked child deletes it. */
+ * directory into .trash/ and a forked child deletes it (after any measuring
+ * child is done: they hold a shared flock on the directory, it an exclusive one). */
 #include "workspace.h"
 
 #include <dirent.h>
@@ -35,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -122,7 +124,13 @@ static void trash(struct sbxd *d, const char *path, const char *label)
         return;
     }
     pid_t pid = fork_worker();
-    if (pid == 0) _exit(rm_rf(dst, &err) < 0 ? 1 : 0);
+    if (pid == 0) {
+        /* a measuring child (measure()) finishes first: nothing is written
+         * into the directory while it goes */
+        int fd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0) flock(fd, LOCK_EX);
+        _exit(rm_rf(dst, &err) < 0 ? 1 : 0);
+    }
     if (pid < 0 && rm_rf(dst, &err) < 0) /* no process to spare: do it here */
         log_warn("workspaces: %s", err.msg);
 }
@@ -203,9 +211,8 @@ static int measure_cb(const char *p, const struct stat *st, int flag, struct FTW
     return 0;
 }
 
-/* Sum what NAME's files use into NAME/size. The child works from inside the
- * directory: if the workspace is removed meanwhile, it follows it into the
- * trash (and stops when its files vanish). */
+/* Sum what NAME's files use into NAME/size. The child holds a shared lock on
+ * the directory, which a removal's child (trash()) waits for. */
 static void measure(struct sbxd *d, const char *name)
 {
     char dir[4200];
@@ -215,14 +222,19 @@ static void measure(struct sbxd *d, const char *name)
         if (pid < 0) log_warn("workspace %s: fork to measure its size: %s", name, strerror(errno));
         return;
     }
-    if (chdir(dir) < 0) _exit(1);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || flock(dfd, LOCK_SH) < 0 || fchdir(dfd) < 0) _exit(1);
     g_measured = 0;
     if (nftw("upper", measure_cb, 16, FTW_PHYS | FTW_MOUNT) < 0) _exit(1);
-    char buf[32];
+    char buf[32], tmp[64];
     int n = snprintf(buf, sizeof(buf), "%llu\n", (unsigned long long)g_measured);
-    int fd = open(".size.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0 || write_all(fd, buf, (size_t)n) < 0 || close(fd) < 0) _exit(1);
-    _exit(rename(".size.tmp", "size") < 0 ? 1 : 0);
+    snprintf(tmp, sizeof(tmp), ".size.%d.tmp", (int)getpid()); /* measurements may overlap */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 || write_all(fd, buf, (size_t)n) < 0 || close(fd) < 0 || rename(tmp, "size") < 0) {
+        unlink(tmp);
+        _exit(1);
+    }
+    _exit(0);
 }
 
 /* ---- lifecycle -------------------------------------------------------------------- */

@@ -87,12 +87,13 @@ static struct session *attached_to(struct sbxd *d, const char *name)
     return NULL;
 }
 
-static int busy(struct session *s, const char *name, const char *what, sbx_err *err)
+/* 409: NAME is attached to s (one session at a time). */
+static int busy(struct session *s, const char *name, int creating, sbx_err *err)
 {
     return sbx_error_kind(err, SBX_E_CONFLICT, "workspace_busy",
-                          "workspace \"%s\" is attached to session %s; %s (DELETE "
-                          "/v1/sessions/%s) or use another workspace",
-                          name, s->id, what, s->id);
+                          "workspace \"%s\" is attached to session %s; remove that session "
+                          "first (DELETE /v1/sessions/%s)%s",
+                          name, s->id, s->id, creating ? " or use another workspace" : "");
 }
 
 /* A child that runs off the event loop: default signals, none of sbxd's fds
@@ -250,17 +251,9 @@ int workspace_init(struct sbxd *d, sbx_err *err)
         log_warn("the filesystem of %s does not support idmapped mounts: named workspaces are "
                  "refused (use ext4, xfs or btrfs for the state directory)",
                  d->workspaces_dir);
-    /* creations and removals a previous sbxd did not finish */
-    _cleanup_closedir_ DIR *dir = opendir(d->workspaces_dir);
+    /* removals, then creations, that a previous sbxd did not finish */
     struct dirent *de;
     int n = 0;
-    while (dir && (de = readdir(dir)) != NULL) {
-        if (strncmp(de->d_name, ".tmp-", 5) != 0) continue;
-        char p[4400];
-        snprintf(p, sizeof(p), "%s/%s", d->workspaces_dir, de->d_name);
-        trash(d, p, "unfinished");
-        n++;
-    }
     _cleanup_closedir_ DIR *tdir = opendir(tr);
     while (tdir && (de = readdir(tdir)) != NULL) {
         if (de->d_name[0] == '.') continue;
@@ -269,6 +262,14 @@ int workspace_init(struct sbxd *d, sbx_err *err)
         pid_t pid = fork_worker();
         if (pid == 0) _exit(rm_rf(p, err) < 0 ? 1 : 0);
         if (pid < 0 && rm_rf(p, err) < 0) log_warn("workspaces: %s", err->msg);
+        n++;
+    }
+    _cleanup_closedir_ DIR *dir = opendir(d->workspaces_dir);
+    while (dir && (de = readdir(dir)) != NULL) {
+        if (strncmp(de->d_name, ".tmp-", 5) != 0) continue;
+        char p[4400];
+        snprintf(p, sizeof(p), "%s/%s", d->workspaces_dir, de->d_name);
+        trash(d, p, "unfinished");
         n++;
     }
     if (n) log_info("workspaces: removing %d unfinished creations and removals", n);
@@ -283,7 +284,7 @@ int workspace_check_free(struct sbxd *d, const char *name, sbx_err *err)
                               "which has none: start sbxd with a --state-dir on ext4, xfs or btrfs",
                               d->workspaces_dir);
     struct session *s = attached_to(d, name);
-    if (s) return busy(s, name, "remove that session first", err);
+    if (s) return busy(s, name, 1, err);
     return 0;
 }
 
@@ -460,7 +461,7 @@ int workspace_remove(struct sbxd *d, const char *name, sbx_err *err)
     if (!ws_name_valid(name)) return invalid_name(name, err);
     if (!exists(d, name)) return not_found(name, err);
     struct session *s = attached_to(d, name);
-    if (s) return busy(s, name, "remove the session first", err);
+    if (s) return busy(s, name, 0, err);
     char p[4200];
     ws_path(d, name, NULL, p, sizeof(p));
     trash(d, p, name);

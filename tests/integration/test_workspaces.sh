@@ -312,7 +312,11 @@ test_workspaces_survive_sbxd_restart() {
     daemon_stop wsrestart TERM
     assert_eq 0 "$DAEMON_STATUS" "exit status of sbxd after SIGTERM"
     [ -f "$STATE/workspaces/$ws/upper/home/sandbox/f" ] || fail "workspace file gone after sbxd stopped"
+    # what a creation and a removal cut short by a crash leave
+    mkdir -p "$STATE/workspaces/.tmp-0123456789abcdef/upper" "$STATE/workspaces/.trash/old.0123456789abcdef/upper/x"
     daemon_start wsrestart || fail "sbxd did not start again"
+    wait_until 10 _ws_gone_on_disk .tmp-0123456789abcdef ||
+        fail "unfinished creation and removal left after the restart: $(ls -A "$STATE/workspaces" "$STATE/workspaces/.trash")"
     api GET "/v1/workspaces/$ws"
     assert_eq "200 null" "$API_CODE $(jb .session)" "the workspace after the restart"
     new_session "$(_ws_body "$ws")"

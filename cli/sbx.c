@@ -661,9 +661,9 @@ static const char help_main[] =
 
 #define CREATE_OPTS_HELP                                                                           \
     "      --image NAME     Image to use (required)\n"                                             \
-    "      --workspace NAME Keep the session's files in workspace NAME: made if new,\n"          \
-    "                       found as the last session left it if not (see 'sbx\n"               \
-    "                       workspace --help')\n"                                                 \
+    "      --workspace NAME Keep the session's files in workspace NAME: made if new,\n"            \
+    "                       found as the last session left it if not (see 'sbx\n"                  \
+    "                       workspace --help')\n"                                                  \
     "      --memory SIZE    Memory limit: bytes, or a number with K, M or G (default 512M)\n"      \
     "      --pids N         Maximum number of processes (default 1024)\n"                          \
     "      --cpu N          CPUs, e.g. 0.5 (default: no limit)\n"                                  \

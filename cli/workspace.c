@@ -83,7 +83,8 @@ static int cmd_ls(int argc, char **argv)
     if (done >= 0) return done;
     size_t n = json_object_array_length(items);
     if (quiet) {
-        for (size_t i = 0; i < n; i++) puts(str_field(json_object_array_get_idx(items, i), "name"));
+        for (size_t i = 0; i < n; i++)
+            puts(str_field(json_object_array_get_idx(items, i), "name"));
         return EXIT_OK;
     }
     _cleanup_free_ struct ws_row *rows = calloc(n ? n : 1, sizeof(*rows));
@@ -94,7 +95,8 @@ static int cmd_ls(int argc, char **argv)
     static const char *const head[] = {"NAME", "SESSION", "IMAGE", "SIZE", "LAST USED", "CREATED"};
     enum { NCOL = SBX_ARRAY_SIZE(head) };
     int w[NCOL];
-    for (int k = 0; k < NCOL; k++) w[k] = (int)strlen(head[k]);
+    for (int k = 0; k < NCOL; k++)
+        w[k] = (int)strlen(head[k]);
     for (size_t i = 0; i < n; i++) {
         json_object *o = json_object_array_get_idx(items, i), *j;
         struct ws_row *r = &rows[i];

@@ -109,16 +109,16 @@ static int attach_workspace(const struct sandbox_spec *spec, sbx_err *err)
 {
     char map[128];
     if (ws_idmap_text(spec->workspace_id_base, spec->id_base, spec->id_count, map, sizeof(map)) < 0)
-        return sbx_error(err, EINVAL, "workspace %s: unusable id ranges (files at %u, session at %u)",
-                         spec->workspace, (unsigned)spec->workspace_id_base,
-                         (unsigned)spec->id_base);
+        return sbx_error(
+            err, EINVAL, "workspace %s: unusable id ranges (files at %u, session at %u)",
+            spec->workspace, (unsigned)spec->workspace_id_base, (unsigned)spec->id_base);
     _cleanup_close_ int userns = userns_create_map(map, err);
     if (userns < 0) return sbx_error_wrap(err, "workspace %s", spec->workspace);
     if (mkdir("ws", 0700) < 0 && errno != EEXIST)
         return sbx_error(err, errno, "mkdir %s/ws", spec->ws_dir);
-    _cleanup_close_ int tree = (int)syscall(SYS_open_tree, AT_FDCWD, spec->workspace,
-                                            OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
-                                                AT_SYMLINK_NOFOLLOW);
+    _cleanup_close_ int tree =
+        (int)syscall(SYS_open_tree, AT_FDCWD, spec->workspace,
+                     OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
     if (tree < 0) return sbx_error(err, errno, "open_tree %s", spec->workspace);
     struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns};
     if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)

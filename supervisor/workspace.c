@@ -139,8 +139,7 @@ static void trash(struct sbxd *d, const char *path, const char *label)
 /* ---- workspace.json ------------------------------------------------------------ */
 
 /* The record of NAME, checked: an object with its name and a usable id_base. */
-static struct json_object *meta_load(struct sbxd *d, const char *name, uid_t *id_base,
-                                     sbx_err *err)
+static struct json_object *meta_load(struct sbxd *d, const char *name, uid_t *id_base, sbx_err *err)
 {
     char p[4200], buf[META_MAX];
     ws_path(d, name, META, p, sizeof(p));
@@ -153,8 +152,7 @@ static struct json_object *meta_load(struct sbxd *d, const char *name, uid_t *id
         strcmp(json_object_get_string(v), name) != 0 ||
         !json_object_object_get_ex(o, "id_base", &b) || !json_object_is_type(b, json_type_int) ||
         json_object_get_int64(b) <= 0 || json_object_get_int64(b) > 0xfffeffffLL) {
-        sbx_error(err, 0, "%s: not a workspace record (expected name \"%s\" and id_base)", p,
-                  name);
+        sbx_error(err, 0, "%s: not a workspace record (expected name \"%s\" and id_base)", p, name);
         return NULL;
     }
     if (id_base) *id_base = (uid_t)json_object_get_int64(b);
@@ -168,8 +166,7 @@ static int meta_store_at(const char *dir, struct json_object *o, sbx_err *err)
     snprintf(tmp, sizeof(tmp), "%s/." META ".tmp", dir);
     snprintf(dst, sizeof(dst), "%s/" META, dir);
     const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-    _cleanup_close_ int fd =
-        open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return sbx_error(err, errno, "create %s", tmp);
     int r = write_all(fd, text, strlen(text));
     if (r == 0) r = write_all(fd, "\n", 1);
@@ -376,8 +373,7 @@ void workspace_attach_undo(struct sbxd *d, const struct ws_attach *a)
 void workspace_attached(struct sbxd *d, const struct session *s)
 {
     meta_touch(d, s->workspace, s->image);
-    sbx_log(SBX_LOG_INFO, "workspace attached", "workspace", s->workspace, "session", s->id,
-            NULL);
+    sbx_log(SBX_LOG_INFO, "workspace attached", "workspace", s->workspace, "session", s->id, NULL);
 }
 
 void workspace_detach(struct sbxd *d, const struct session *s)
@@ -385,8 +381,7 @@ void workspace_detach(struct sbxd *d, const struct session *s)
     if (!exists(d, s->workspace)) return;
     meta_touch(d, s->workspace, NULL);
     if (!d->shutting_down) measure(d, s->workspace); /* no stray children after exit */
-    sbx_log(SBX_LOG_INFO, "workspace detached", "workspace", s->workspace, "session", s->id,
-            NULL);
+    sbx_log(SBX_LOG_INFO, "workspace detached", "workspace", s->workspace, "session", s->id, NULL);
 }
 
 /* ---- API --------------------------------------------------------------------------- */

@@ -24,7 +24,7 @@
 # (run.sh still notices a reason written from a subshell).
 
 IT_SLOTS=16          # --id-slots of every daemon of the run
-IT_DAEMON_MAX=8      # daemons per run (main + the tests' own)
+IT_DAEMON_MAX=12     # daemons per run (main + the tests' own; each name takes one for the run)
 IT_DEFAULT_SESSION='{"image":"busybox"}'
 # sbxd keeps this many sandboxes prepared ahead of requests (--warm, default
 # in its --help): a running daemon legitimately has that many cgroups,

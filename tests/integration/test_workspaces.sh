@@ -1,6 +1,9 @@
 # test_workspaces.sh - named workspaces (POST /v1/sessions "workspace",
 # /v1/workspaces, sbx workspace): a session's files outlive it, keep their
 # sandbox owners on any id range, one session at a time, and survive sbxd.
+# Tests that need their own sbxd all call it "ws" (a run has room for only so
+# many daemon names); each leaves no session behind, its workspaces have
+# distinct names.
 
 # _ws_body NAME [IMAGE]: a create body naming workspace NAME.
 _ws_body() { printf '{"image":"%s","workspace":"%s"}' "${2:-busybox}" "$1"; }
@@ -98,8 +101,8 @@ test_workspaces_files_survive_session_delete_with_owners_and_content() {
 test_workspaces_on_another_id_range_show_the_same_owners() {
     # no warm pool: id ranges go lowest first, so a session in between takes
     # the first one's range and the next one gets another
-    daemon_start wsrange --warm 0 || fail "sbxd --warm 0 did not start"
-    defer daemon_stop wsrange
+    daemon_start ws --warm 0 || fail "sbxd --warm 0 did not start"
+    defer daemon_stop ws
     local ws=range a blocker b base_a base_b
     new_session "$(_ws_body "$ws")"
     a=$SID
@@ -134,7 +137,7 @@ test_workspaces_on_another_id_range_show_the_same_owners() {
     api DELETE "/v1/workspaces/$ws"
     assert_eq 204 "$API_CODE" "DELETE the workspace"
     wait_until 20 _ws_gone_on_disk "$ws" || fail "workspace files left: $(ls -A "$STATE/workspaces" "$STATE/workspaces/.trash")"
-    LEAK_WHAT="after sessions on two id ranges" assert_no_leaks wsrange
+    LEAK_WHAT="after sessions on two id ranges" assert_no_leaks ws
 }
 
 test_workspaces_second_session_on_a_busy_one_gets_409_and_leaves_nothing() {
@@ -303,18 +306,18 @@ test_workspaces_failed_create_removes_a_new_one_and_keeps_an_old_one() {
 }
 
 test_workspaces_survive_sbxd_restart() {
-    daemon_start wsrestart || fail "sbxd did not start"
-    defer daemon_stop wsrestart
+    daemon_start ws || fail "sbxd did not start"
+    defer daemon_stop ws
     local ws=persist a
     new_session "$(_ws_body "$ws")"
     a=$SID
     must_sh "$a" 'echo before-restart >/home/sandbox/f'
-    daemon_stop wsrestart TERM
+    daemon_stop ws TERM
     assert_eq 0 "$DAEMON_STATUS" "exit status of sbxd after SIGTERM"
     [ -f "$STATE/workspaces/$ws/upper/home/sandbox/f" ] || fail "workspace file gone after sbxd stopped"
     # what a creation and a removal cut short by a crash leave
     mkdir -p "$STATE/workspaces/.tmp-0123456789abcdef/upper" "$STATE/workspaces/.trash/old.0123456789abcdef/upper/x"
-    daemon_start wsrestart || fail "sbxd did not start again"
+    daemon_start ws || fail "sbxd did not start again"
     wait_until 10 _ws_gone_on_disk .tmp-0123456789abcdef ||
         fail "unfinished creation and removal left after the restart: $(ls -A "$STATE/workspaces" "$STATE/workspaces/.trash")"
     api GET "/v1/workspaces/$ws"
@@ -323,25 +326,25 @@ test_workspaces_survive_sbxd_restart() {
     must_sh "$SID" 'cat /home/sandbox/f'
     assert_eq before-restart "$SX_OUT" "the file after the restart"
     api DELETE "/v1/sessions/$SID"
-    LEAK_WHAT="after a restart with a workspace" assert_no_leaks wsrestart
+    LEAK_WHAT="after a restart with a workspace" assert_no_leaks ws
 }
 
 test_workspaces_of_a_session_killed_with_sbxd_are_free_again() {
-    daemon_start wskill || fail "sbxd did not start"
-    defer daemon_stop wskill
+    daemon_start ws || fail "sbxd did not start"
+    defer daemon_stop ws
     local ws=orphan a
     new_session "$(_ws_body "$ws")"
     a=$SID
     must_sh "$a" 'echo written >/home/sandbox/f; mkdir /home/sandbox/d'
-    daemon_stop wskill KILL
-    daemon_start wskill || fail "sbxd does not start over a killed one"
+    daemon_stop ws KILL
+    daemon_start ws || fail "sbxd does not start over a killed one"
     new_session "$(_ws_body "$ws")"
     assert_ne "$a" "$SID" "a new session"
     must_sh "$SID" 'cat /home/sandbox/f && stat -c %u /home/sandbox/d'
     assert_eq "written
 1000" "$SX_OUT" "the files of the session that died with sbxd"
     api DELETE "/v1/sessions/$SID"
-    LEAK_WHAT="after the restart over a killed sbxd" assert_no_leaks wskill
+    LEAK_WHAT="after the restart over a killed sbxd" assert_no_leaks ws
 }
 
 test_workspaces_cli_create_run_ls_inspect_rm() {

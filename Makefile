@@ -1,6 +1,7 @@
 # sbx - build, test, install, bench.
 #
-#   make                 build sbxd, sbx, sbx-init, sbx-shim, sbx-import and the busybox image into build/
+#   make                 build sbxd, sbx, sbx-init, sbx-shim, sbx-import, sbx-archive and the
+#                        busybox image into build/
 #   make images          the debian and node base images (debootstrap; docs/images.md)
 #   make test            unit + integration tests on this host (root needed for integration)
 #   make SAN=1 test      the same under ASan+UBSan (objects in build-san/)
@@ -55,12 +56,18 @@ SBXD_SRC   := $(COMMON_SRC) common/http.c \
               supervisor/seccomp.c supervisor/netns.c supervisor/exec.c supervisor/images.c \
               supervisor/limits.c supervisor/egress.c supervisor/shimctl.c supervisor/imgstore.c \
               supervisor/imgimport.c supervisor/bodypipe.c supervisor/helper.c supervisor/files.c \
-              supervisor/fileops.c supervisor/workspace.c supervisor/wsrules.c \
-              supervisor/init/caps.c $(POLICY_SRC)
+              supervisor/fileops.c supervisor/init/caps.c supervisor/logring.c \
+              supervisor/workspace.c supervisor/wsrules.c \
+              supervisor/procapi.c supervisor/state.c supervisor/enter.c supervisor/sbjob.c \
+              supervisor/jobio.c supervisor/archives.c $(POLICY_SRC)
+# Tar packing and safe extraction (libarchive), shared by sbx-archive and the CLI.
+ARCHIVE_LIB_SRC := archive/names.c archive/dirlist.c archive/unpack.c archive/commit.c \
+                   archive/extract.c archive/pack.c
 # The CLI's pure-logic modules (unit-tested).
 CLI_PURE   := cli/jsontext.c cli/audit.c
-CLI_SRC    := common/error.c common/json.c cli/sbx.c cli/client.c cli/image.c cli/cp.c \
-              cli/workspace.c $(CLI_PURE) $(POLICY_SRC)
+CLI_SRC    := common/error.c common/json.c cli/sbx.c cli/client.c cli/image.c cli/cp.c cli/cpdir.c \
+              cli/packer.c cli/proc.c cli/workspace.c \
+              $(CLI_PURE) $(POLICY_SRC) $(ARCHIVE_LIB_SRC)
 INIT_SRC   := supervisor/init/sbx-init.c supervisor/init/caps.c common/initproto.c
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
@@ -117,8 +124,27 @@ $(BUILD)/tests/test_import_%: tests/unit/test_import_%.c $(call obj,$(IMPORT_LIB
 	$(CC) $(CPPFLAGS) -Isupervisor/import $(CFLAGS) $(LDFLAGS) -o $@ $< $(call obj,$(IMPORT_LIB_SRC)) \
 	    $$($(PKG_CONFIG) --libs $(IMPORT_PKGS))
 
+# sbx-archive: sbxd's helper for GET/PUT /v1/sessions/{id}/archive
+# (supervisor/archive/, docs/api.md). It joins the sandbox before touching a
+# path; sbxd itself does not link libarchive. archive/ (tar packing and safe
+# extraction) is shared with the CLI's sbx cp.
+ARCHIVE_PKGS    := json-c libarchive libcap
+ARCHIVE_SRC     := common/error.c common/util.c common/json.c supervisor/fileops.c \
+                   supervisor/enter.c supervisor/jobio.c supervisor/init/caps.c \
+                   $(ARCHIVE_LIB_SRC) supervisor/archive/sbx-archive.c
+all: $(BUILD)/sbx-archive
+$(BUILD)/obj/archive/%.o: CPPFLAGS += -Iarchive
+$(BUILD)/obj/cli/%.o: CPPFLAGS += -Iarchive
+$(BUILD)/obj/supervisor/archive/%.o: CPPFLAGS += -Iarchive
+$(BUILD)/sbx-archive: $(call obj,$(ARCHIVE_SRC))
+	$(CC) $(LDFLAGS) -o $@ $^ $$($(PKG_CONFIG) --libs $(ARCHIVE_PKGS))
+$(BUILD)/tests/test_archive_%: tests/unit/test_archive_%.c $(call obj,$(ARCHIVE_LIB_SRC) common/error.c) tests/unit/unit.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Iarchive $(CFLAGS) $(LDFLAGS) -o $@ $< $(call obj,$(ARCHIVE_LIB_SRC) common/error.c) \
+	    $$($(PKG_CONFIG) --libs libarchive)
+
 # Object files of sbxd's pure-logic modules that unit tests link against.
-UNIT_LINK := $(call obj,$(COMMON_SRC) common/http.c supervisor/limits.c supervisor/fileops.c \
+UNIT_LINK := $(call obj,$(COMMON_SRC) common/http.c supervisor/limits.c supervisor/fileops.c supervisor/logring.c \
                         supervisor/wsrules.c $(POLICY_SRC) $(CLI_PURE))
 $(BUILD)/tests/%: tests/unit/%.c $(UNIT_LINK) tests/unit/unit.h
 	@mkdir -p $(dir $@)
@@ -182,6 +208,7 @@ install: all
 	install -m 0755 $(BUILD)/sbx-init $(DESTDIR)$(PREFIX)/libexec/sbx/sbx-init
 	install -m 0755 $(BUILD)/sbx-shim $(DESTDIR)$(PREFIX)/libexec/sbx/sbx-shim
 	install -m 0755 $(BUILD)/sbx-import $(DESTDIR)$(PREFIX)/libexec/sbx/sbx-import
+	install -m 0755 $(BUILD)/sbx-archive $(DESTDIR)$(PREFIX)/libexec/sbx/sbx-archive
 	install -d $(DESTDIR)$(PREFIX)/share/sbx/policy
 	install -m 0644 policy/schema.json policy/examples/*.json $(DESTDIR)$(PREFIX)/share/sbx/policy/
 	install -d $(DESTDIR)$(STATEDIR)/images

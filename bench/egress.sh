@@ -196,7 +196,7 @@ cp -a "$BUILD/images/$IMAGE" "$STATE/images/" || die "cannot copy the image"
 IDBASE=$((0x30000000 + ($$ % 256) * 4 * 65536))
 WARM=()
 "$BUILD/sbxd" --help 2>&1 | grep -q -- --warm && WARM=(--warm 0)
-"$BUILD/sbxd" --socket "$SOCK" --state-dir "$STATE" --cgroup-name "$CGNAME" \
+"$BUILD/sbxd" --socket "$SOCK" --state-dir "$STATE" --cgroup-name "$CGNAME" --on-exit remove \
     --id-base "$IDBASE" --id-slots 4 "${WARM[@]}" \
     --shim-netns "/run/netns/$INET_NS" --shim-hosts "$TMP/hosts" \
     --audit-log "$TMP/egress.jsonl" --policy-dir "$TMP/policy.d" >>"$TMP/sbxd.log" 2>&1 &

@@ -64,7 +64,7 @@ B=$TMP/sbxbench
 
 # The directory images are used in place (no copy): --image-dir is the build's.
 mkdir -p "$STATE"
-"$BUILD/sbxd" --socket "$SOCK" --state-dir "$STATE" --image-dir "$BUILD/images" \
+"$BUILD/sbxd" --socket "$SOCK" --state-dir "$STATE" --image-dir "$BUILD/images" --on-exit remove \
     --cgroup-name "$CGNAME" --no-network >"$TMP/sbxd.log" 2>&1 &
 PID=$!
 for _ in $(seq 100); do

@@ -1,14 +1,15 @@
 /* cli.h - what cli/sbx.c shares with the files of its bigger commands
- * (cli/image.c, cli/cp.c, cli/workspace.c): exit statuses, printing errors and results the one
- * way, option errors, the client to sbxd; and what those files share with
- * each other: human sizes and the progress line of a streamed transfer
- * (defined in cli/image.c).
+ * (cli/image.c, cli/cp.c, cli/proc.c, cli/workspace.c): exit statuses,
+ * printing errors and results the one way, option errors, the client to sbxd;
+ * and what those files share with each other: human sizes and the progress
+ * line of a streamed transfer (defined in cli/image.c).
  *
  * Must never: grow state. These are sbx.c's helpers, declared for reuse; a
  * command file owns its own syntax, requests and output. */
 #ifndef SBX_CLI_CLI_H
 #define SBX_CLI_CLI_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -81,6 +82,15 @@ void progress_cb(void *ud, unsigned long long sent, bool all);
 /* Draw the final state and end the line (nothing if nothing was drawn). */
 void progress_end(struct progress *p);
 
+/* The exit status of an exec (sbx exec, run, shell), with its messages on
+ * stderr: rc and err are sbx_client_exec's; sig the signal that interrupted
+ * it (0: none); timeout the --timeout given (< 0: none). A stream that ended
+ * without the process's exit status (sbxd restarted, the connection broke)
+ * is EXIT_SBX with a message saying the process may still run, never an
+ * exit status of its own. */
+int exec_outcome(const char *id, int rc, const struct sbx_exec_result *r, const sbx_err *err,
+                 int sig, double timeout);
+
 /* sbx image (cli/image.c). */
 extern const char help_image[];
 int cmd_image(int argc, char **argv);
@@ -92,5 +102,41 @@ int cmd_workspace(int argc, char **argv);
 /* sbx cp (cli/cp.c). */
 extern const char help_cp[];
 int cmd_cp(int argc, char **argv);
+
+/* sbx shell, ps, logs, kill, wait, keepalive (cli/proc.c). */
+extern const char help_shell[], help_ps[], help_logs[], help_kill[], help_wait[], help_keepalive[];
+int cmd_shell(int argc, char **argv);
+int cmd_ps(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
+int cmd_kill(int argc, char **argv);
+int cmd_wait(int argc, char **argv);
+int cmd_keepalive(int argc, char **argv);
+
+/* The local terminal's size (stdin's, else stdout's, else stderr's); false
+ * when none of them is a terminal. */
+bool term_size(int *cols, int *rows);
+/* Add "tty": true, "tty_size" (when term_size knows it) and env TERM (from
+ * ours, unless body's env has one) to an exec request body. */
+int add_tty_fields(json_object *body, sbx_err *err);
+/* Put the local terminal back as it was before raw mode (async-signal-safe;
+ * nothing when it is not in raw mode). */
+void term_restore(void);
+
+/* An exec whose stdin comes from sbx's stdin as it arrives (cli/proc.c). */
+struct attach_opts {
+    bool tty;           /* the exec asked for a tty: raw mode and window size
+                           when stdin is a terminal */
+    bool forward_stdin; /* forward stdin (its end: eof) */
+    /* The caller's interrupt flag and self-pipe read end (sbx run), or NULL
+     * and -1: SIGINT, SIGTERM, SIGHUP and SIGQUIT are caught here (the
+     * terminal is restored, *sig says which). */
+    const volatile sig_atomic_t *interrupt;
+    int wake_fd;       /* read end */
+    int wake_write_fd; /* write end: SIGWINCH pokes it too */
+};
+/* sbx_client_exec with stdin forwarded; the terminal is restored on every
+ * way out. Returns as sbx_client_exec; *sig: the signal caught (0: none). */
+int exec_attached(sbx_client *c, const char *id, json_object *body, const struct attach_opts *o,
+                  struct sbx_exec_result *res, int *sig, sbx_err *err);
 
 #endif

@@ -17,9 +17,11 @@
 #include <limits.h>
 #include <poll.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -39,8 +41,10 @@
 
 struct sbx_client {
     CURL *curl;
+    CURL *ctl; /* stdin and resize requests while a stream runs on curl (made on first use) */
     char *socket_path;
     char errbuf[CURL_ERROR_SIZE];
+    char ctl_errbuf[CURL_ERROR_SIZE];
 };
 
 /* ---- growable byte buffer ------------------------------------------------ */
@@ -107,6 +111,7 @@ void sbx_client_free(sbx_client *c)
 {
     if (!c) return;
     curl_easy_cleanup(c->curl);
+    if (c->ctl) curl_easy_cleanup(c->ctl);
     free(c->socket_path);
     free(c);
 }
@@ -131,25 +136,26 @@ static void free_slist(struct curl_slist **l)
     curl_slist_free_all(*l);
 }
 
-/* Reset the handle and set everything common to a request. The body string
- * must stay alive until the transfer ends (curl does not copy it). stream:
- * the body comes from a read callback the caller sets (body must be NULL);
- * extra: more header lines, NULL-terminated (or NULL). */
-static int setup(sbx_client *c, const char *method, const char *path, const char *body,
-                 size_t body_len, bool stream, const char *const *extra, struct curl_slist **hdrs,
-                 sbx_err *err)
+/* Reset handle h (c->curl, or the stdin handle of a stream) and set
+ * everything common to a request. The body must stay alive until the transfer
+ * ends (curl does not copy it); ctype: its Content-Type (NULL: none sent).
+ * stream: the body comes from a read callback the caller sets (body must be
+ * NULL); extra: more header lines, NULL-terminated (or NULL). */
+static int setup_handle(sbx_client *c, CURL *h, char *errbuf, const char *method, const char *path,
+                        const char *body, size_t body_len, const char *ctype, bool stream,
+                        const char *const *extra, struct curl_slist **hdrs, sbx_err *err)
 {
     char url[16384]; /* a file API path: 4095 bytes, percent-escaped */
     int n = snprintf(url, sizeof(url), "%s%s", BASE_URL, path);
     if (n < 0 || (size_t)n >= sizeof(url))
         return sbx_error_kind(err, SBX_E_INVALID, "invalid_request", "request path too long");
 
-    CURL *h = c->curl;
     curl_easy_reset(h);
-    c->errbuf[0] = '\0';
+    errbuf[0] = '\0';
+    char ctline[128] = "";
+    if (ctype) snprintf(ctline, sizeof(ctline), "Content-Type: %s", ctype);
     /* "Expect:" stops curl from waiting for 100-continue on big bodies. */
-    const char *lines[] = {"Expect:", "User-Agent: sbx/" SBX_VERSION,
-                           body ? "Content-Type: application/json" : NULL};
+    const char *lines[] = {"Expect:", "User-Agent: sbx/" SBX_VERSION, ctype ? ctline : NULL};
     for (size_t i = 0; i < SBX_ARRAY_SIZE(lines); i++) {
         if (!lines[i]) continue;
         struct curl_slist *l = curl_slist_append(*hdrs, lines[i]);
@@ -164,7 +170,7 @@ static int setup(sbx_client *c, const char *method, const char *path, const char
     CURLcode rc = CURLE_OK;
     SETOPT(CURLOPT_UNIX_SOCKET_PATH, c->socket_path);
     SETOPT(CURLOPT_URL, url);
-    SETOPT(CURLOPT_ERRORBUFFER, c->errbuf);
+    SETOPT(CURLOPT_ERRORBUFFER, errbuf);
     SETOPT(CURLOPT_NOSIGNAL, 1L); /* SIGPIPE is ignored by main; no alarm() */
     SETOPT(CURLOPT_CONNECTTIMEOUT, 30L);
     SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
@@ -189,6 +195,15 @@ static int setup(sbx_client *c, const char *method, const char *path, const char
     return 0;
 }
 
+/* setup_handle on the client's own handle; a body is JSON. */
+static int setup(sbx_client *c, const char *method, const char *path, const char *body,
+                 size_t body_len, bool stream, const char *const *extra, struct curl_slist **hdrs,
+                 sbx_err *err)
+{
+    return setup_handle(c, c->curl, c->errbuf, method, path, body, body_len,
+                        body ? "application/json" : NULL, stream, extra, hdrs, err);
+}
+
 /* Serialize body (or not) for sending. The string belongs to body. */
 static int serialize(json_object *body, const char **s, size_t *len, sbx_err *err)
 {
@@ -201,10 +216,11 @@ static int serialize(json_object *body, const char **s, size_t *len, sbx_err *er
     return 0;
 }
 
-static int transport_error(sbx_client *c, CURLcode rc, sbx_err *err)
+/* Why the transfer on handle h (whose error buffer is errbuf) failed. */
+static int transport_error_h(sbx_client *c, CURL *h, const char *errbuf, CURLcode rc, sbx_err *err)
 {
     long oserr = 0;
-    curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &oserr);
+    curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &oserr);
     if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_OPERATION_TIMEDOUT ||
         (rc == CURLE_COULDNT_RESOLVE_HOST && oserr != 0)) {
         const char *why = oserr ? strerror((int)oserr) : curl_easy_strerror(rc);
@@ -221,7 +237,12 @@ static int transport_error(sbx_client *c, CURLcode rc, sbx_err *err)
                               c->socket_path, why);
     }
     return sbx_error_kind(err, SBX_E_INTERNAL, SBX_CODE_TRANSPORT, "talking to sbxd at %s: %s",
-                          c->socket_path, c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
+                          c->socket_path, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+}
+
+static int transport_error(sbx_client *c, CURLcode rc, sbx_err *err)
+{
+    return transport_error_h(c, c->curl, c->errbuf, rc, err);
 }
 
 /* Parse a whole JSON document; an empty body gives NULL. */
@@ -300,6 +321,8 @@ static const char *const api_codes[] = {
     "name_taken",      "image_in_use",      "directory_image",    "ambiguous_image",
     "invalid_path",    "permission_denied", "read_only",          "no_space",
     "file_too_large",  "cross_device",      "mount_point",        "too_deep",
+    "no_such_process", "process_exited",    "stdin_closed",       "not_a_tty",
+    "wait_timeout",    "stdin_backlog",     "session_lost",
 };
 
 int sbx_client_api_error(long status, json_object *resp, sbx_err *err)
@@ -563,13 +586,23 @@ int sbx_client_download(sbx_client *c, const char *path, int fd,
     return ret;
 }
 
-/* ---- exec: framed stream ------------------------------------------------- */
+/* ---- framed streams: exec and logs --------------------------------------- */
 
-enum { FR_START = 1, FR_STDOUT = 2, FR_STDERR = 3, FR_EXIT = 4, FR_ERROR = 5 };
+/* Frame types (docs/api.md). 6 carries any other event (dropped,
+ * supervisor_restarted) as its JSON with a "type" member; a frame of a type
+ * this client does not know is read the same way when it is JSON, else
+ * skipped. */
+enum { FR_START = 1, FR_STDOUT = 2, FR_STDERR = 3, FR_EXIT = 4, FR_ERROR = 5, FR_EVENT = 6 };
 
-struct exec_ctx {
+#define STDIN_CHUNK ((size_t)256 * 1024) /* largest piece of stdin per request */
+#define STDIN_RETRY_MS 50                /* sbxd took none of a piece: wait this long */
+#define STDIN_BACKLOG_MS 100             /* sbxd holds too much unread input: wait this long */
+
+enum ctl_kind { CTL_STDIN, CTL_EOF, CTL_RESIZE };
+
+struct stream_ctx {
     sbx_client *c;
-    const volatile sig_atomic_t *interrupt;
+    const struct sbx_stream_io *io;
     struct sbx_exec_result *res;
     sbx_err *err;
     bool failed; /* err is filled; the transfer was aborted */
@@ -583,17 +616,39 @@ struct exec_ctx {
     size_t hdr_have;
     unsigned type;
     uint32_t remaining;
-    struct buf json; /* payload of a start/exit/error frame */
+    bool collect;    /* the payload is JSON, collected in json */
+    struct buf json; /* payload of a JSON frame */
     bool got_error;
+
+    /* forwarding stdin and resizes (exec): requests on c->ctl, one at a time */
+    const char *esession; /* the session id, escaped */
+    bool ctl_busy;
+    enum ctl_kind ctl_kind;
+    struct curl_slist *ctl_hdrs;
+    struct buf ctl_resp;
+    char *in;         /* a piece of stdin being sent (STDIN_CHUNK bytes) */
+    size_t in_len;    /* bytes of it not yet taken by sbxd */
+    double retry_at;  /* monotonic seconds: do not resend before */
+    bool stdin_open;  /* still forwarding */
+    bool stdin_ready; /* stdin_fd is readable (or at its end) */
+    bool eof_pending; /* stdin ended: eof=1 is still to be sent */
+    char resize_body[64];
 };
 
-static bool interrupted(const struct exec_ctx *x)
+static double mono_now(void)
 {
-    return x->interrupt && *x->interrupt;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static bool interrupted(const struct stream_ctx *x)
+{
+    return x->io && x->io->interrupt && *x->io->interrupt;
 }
 
 /* Full write of one payload piece. 0, or -1 with x->res/x->err telling why. */
-static int write_all(struct exec_ctx *x, int fd, const char *p, size_t n)
+static int write_all(struct stream_ctx *x, int fd, const char *p, size_t n)
 {
     while (n > 0) {
         ssize_t w = write(fd, p, n);
@@ -629,10 +684,9 @@ static int write_all(struct exec_ctx *x, int fd, const char *p, size_t n)
     return 0;
 }
 
-static int frame_fail(struct exec_ctx *x, const char *what)
+static int frame_fail(struct stream_ctx *x, const char *what)
 {
-    sbx_error_kind(x->err, SBX_E_INTERNAL, SBX_CODE_TRANSPORT, "bad exec stream from sbxd: %s",
-                   what);
+    sbx_error_kind(x->err, SBX_E_INTERNAL, SBX_CODE_TRANSPORT, "bad stream from sbxd: %s", what);
     x->failed = true;
     return -1;
 }
@@ -655,34 +709,14 @@ static bool get_bool(json_object *o, const char *key)
     return json_object_object_get_ex(o, key, &j) && json_object_get_boolean(j);
 }
 
-/* A start/exit/error frame is complete in x->json. */
-static int finish_json_frame(struct exec_ctx *x)
+static int exit_event(struct stream_ctx *x, json_object *o)
 {
-    sbx_err perr;
-    _cleanup_json_ json_object *o = NULL;
-    unsigned type = x->type;
-    int r = parse_json(x->json.p, x->json.len, &o, &perr);
-    x->json.len = 0;
-    if (type == FR_START) return 0; /* nothing we need from it */
-    if (r < 0 || !o || !json_object_is_type(o, json_type_object))
-        return frame_fail(x, type == FR_EXIT ? "exit frame is not a JSON object"
-                                             : "error frame is not a JSON object");
-    if (type == FR_ERROR) {
-        json_object *m;
-        const char *msg =
-            json_object_object_get_ex(o, "message", &m) ? json_object_get_string(m) : NULL;
-        sbx_error_kind(x->err, SBX_E_INTERNAL, "internal", "%s",
-                       msg && *msg ? msg : "sbxd reported an error in the exec stream");
-        x->got_error = true;
-        return 0; /* keep reading: the stream ends by itself */
-    }
-    /* FR_EXIT */
     struct sbx_exec_result *res = x->res;
     bool code_null, sig_null;
     int code = -1, sig = 0;
     if (!get_int(o, "code", &code, &code_null) || !get_int(o, "signal", &sig, &sig_null))
-        return frame_fail(x, "exit frame: code/signal not integers");
-    if (code_null && sig_null) return frame_fail(x, "exit frame has neither code nor signal");
+        return frame_fail(x, "exit event: code/signal not integers");
+    if (code_null && sig_null) return frame_fail(x, "exit event has neither code nor signal");
     res->exited = true;
     res->code = code_null ? -1 : code;
     res->signal = sig_null ? 0 : sig;
@@ -693,20 +727,83 @@ static int finish_json_frame(struct exec_ctx *x)
     return 0;
 }
 
-static int begin_frame(struct exec_ctx *x)
+/* A JSON frame is complete in x->json. */
+static int finish_json_frame(struct stream_ctx *x)
+{
+    sbx_err perr;
+    _cleanup_json_ json_object *o = NULL;
+    unsigned ftype = x->type;
+    int r = parse_json(x->json.p, x->json.len, &o, &perr);
+    x->json.len = 0;
+    bool obj = r == 0 && o && json_object_is_type(o, json_type_object);
+    const char *type = ftype == FR_START   ? "start"
+                       : ftype == FR_EXIT  ? "exit"
+                       : ftype == FR_ERROR ? "error"
+                                           : NULL;
+    json_object *j;
+    if (!type && obj && json_object_object_get_ex(o, "type", &j) &&
+        json_object_is_type(j, json_type_string))
+        type = json_object_get_string(j);
+    if (!type) type = "";
+
+    if (strcmp(type, "start") == 0) {
+        int pid;
+        bool null;
+        if (obj && get_int(o, "pid", &pid, &null) && !null && pid > 0) x->res->pid = pid;
+        return 0;
+    }
+    if (strcmp(type, "exit") == 0) {
+        if (!obj) return frame_fail(x, "exit frame is not a JSON object");
+        return exit_event(x, o);
+    }
+    if (strcmp(type, "error") == 0) {
+        if (!obj) return frame_fail(x, "error frame is not a JSON object");
+        const char *msg =
+            json_object_object_get_ex(o, "message", &j) ? json_object_get_string(j) : NULL;
+        sbx_error_kind(x->err, SBX_E_INTERNAL, "internal", "%s",
+                       msg && *msg ? msg : "sbxd reported an error in the stream");
+        x->got_error = true;
+        return 0; /* keep reading: the stream ends by itself */
+    }
+    if (strcmp(type, "dropped") == 0) {
+        if (!obj) return frame_fail(x, "dropped frame is not a JSON object");
+        long long n = json_object_object_get_ex(o, "bytes", &j) ? json_object_get_int64(j) : 0;
+        if (x->io && x->io->on_dropped)
+            x->io->on_dropped(x->io->ud, n > 0 ? (unsigned long long)n : 0);
+        return 0;
+    }
+    if (strcmp(type, "supervisor_restarted") == 0) {
+        if (!obj) return frame_fail(x, "supervisor_restarted frame is not a JSON object");
+        int pid;
+        bool null;
+        if (get_int(o, "pid", &pid, &null) && !null && pid > 0) x->res->pid = pid;
+        const char *msg =
+            json_object_object_get_ex(o, "message", &j) ? json_object_get_string(j) : NULL;
+        snprintf(x->res->restart_msg, sizeof(x->res->restart_msg), "%s", msg ? msg : "");
+        x->res->restarted = true;
+        return 0;
+    }
+    return 0; /* an event of a newer sbxd: not ours to read */
+}
+
+static int begin_frame(struct stream_ctx *x)
 {
     x->type = x->hdr[0];
     x->remaining = (uint32_t)x->hdr[1] << 24 | (uint32_t)x->hdr[2] << 16 |
                    (uint32_t)x->hdr[3] << 8 | (uint32_t)x->hdr[4];
     x->hdr_have = 0;
-    bool json = x->type == FR_START || x->type == FR_EXIT || x->type == FR_ERROR;
-    if (json && x->remaining > FRAME_JSON_MAX) return frame_fail(x, "control frame too large");
-    if (json && x->remaining == 0) return finish_json_frame(x);
+    bool known = x->type >= FR_START && x->type <= FR_EVENT;
+    x->collect = x->type != FR_STDOUT && x->type != FR_STDERR;
+    if (x->collect && x->remaining > FRAME_JSON_MAX) {
+        if (known) return frame_fail(x, "control frame too large");
+        x->collect = false; /* a newer sbxd's frame: skip it */
+    }
+    if (x->collect && x->remaining == 0) return finish_json_frame(x);
     return 0;
 }
 
 /* Feed n stream bytes; frames may be split anywhere. */
-static int feed(struct exec_ctx *x, const char *p, size_t n)
+static int feed(struct stream_ctx *x, const char *p, size_t n)
 {
     while (n > 0) {
         if (x->remaining == 0) { /* in a header */
@@ -720,32 +817,17 @@ static int feed(struct exec_ctx *x, const char *p, size_t n)
             continue;
         }
         size_t take = x->remaining < n ? x->remaining : n;
-        switch (x->type) {
-        case FR_STDOUT:
-            if (write_all(x, 1, p, take) < 0) return -1;
-            break;
-        case FR_STDERR:
-            if (write_all(x, 2, p, take) < 0) return -1;
-            break;
-        case FR_START:
-        case FR_EXIT:
-        case FR_ERROR:
-            if (buf_append(&x->json, p, take) < 0) {
-                sbx_error(x->err, ENOMEM, "read exec stream");
-                x->failed = true;
-                return -1;
-            }
-            break;
-        default: /* unknown frame type from a newer sbxd: skip its payload */
-            break;
+        if (x->type == FR_STDOUT || x->type == FR_STDERR) {
+            if (write_all(x, x->type == FR_STDOUT ? 1 : 2, p, take) < 0) return -1;
+        } else if (x->collect && buf_append(&x->json, p, take) < 0) {
+            sbx_error(x->err, ENOMEM, "read stream");
+            x->failed = true;
+            return -1;
         }
         x->remaining -= (uint32_t)take;
         p += take;
         n -= take;
-        if (x->remaining == 0 &&
-            (x->type == FR_START || x->type == FR_EXIT || x->type == FR_ERROR) &&
-            finish_json_frame(x) < 0)
-            return -1;
+        if (x->remaining == 0 && x->collect && finish_json_frame(x) < 0) return -1;
     }
     return 0;
 }
@@ -758,9 +840,9 @@ static bool content_type_is_frames(CURL *h)
     return strncasecmp(ct, FRAMES_TYPE, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
-static size_t exec_cb(char *ptr, size_t size, size_t nmemb, void *ud)
+static size_t stream_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 {
-    struct exec_ctx *x = ud;
+    struct stream_ctx *x = ud;
     size_t n = size * nmemb;
     if (!x->checked) {
         long status = 0;
@@ -769,7 +851,7 @@ static size_t exec_cb(char *ptr, size_t size, size_t nmemb, void *ud)
         x->streaming = status == 200;
         if (x->streaming && !content_type_is_frames(x->c->curl)) {
             sbx_error_kind(x->err, SBX_E_INTERNAL, SBX_CODE_TRANSPORT,
-                           "sbxd answered exec without the framed encoding (%s)", FRAMES_TYPE);
+                           "sbxd answered without the framed encoding (%s)", FRAMES_TYPE);
             x->failed = true;
             return 0;
         }
@@ -778,18 +860,173 @@ static size_t exec_cb(char *ptr, size_t size, size_t nmemb, void *ud)
     return feed(x, ptr, n) < 0 ? 0 : n;
 }
 
-/* Drive the transfer with the multi interface so that wake_fd can end the
- * wait at once (a signal handler writes to it). Returns the transfer's result,
- * or sets res->interrupted and returns CURLE_OK when interrupted first. */
-static CURLcode run_transfer(struct exec_ctx *x, int wake_fd, sbx_err *err, bool *multi_failed)
+/* ---- forwarding stdin and resizes while a stream runs ----------------------- */
+
+/* Forwarding stops for good; why, unless the process closed its stdin or
+ * ended (nothing to report then: its exit event tells). */
+static void stdin_stop(struct stream_ctx *x, const sbx_err *why)
+{
+    x->stdin_open = false;
+    x->eof_pending = false;
+    x->in_len = 0;
+    if (!why || x->res->stdin_failed) return;
+    if (why->code &&
+        (strcmp(why->code, "stdin_closed") == 0 || strcmp(why->code, "process_exited") == 0 ||
+         strcmp(why->code, "no_such_process") == 0))
+        return;
+    x->res->stdin_failed = true;
+    x->res->stdin_err = *why;
+}
+
+/* Start a request on c->ctl: POST path with body (ctype). */
+static int ctl_start(struct stream_ctx *x, CURLM *m, enum ctl_kind kind, const char *path,
+                     const char *body, size_t len, const char *ctype)
+{
+    sbx_client *c = x->c;
+    sbx_err e;
+    if (!c->ctl && !(c->ctl = curl_easy_init())) {
+        sbx_error(&e, ENOMEM, "forward stdin");
+        stdin_stop(x, &e);
+        return -1;
+    }
+    curl_slist_free_all(x->ctl_hdrs);
+    x->ctl_hdrs = NULL;
+    x->ctl_resp.len = 0;
+    if (setup_handle(c, c->ctl, c->ctl_errbuf, "POST", path, body, len, ctype, false, NULL,
+                     &x->ctl_hdrs, &e) < 0) {
+        stdin_stop(x, &e);
+        return -1;
+    }
+    curl_easy_setopt(c->ctl, CURLOPT_WRITEFUNCTION, body_cb);
+    curl_easy_setopt(c->ctl, CURLOPT_WRITEDATA, &x->ctl_resp);
+    if (curl_multi_add_handle(m, c->ctl) != CURLM_OK) {
+        sbx_error(&e, ENOMEM, "forward stdin");
+        stdin_stop(x, &e);
+        return -1;
+    }
+    x->ctl_kind = kind;
+    x->ctl_busy = true;
+    return 0;
+}
+
+/* The request on c->ctl is done. */
+static void ctl_done(struct stream_ctx *x, CURLM *m, CURLcode rc)
+{
+    sbx_client *c = x->c;
+    enum ctl_kind kind = x->ctl_kind;
+    curl_multi_remove_handle(m, c->ctl);
+    x->ctl_busy = false;
+    long status = 0;
+    curl_easy_getinfo(c->ctl, CURLINFO_RESPONSE_CODE, &status);
+    sbx_err e;
+    _cleanup_json_ json_object *o = NULL;
+    if (rc != CURLE_OK) {
+        if (kind == CTL_RESIZE) return; /* a lost resize is harmless */
+        transport_error_h(c, c->ctl, c->ctl_errbuf, rc, &e);
+        sbx_error_wrap(&e, "forward stdin");
+        stdin_stop(x, &e);
+        return;
+    }
+    if (parse_json(x->ctl_resp.p, x->ctl_resp.len, &o, &e) < 0) o = NULL;
+    if (status == 429 && kind != CTL_RESIZE) {
+        /* the process reads slower than its input comes (stdin_backlog):
+         * the same piece again, later */
+        x->retry_at = mono_now() + STDIN_BACKLOG_MS / 1000.0;
+        if (kind == CTL_EOF) {
+            x->eof_pending = true;
+            x->stdin_open = true;
+        }
+        return;
+    }
+    if (status < 200 || status > 299) {
+        if (kind == CTL_RESIZE) return;
+        sbx_client_api_error(status, o, &e);
+        sbx_error_wrap(&e, "forward stdin");
+        stdin_stop(x, &e);
+        return;
+    }
+    if (kind != CTL_STDIN) return;
+    /* sbxd says how much it took: send the rest again (after a pause if it
+     * took nothing, not to spin on a process that does not read) */
+    json_object *j;
+    long long took =
+        o && json_object_object_get_ex(o, "written", &j) && json_object_is_type(j, json_type_int)
+            ? json_object_get_int64(j)
+            : (long long)x->in_len;
+    if (took < 0 || (unsigned long long)took >= x->in_len) {
+        x->in_len = 0;
+        return;
+    }
+    memmove(x->in, x->in + took, x->in_len - (size_t)took);
+    x->in_len -= (size_t)took;
+    if (took == 0) x->retry_at = mono_now() + STDIN_RETRY_MS / 1000.0;
+}
+
+/* Start the next stdin or resize request if one is due and none runs.
+ * Returns true when one was started. */
+static bool ctl_next(struct stream_ctx *x, CURLM *m)
+{
+    const struct sbx_stream_io *io = x->io;
+    if (!io || x->ctl_busy || x->res->pid <= 0) return false;
+    char path[400];
+    if (io->resize && *io->resize && io->get_size) {
+        *io->resize = 0;
+        int cols, rows;
+        if (io->get_size(io->ud, &cols, &rows)) {
+            snprintf(path, sizeof(path), "/v1/sessions/%s/processes/%d/resize", x->esession,
+                     x->res->pid);
+            int n = snprintf(x->resize_body, sizeof(x->resize_body), "{\"cols\":%d,\"rows\":%d}",
+                             cols, rows);
+            return ctl_start(x, m, CTL_RESIZE, path, x->resize_body, (size_t)n,
+                             "application/json") == 0;
+        }
+    }
+    if (!x->stdin_open) return false;
+    snprintf(path, sizeof(path), "/v1/sessions/%s/processes/%d/stdin", x->esession, x->res->pid);
+    if (x->in_len > 0) {
+        if (mono_now() < x->retry_at) return false;
+        return ctl_start(x, m, CTL_STDIN, path, x->in, x->in_len, "application/octet-stream") == 0;
+    }
+    if (x->eof_pending) {
+        if (mono_now() < x->retry_at) return false;
+        x->stdin_open = false;
+        x->eof_pending = false;
+        strcat(path, "?eof=1");
+        return ctl_start(x, m, CTL_EOF, path, "", 0, "application/octet-stream") == 0;
+    }
+    if (!x->stdin_ready) return false;
+    x->stdin_ready = false;
+    ssize_t n = read(io->stdin_fd, x->in, STDIN_CHUNK);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return false;
+    if (n <= 0) { /* the end (a read error ends it too: nothing more can come) */
+        x->eof_pending = true;
+        return ctl_next(x, m);
+    }
+    x->in_len = (size_t)n;
+    return ctl_start(x, m, CTL_STDIN, path, x->in, x->in_len, "application/octet-stream") == 0;
+}
+
+/* Is stdin worth a read now? (polled without waiting) */
+static bool stdin_wanted(const struct stream_ctx *x)
+{
+    return x->io && x->stdin_open && x->res->pid > 0 && !x->ctl_busy && x->in_len == 0 &&
+           !x->eof_pending && !x->stdin_ready;
+}
+
+/* Drive the stream (and the stdin/resize requests) with the multi interface
+ * so that wake_fd and stdin end the wait at once. Returns the stream's
+ * result, or sets res->interrupted and returns CURLE_OK when interrupted
+ * first. */
+static CURLcode run_stream(struct stream_ctx *x, sbx_err *err, bool *multi_failed)
 {
     CURL *h = x->c->curl;
+    const struct sbx_stream_io *io = x->io;
     CURLM *m = curl_multi_init();
     CURLcode result = CURLE_OK;
     *multi_failed = false;
     if (!m || curl_multi_add_handle(m, h) != CURLM_OK) {
         if (m) curl_multi_cleanup(m);
-        sbx_error(err, ENOMEM, "start exec request");
+        sbx_error(err, ENOMEM, "start request");
         *multi_failed = true;
         return CURLE_OUT_OF_MEMORY;
     }
@@ -797,68 +1034,101 @@ static CURLcode run_transfer(struct exec_ctx *x, int wake_fd, sbx_err *err, bool
         int running = 0;
         CURLMcode mc = curl_multi_perform(m, &running);
         if (mc != CURLM_OK) {
-            sbx_error(err, 0, "exec request: %s", curl_multi_strerror(mc));
+            sbx_error(err, 0, "stream: %s", curl_multi_strerror(mc));
             *multi_failed = true;
             break;
         }
-        if (!running) break;
+        bool done = false;
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left))) {
+            if (msg->msg != CURLMSG_DONE) continue;
+            if (msg->easy_handle == h) {
+                done = true;
+                result = msg->data.result;
+            } else if (x->ctl_busy && msg->easy_handle == x->c->ctl) {
+                ctl_done(x, m, msg->data.result);
+            }
+        }
+        if (done) break;
         if (interrupted(x)) {
             x->res->interrupted = true;
             break;
         }
-        struct curl_waitfd w = {.fd = wake_fd, .events = CURL_WAIT_POLLIN};
-        mc = curl_multi_poll(m, wake_fd >= 0 ? &w : NULL, wake_fd >= 0 ? 1 : 0, 1000, NULL);
+        if (ctl_next(x, m)) continue; /* get it going at once */
+
+        struct curl_waitfd w[2];
+        unsigned nw = 0;
+        if (io && io->wake_fd >= 0)
+            w[nw++] = (struct curl_waitfd){.fd = io->wake_fd, .events = CURL_WAIT_POLLIN};
+        bool want_in = stdin_wanted(x);
+        if (want_in) w[nw++] = (struct curl_waitfd){.fd = io->stdin_fd, .events = CURL_WAIT_POLLIN};
+        int timeout = (x->in_len > 0 || x->eof_pending) && !x->ctl_busy ? STDIN_RETRY_MS : 1000;
+        mc = curl_multi_poll(m, nw ? w : NULL, nw, timeout, NULL);
         if (mc != CURLM_OK) {
-            sbx_error(err, 0, "exec request: %s", curl_multi_strerror(mc));
+            sbx_error(err, 0, "stream: %s", curl_multi_strerror(mc));
             *multi_failed = true;
             break;
+        }
+        if (io && io->wake_fd >= 0) { /* drained: the flags say what happened */
+            struct pollfd p = {.fd = io->wake_fd, .events = POLLIN};
+            char drain[64];
+            while (poll(&p, 1, 0) > 0 && read(io->wake_fd, drain, sizeof(drain)) > 0) {
+            }
+        }
+        if (want_in) { /* readable, at its end, or broken: the read will tell */
+            struct pollfd p = {.fd = io->stdin_fd, .events = POLLIN};
+            if (poll(&p, 1, 0) > 0) x->stdin_ready = true;
         }
         if (interrupted(x)) {
             x->res->interrupted = true;
             break;
         }
     }
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(m, &left)))
-        if (msg->msg == CURLMSG_DONE && msg->easy_handle == h) result = msg->data.result;
-    /* Removing an unfinished transfer closes its connection: sbxd then kills
-     * the process group. */
+    /* Removing an unfinished exec transfer closes its connection: sbxd then
+     * kills the process group. */
+    if (x->ctl_busy) {
+        curl_multi_remove_handle(m, x->c->ctl);
+        x->ctl_busy = false;
+    }
     curl_multi_remove_handle(m, h);
     curl_multi_cleanup(m);
     return result;
 }
 
-int sbx_client_exec(sbx_client *c, const char *id, json_object *req,
-                    const volatile sig_atomic_t *interrupt, int wake_fd,
-                    struct sbx_exec_result *res, sbx_err *err)
+/* One framed stream: method path (body: JSON or NULL). 0 when it ended
+ * cleanly (or was interrupted, or its output closed); see res. */
+static int stream(sbx_client *c, const char *method, const char *path, json_object *body,
+                  const char *esession, const struct sbx_stream_io *io, struct sbx_exec_result *res,
+                  sbx_err *err)
 {
-    memset(res, 0, sizeof(*res));
-    res->code = -1;
-    char eid[256], path[320];
-    if (sbx_client_escape(c, id, eid, sizeof(eid), err) < 0) return -1;
-    snprintf(path, sizeof(path), "/v1/sessions/%s/exec", eid);
-
-    const char *s;
-    size_t len;
-    if (serialize(req, &s, &len, err) < 0) return -1;
+    const char *s = NULL;
+    size_t len = 0;
+    if (serialize(body, &s, &len, err) < 0) return -1;
     __attribute__((cleanup(free_slist))) struct curl_slist *hdrs = NULL;
     static const char *const accept[] = {"Accept: " FRAMES_TYPE, NULL};
-    if (setup(c, "POST", path, s, len, false, accept, &hdrs, err) < 0) return -1;
+    if (setup(c, method, path, s, len, false, accept, &hdrs, err) < 0) return -1;
 
-    struct exec_ctx x = {
+    _cleanup_free_ char *in = NULL;
+    if (io && io->stdin_fd >= 0 && !(in = malloc(STDIN_CHUNK)))
+        return sbx_error(err, ENOMEM, "forward stdin");
+    struct stream_ctx x = {
         .c = c,
-        .interrupt = interrupt,
+        .io = io,
         .res = res,
         .err = err,
         .errbody = {.max = ERRBODY_MAX},
         .json = {.max = FRAME_JSON_MAX},
+        .esession = esession,
+        .ctl_resp = {.max = ERRBODY_MAX},
+        .in = in,
+        .stdin_open = in != NULL,
     };
-    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, exec_cb);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, stream_cb);
     curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &x);
 
     bool multi_failed;
-    CURLcode rc = run_transfer(&x, wake_fd, err, &multi_failed);
+    CURLcode rc = run_stream(&x, err, &multi_failed);
     long status = 0;
     curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
     int ret = 0;
@@ -868,7 +1138,13 @@ int sbx_client_exec(sbx_client *c, const char *id, json_object *req,
     } else if (res->interrupted || res->output_closed) {
         ret = 0;
     } else if (rc != CURLE_OK) {
-        ret = transport_error(c, rc, err);
+        if (x.streaming) /* sbxd went away mid-stream (killed, restarted) */
+            ret = sbx_error_kind(err, SBX_E_INTERNAL, SBX_CODE_TRANSPORT,
+                                 "the connection to sbxd broke off in the middle of the stream "
+                                 "(%s)",
+                                 c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
+        else
+            ret = transport_error(c, rc, err);
     } else if (status != 200) {
         _cleanup_json_ json_object *o = NULL;
         sbx_err perr;
@@ -878,12 +1154,51 @@ int sbx_client_exec(sbx_client *c, const char *id, json_object *req,
         ret = -1; /* err holds the error frame's message */
     } else if (x.hdr_have || x.remaining) {
         ret = sbx_error_kind(err, SBX_E_INTERNAL, SBX_CODE_TRANSPORT,
-                             "exec stream from sbxd ended in the middle of a frame");
-    } else if (!res->exited) {
-        ret = sbx_error_kind(err, SBX_E_INTERNAL, SBX_CODE_TRANSPORT,
-                             "exec stream from sbxd ended without an exit status");
+                             "the stream from sbxd ended in the middle of a frame");
     }
     buf_free(&x.errbody);
     buf_free(&x.json);
+    buf_free(&x.ctl_resp);
+    curl_slist_free_all(x.ctl_hdrs);
     return ret;
+}
+
+int sbx_client_exec(sbx_client *c, const char *id, json_object *req, const struct sbx_stream_io *io,
+                    struct sbx_exec_result *res, sbx_err *err)
+{
+    memset(res, 0, sizeof(*res));
+    res->code = -1;
+    char eid[256], path[320];
+    if (sbx_client_escape(c, id, eid, sizeof(eid), err) < 0) return -1;
+    snprintf(path, sizeof(path), "/v1/sessions/%s/exec", eid);
+    if (stream(c, "POST", path, req, eid, io, res, err) < 0) return -1;
+    if (res->exited || res->restarted || res->interrupted || res->output_closed) return 0;
+    if (res->pid > 0)
+        return sbx_error_kind(err, SBX_E_INTERNAL, SBX_CODE_TRANSPORT,
+                              "the exec stream from sbxd ended before process %d exited (no exit "
+                              "status came)",
+                              res->pid);
+    return sbx_error_kind(err, SBX_E_INTERNAL, SBX_CODE_TRANSPORT,
+                          "the exec stream from sbxd ended without an exit status");
+}
+
+int sbx_client_logs(sbx_client *c, const char *id, int pid, bool follow,
+                    const struct sbx_stream_io *io, struct sbx_exec_result *res, sbx_err *err)
+{
+    memset(res, 0, sizeof(*res));
+    res->code = -1;
+    char eid[256], path[360];
+    if (sbx_client_escape(c, id, eid, sizeof(eid), err) < 0) return -1;
+    snprintf(path, sizeof(path), "/v1/sessions/%s/processes/%d/logs%s", eid, pid,
+             follow ? "?follow=1" : "");
+    /* logs never forward stdin */
+    struct sbx_stream_io plain = {.wake_fd = -1, .stdin_fd = -1};
+    if (io) {
+        plain = *io;
+        plain.stdin_fd = -1;
+        plain.resize = NULL;
+    }
+    int r = stream(c, "GET", path, NULL, eid, &plain, res, err);
+    if (!res->pid) res->pid = pid;
+    return r;
 }

@@ -2,8 +2,10 @@
  *
  * Owns: talking HTTP/1.1 + JSON to sbxd over its Unix socket (libcurl), turning
  * API error bodies and transport failures into an sbx_err, decoding the
- * framed binary exec stream (application/vnd.sbx.frames) straight onto fds 1/2,
- * and streaming request and response bodies (image archives, files).
+ * framed binary exec and log streams (application/vnd.sbx.frames) straight onto
+ * fds 1/2, forwarding a local fd to a process's stdin (and terminal size
+ * changes) while its stream runs, and streaming request and response bodies
+ * (image archives, files).
  *
  * Must never: exit the process, write anything but exec output on fds 1/2 and
  * a download to the caller's fd (messages travel in sbx_err; the caller prints
@@ -96,24 +98,65 @@ int sbx_client_download(sbx_client *c, const char *path, int fd,
                         unsigned long long *got, sbx_err *err);
 
 struct sbx_exec_result {
+    int pid;     /* the process's pid in the sandbox (start event; logs: as asked), or 0 */
     bool exited; /* an exit frame arrived; the fields below are valid */
     int code;    /* exit status, -1 when killed by a signal */
     int signal;  /* signal number, 0 when it exited */
     bool oom_killed;
     bool timed_out;
     double duration;
-    bool interrupted;   /* *interrupt became non-zero: the stream was aborted */
-    bool output_closed; /* fd 1 or 2 hit EPIPE: the stream was aborted */
+    bool restarted;        /* a supervisor_restarted event ended the stream: the
+                              process still runs, no exit event follows */
+    char restart_msg[256]; /* its message ("" if none) */
+    bool interrupted;      /* *interrupt became non-zero: the stream was aborted */
+    bool output_closed;    /* fd 1 or 2 hit EPIPE: the stream was aborted */
+    bool stdin_failed;     /* forwarding stdin stopped for another reason than the
+                              process having closed it or exited: stdin_err says why */
+    sbx_err stdin_err;
+};
+
+/* What a stream does besides writing output to fds 1/2. All optional: a
+ * zeroed struct with wake_fd = stdin_fd = -1 is a plain stream. */
+struct sbx_stream_io {
+    /* Polled; when non-zero the stream is aborted (res->interrupted). */
+    const volatile sig_atomic_t *interrupt;
+    /* -1, or the read end of a non-blocking self-pipe that is written when
+     * *interrupt or *resize changes, so the wait ends at once (the client
+     * drains it). */
+    int wake_fd;
+    /* exec only: -1, or an fd whose bytes are forwarded to the process's
+     * stdin (POST .../processes/PID/stdin, one kept-alive connection) once
+     * the process started, in pieces of what one read(2) returns; its EOF
+     * closes the process's stdin (eof=1). The request must have asked for an
+     * open stdin ("tty" or "stdin_open"). */
+    int stdin_fd;
+    /* exec only: NULL, or a flag set (by a SIGWINCH handler) when the
+     * terminal's size changed; it is reset and get_size's answer sent as
+     * POST .../processes/PID/resize. */
+    volatile sig_atomic_t *resize;
+    bool (*get_size)(void *ud, int *cols, int *rows);
+    void *ud;
+    /* NULL, or told about a "dropped" event (older output that the process's
+     * log buffer no longer holds) when it arrives. */
+    void (*on_dropped)(void *ud, unsigned long long bytes);
 };
 
 /* POST /v1/sessions/{id}/exec with the framed encoding; stdout/stderr payloads
- * are written to fds 1/2 as they arrive. interrupt (may be NULL) is polled;
- * wake_fd (or -1) becomes readable when it changes, so the wait ends at once.
- * Returns 0 when the stream ended with an exit frame, or was interrupted, or
- * its output was closed (see res). Returns < 0 for API errors (err->code is
- * the API code), error frames, transport failures and truncated streams. */
-int sbx_client_exec(sbx_client *c, const char *id, json_object *req,
-                    const volatile sig_atomic_t *interrupt, int wake_fd,
+ * are written to fds 1/2 as they arrive. io may be NULL.
+ * Returns 0 when the stream ended with an exit frame or a
+ * supervisor_restarted event, or was interrupted, or its output was closed
+ * (see res). Returns < 0 for API errors (err->code is the API code), error
+ * frames, transport failures and streams that end without an exit (res->pid
+ * tells whether the process had started). */
+int sbx_client_exec(sbx_client *c, const char *id, json_object *req, const struct sbx_stream_io *io,
                     struct sbx_exec_result *res, sbx_err *err);
+
+/* GET /v1/sessions/{id}/processes/{pid}/logs[?follow=1] with the framed
+ * encoding: the output kept in the process's log buffer, then (follow) what
+ * it writes until it exits. Returns 0 when the stream ended (res->exited when
+ * an exit event ended it: the process has exited), was interrupted or its
+ * output was closed; < 0 as sbx_client_exec. */
+int sbx_client_logs(sbx_client *c, const char *id, int pid, bool follow,
+                    const struct sbx_stream_io *io, struct sbx_exec_result *res, sbx_err *err);
 
 #endif

@@ -1,18 +1,19 @@
-/* cp.c - `sbx cp`: copy one file between the host and a session (the
- * /v1/sessions/{id}/files API of docs/api.md).
+/* cp.c - `sbx cp`: copy files and directories between the host and a session
+ * (the /v1/sessions/{id}/files API of docs/api.md; directories go through
+ * cli/cpdir.c and the archive API).
  *
  * Owns: cp's syntax, help and output; telling the session operand (ID:PATH)
- * from the local one (a path, or - for stdin/stdout); where a copy lands (a
- * destination directory, on either side, gets the source's file name); the
- * download's temporary file next to its destination, renamed into place
+ * from the local one (a path, or - for stdin/stdout); where a file copy lands
+ * (a destination directory, on either side, gets the source's file name);
+ * the download's temporary file next to its destination, renamed into place
  * only once complete and removed on failure or on SIGINT/SIGTERM/SIGHUP; the
  * progress line on a terminal (cli/image.c's, through cli.h).
  *
  * Must never: hold a file in memory (an upload goes from the file through
  * curl's send buffer, a download from curl's receive buffer to write(2)),
- * leave a partial file at a download's destination, copy directories, talk
- * HTTP itself (cli/client.c), or check what sbxd checks (sandbox paths,
- * users, the range of a mode). */
+ * leave a partial file at a download's destination, talk HTTP itself
+ * (cli/client.c), or check what sbxd checks (sandbox paths, users, the range
+ * of a mode). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -28,6 +29,7 @@
 #include "cleanup.h"
 #include "cli.h"
 #include "client.h"
+#include "cp.h"
 #include "error.h"
 
 #define PATH_ESC_MAX (3 * 4096 + 1) /* a sandbox path is at most 4095 bytes; escaped, 3x */
@@ -40,26 +42,42 @@ enum { OPT_MODE = 256 };
 const char help_cp[] =
     "Usage: sbx cp [OPTION...] SRC DST\n"
     "\n"
-    "Copy one file between the host and a session. One of SRC and DST is ID:PATH,\n"
-    "the file PATH (absolute) in session ID; the other is a local path, or - for\n"
-    "stdin (as SRC) or stdout (as DST). Files are streamed, whatever their size.\n"
+    "Copy a file or a directory between the host and a session. One of SRC and\n"
+    "DST is ID:PATH, PATH (absolute) in session ID; the other is a local path, or -\n"
+    "for stdin (as SRC) or stdout (as DST). Everything is streamed, whatever its\n"
+    "size.\n"
     "\n"
     "  sbx cp ./app.js ID:/workspace/app.js     upload a file\n"
     "  sbx cp ./app.js ID:/workspace/           ... into a directory\n"
     "  make-data | sbx cp - ID:/workspace/data  upload stdin\n"
     "  sbx cp ID:/workspace/out.log .           download into a directory\n"
     "  sbx cp ID:/workspace/out.log - | less    download to stdout\n"
+    "  sbx cp ./proj ID:/workspace/             upload a directory (-> /workspace/proj)\n"
+    "  sbx cp ID:/workspace/proj ./backup       download one (-> ./backup, or\n"
+    "                                           ./backup/proj if ./backup exists)\n"
+    "  sbx cp ID:/workspace/proj - > proj.tar   a directory as a tar on stdout\n"
     "\n"
-    "A DST that is a directory (in the session: or ends with '/') gets the SRC's\n"
-    "file name. An existing file is replaced whole: a download is written to a\n"
-    "temporary file next to DST and renamed into place when complete (never a\n"
+    "Files: a DST that is a directory (in the session: or ends with '/') gets the\n"
+    "SRC's file name. An existing file is replaced whole: a download is written to\n"
+    "a temporary file next to DST and renamed into place when complete (never a\n"
     "partial DST), and sbxd does the same for an upload. An uploaded file gets\n"
     "the permission bits of the local file, or --mode (from stdin: a new file\n"
     "gets 0644, a replaced one keeps its mode).\n"
     "\n"
+    "Directories, as cp -r does: into DST/NAME when DST is an existing directory,\n"
+    "else to DST itself (SRC/. copies the contents into DST). What arrives merges\n"
+    "into what is there (files replaced, directories filled), all or nothing: it\n"
+    "is unpacked next to its destination and moved into place once complete and\n"
+    "accepted. Symlinks are copied as symlinks, never followed; sockets, FIFOs and\n"
+    "devices are skipped. A download refuses an archive that would write outside\n"
+    "DST, through a symlink, or make a device; setuid/setgid bits are cleared\n"
+    "both ways, and owners are not kept (the files belong to whoever receives\n"
+    "them: in a session, its user).\n"
+    "\n"
     "Options:\n"
     "  -p, --parents        Create missing parent directories of an upload's PATH\n"
-    "      --mode MODE      Permission bits of the uploaded file, in octal (0755)\n"
+    "                       (a directory's always are)\n"
+    "      --mode MODE      Permission bits of an uploaded file, in octal (0755)\n"
     "  -u, --user USER      Read or write the session's files as sandbox (default)\n"
     "                       or root\n"
     "  -q, --quiet          Print no summary line\n"
@@ -68,10 +86,7 @@ const char help_cp[] =
     "Unless -q, the copy ends with a line on stderr (\"copied 12.3 KiB to ID:PATH\";\n"
     "not when writing to stdout), and when stderr is a terminal a transfer over\n"
     "1 MiB shows its progress there. A name with a ':' and no '/' before it is\n"
-    "ID:PATH: write a local one as ./NAME. Directories are not copied; use tar\n"
-    "through sbx exec (exec -i sends at most 12 MiB of stdin):\n"
-    "  tar -C DIR -c . | sbx exec -i ID -- tar -x -C /dest\n"
-    "  sbx exec ID -- tar -C /src -c . | tar -x -C DIR\n";
+    "ID:PATH: write a local one as ./NAME.\n";
 
 /* ---- operands ------------------------------------------------------------------ */
 
@@ -82,8 +97,7 @@ static bool is_remote(const char *arg)
     return colon && colon != arg && !memchr(arg, '/', (size_t)(colon - arg));
 }
 
-/* The last component of path, trailing '/'s ignored ("" for "/"); malloc'd. */
-static char *last_name(const char *path)
+char *cp_last_name(const char *path)
 {
     size_t n = strlen(path);
     while (n > 1 && path[n - 1] == '/')
@@ -95,27 +109,20 @@ static char *last_name(const char *path)
     return strndup(path + i, n - i);
 }
 
-static bool ends_with_slash(const char *s)
+bool cp_ends_with_slash(const char *s)
 {
     size_t n = strlen(s);
     return n > 0 && s[n - 1] == '/';
 }
 
-/* dir + "/" + name (one '/' between them); malloc'd. */
-static char *join(const char *dir, const char *name)
+char *cp_join(const char *dir, const char *name)
 {
     char *out = NULL;
-    if (asprintf(&out, "%s%s%s", dir, ends_with_slash(dir) ? "" : "/", name) < 0) return NULL;
+    if (asprintf(&out, "%s%s%s", dir, cp_ends_with_slash(dir) ? "" : "/", name) < 0) return NULL;
     return out;
 }
 
 /* ---- requests ------------------------------------------------------------------- */
-
-struct cp_opts {
-    bool parents, quiet;
-    const char *mode; /* octal digits, or NULL */
-    const char *user; /* or NULL: sbxd's default */
-};
 
 /* "/v1/sessions/ID/files[/sub]?path=P[&mode=M][&parents=1][&user=U]"; malloc'd. */
 static char *files_path(sbx_client *cl, const char *id, const char *sub, const char *path,
@@ -142,10 +149,8 @@ static char *files_path(sbx_client *cl, const char *id, const char *sub, const c
     return out;
 }
 
-/* GET files/stat: 0 with *st (put it), or -1 with err (err->code "not_found"
- * when PATH, or the session, does not exist). */
-static int remote_stat(sbx_client *cl, const char *id, const char *path, const struct cp_opts *o,
-                       json_object **st, sbx_err *err)
+int cp_remote_stat(sbx_client *cl, const char *id, const char *path, const struct cp_opts *o,
+                   json_object **st, sbx_err *err)
 {
     _cleanup_free_ char *req = files_path(cl, id, "stat", path, o, false, err);
     if (!req) return -1;
@@ -155,38 +160,25 @@ static int remote_stat(sbx_client *cl, const char *id, const char *path, const s
     return 0;
 }
 
-static bool is_type(json_object *st, const char *type)
+bool cp_is_type(json_object *st, const char *type)
 {
     return strcmp(str_field(st, "type"), type) == 0;
 }
 
-/* A directory SRC: say so, and how to copy it with tar. dest: where its
- * contents would go (NULL for stdout). */
-static int dir_refused(const char *id, const char *what, bool upload, const char *src,
-                       const char *dest)
+bool cp_remote_is_dir(sbx_client *cl, const char *id, const char *path, json_object *st,
+                      const struct cp_opts *o)
 {
-    fprintf(stderr, "sbx: %s is a directory: copying directories is not supported yet: use ", what);
-    if (upload)
-        fprintf(stderr,
-                "'sbx exec %s -- mkdir -p %s && tar -C %s -c . | sbx exec -i %s -- tar -x -C %s' "
-                "(at most 12 MiB of tar)\n",
-                id, dest, src, id, dest);
-    else if (dest)
-        fprintf(stderr, "'mkdir -p %s && sbx exec %s -- tar -C %s -c . | tar -x -C %s'\n", dest, id,
-                src, dest);
-    else
-        fprintf(stderr, "'sbx exec %s -- tar -C %s -c .' (a tar on stdout)\n", id, src);
-    return EXIT_FAIL;
+    if (cp_is_type(st, "dir")) return true;
+    if (!cp_is_type(st, "symlink")) return false;
+    _cleanup_free_ char *dot = cp_join(path, ".");
+    _cleanup_json_ json_object *dst = NULL;
+    sbx_err err;
+    return dot && cp_remote_stat(cl, id, dot, o, &dst, &err) == 0 && cp_is_type(dst, "dir");
 }
 
 /* ---- progress -------------------------------------------------------------------- */
 
-struct cp_progress {
-    struct progress line;
-    bool download; /* no "finishing": the last byte received is the end */
-};
-
-static void cp_progress_cb(void *ud, unsigned long long n, bool all)
+void cp_progress_cb(void *ud, unsigned long long n, bool all)
 {
     struct cp_progress *p = ud;
     if (!p->line.drawn && p->line.total <= PROGRESS_MIN && n <= PROGRESS_MIN) return;
@@ -260,11 +252,7 @@ static int cp_upload(sbx_client *cl, const char *local, const char *id, const ch
             print_err(&err);
             return EXIT_FAIL;
         }
-        if (S_ISDIR(st.st_mode)) {
-            _cleanup_free_ char *name = last_name(local);
-            _cleanup_free_ char *dest = name && ends_with_slash(rpath) ? join(rpath, name) : NULL;
-            return dir_refused(id, local, true, local, dest ? dest : rpath);
-        }
+        if (S_ISDIR(st.st_mode)) return cp_dir_upload(cl, local, id, rpath, o);
         if (S_ISREG(st.st_mode)) {
             src.size = st.st_size;
             (void)posix_fadvise(src.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -275,14 +263,14 @@ static int cp_upload(sbx_client *cl, const char *local, const char *id, const ch
     if (!ro.mode && *mode) ro.mode = mode;
 
     /* A directory destination gets the source's name. */
-    _cleanup_free_ char *name = is_stdin ? NULL : last_name(local);
+    _cleanup_free_ char *name = is_stdin ? NULL : cp_last_name(local);
     _cleanup_free_ char *target = NULL;
     if (!is_stdin && !name) return out_of_memory();
-    bool into_dir = ends_with_slash(rpath);
+    bool into_dir = cp_ends_with_slash(rpath);
     if (!into_dir) {
         _cleanup_json_ json_object *rst = NULL;
-        if (remote_stat(cl, id, rpath, o, &rst, &err) == 0)
-            into_dir = is_type(rst, "dir");
+        if (cp_remote_stat(cl, id, rpath, o, &rst, &err) == 0)
+            into_dir = cp_is_type(rst, "dir");
         else if (!(err.code && strcmp(err.code, "not_found") == 0)) {
             print_err(&err);
             return EXIT_FAIL;
@@ -292,7 +280,7 @@ static int cp_upload(sbx_client *cl, const char *local, const char *id, const ch
         if (is_stdin)
             return usage_error(cmd, "%s:%s is a directory: name the file to write stdin to", id,
                                rpath);
-        if (!(target = join(rpath, name))) return out_of_memory();
+        if (!(target = cp_join(rpath, name))) return out_of_memory();
         rpath = target;
     }
 
@@ -389,8 +377,8 @@ static int local_dst_open(struct local_dst *d, const char *arg, const char *name
     struct stat st;
     int se = stat(arg, &st) == 0 ? 0 : errno;
     bool is_dir = se == 0 && S_ISDIR(st.st_mode);
-    if (!is_dir && ends_with_slash(arg)) return sbx_error(err, se ? se : ENOTDIR, "%s", arg);
-    d->label = is_dir ? join(arg, name) : strdup(arg);
+    if (!is_dir && cp_ends_with_slash(arg)) return sbx_error(err, se ? se : ENOTDIR, "%s", arg);
+    d->label = is_dir ? cp_join(arg, name) : strdup(arg);
     if (!d->label) return sbx_error(err, ENOMEM, "download");
     if (stat(d->label, &st) == 0) {
         d->existed = true;
@@ -409,7 +397,7 @@ static int local_dst_open(struct local_dst *d, const char *arg, const char *name
     d->path = d->existed ? realpath(d->label, NULL) : strdup(d->label);
     if (!d->path) return sbx_error(err, errno ? errno : ENOMEM, "%s", d->label);
     _cleanup_free_ char *dir = strdup(d->path);
-    _cleanup_free_ char *base = last_name(d->path);
+    _cleanup_free_ char *base = cp_last_name(d->path);
     if (!dir || !base) return sbx_error(err, ENOMEM, "download");
     char *slash = strrchr(dir, '/');
     if (!slash)
@@ -467,28 +455,17 @@ static int cp_download(sbx_client *cl, const char *id, const char *rpath, const 
 {
     sbx_err err;
     _cleanup_json_ json_object *rst = NULL;
-    if (remote_stat(cl, id, rpath, o, &rst, &err) < 0) {
+    if (cp_remote_stat(cl, id, rpath, o, &rst, &err) < 0) {
         print_err(&err);
         return EXIT_FAIL;
     }
-    if (is_type(rst, "dir")) {
-        char what[4200];
-        snprintf(what, sizeof(what), "%s:%s", id, rpath);
-        struct stat st;
-        bool into = strcmp(local, "-") != 0 && stat(local, &st) == 0 && S_ISDIR(st.st_mode);
-        _cleanup_free_ char *name = into ? last_name(rpath) : NULL;
-        _cleanup_free_ char *dest = name && *name ? join(local, name) : NULL;
-        return dir_refused(id, what, false, rpath,
-                           strcmp(local, "-") == 0 ? NULL
-                           : dest                  ? dest
-                                                   : local);
-    }
+    if (cp_remote_is_dir(cl, id, rpath, rst, o)) return cp_dir_download(cl, id, rpath, local, o);
     json_object *j;
-    long long size = is_type(rst, "file") && json_object_object_get_ex(rst, "size", &j) &&
+    long long size = cp_is_type(rst, "file") && json_object_object_get_ex(rst, "size", &j) &&
                              json_object_is_type(j, json_type_int)
                          ? json_object_get_int64(j)
                          : -1;
-    _cleanup_free_ char *name = last_name(rpath);
+    _cleanup_free_ char *name = cp_last_name(rpath);
     _cleanup_free_ char *req = files_path(cl, id, NULL, rpath, o, false, &err);
     if (!name || !req) {
         if (!name) sbx_error(&err, ENOMEM, "download");

@@ -5,7 +5,8 @@
  * import (a regular file, sent with its length; stdin or a pipe, sent
  * chunked; an OCI image layout directory, packed into a tar on the fly by a
  * forked child with libarchive) and the progress line on a terminal (which
- * sbx cp shows too: it and human_size are declared in cli.h).
+ * sbx cp shows too: it and human_size are declared in cli.h). The packing
+ * itself is cli/packer.c's.
  *
  * Must never: hold an archive in memory (it goes from the file or pipe
  * through curl's send buffer, nothing more), print progress where stderr is
@@ -26,17 +27,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <archive.h>
-#include <archive_entry.h>
-
 #include "cleanup.h"
 #include "cli.h"
 #include "client.h"
 #include "error.h"
+#include "packer.h"
 
 #define REF_ESC_MAX 512   /* a ref is at most 128 chars; escaped, at most 3x */
-#define PACK_BLOCK 65536  /* tar record size of a packed directory */
-#define PIPE_SIZE 1048576 /* packer -> sbx pipe, when the kernel allows */
 #define REDRAW_SEC 0.1    /* progress line: at most 10 redraws a second */
 #define CODE_USAGE "usage"
 
@@ -278,169 +275,19 @@ void progress_end(struct progress *p)
 
 struct source {
     const char *label; /* the argument, or "<stdin>" */
-    int fd;            /* what is sent; -1 when closed */
+    int fd;            /* what is sent (a file, stdin); -1 when closed */
     long long size;    /* bytes, or -1: unknown */
-    pid_t packer;      /* the child writing a tar of a directory into fd, or -1 */
-    int errfd;         /* its error message, or -1 */
+    struct packer pk;  /* or a tar of a directory, written by a child */
 };
-
-/* "what: libarchive's message: strerror" (what may be NULL) */
-static int pack_fail(struct archive *a, const char *what, sbx_err *err)
-{
-    const char *why = archive_error_string(a);
-    int e = archive_errno(a);
-    if (e > 0 && why && strstr(why, strerror(e))) e = 0; /* said already */
-    if (!why) why = "failed";
-    if (what) return sbx_error(err, e > 0 ? e : 0, "%s: %s", what, why);
-    return sbx_error(err, e > 0 ? e : 0, "%s", why);
-}
-
-static void archive_freep(struct archive **a)
-{
-    if (*a) archive_read_free(*a); /* read_disk */
-}
-
-static void archive_write_freep(struct archive **a)
-{
-    if (*a) archive_write_free(*a);
-}
-
-static void entry_freep(struct archive_entry **e)
-{
-    if (*e) archive_entry_free(*e);
-}
-
-/* Write a tar of the directory tree at "." (the child chdir'd) to fd: paths
- * relative to it; directories, regular files and symlinks (not followed);
- * owners 0; no xattrs or ACLs. Anything else (sockets, devices) is skipped. */
-static int pack_tree(int fd, sbx_err *err)
-{
-    __attribute__((cleanup(archive_freep))) struct archive *disk = archive_read_disk_new();
-    __attribute__((cleanup(archive_write_freep))) struct archive *out = archive_write_new();
-    __attribute__((cleanup(entry_freep))) struct archive_entry *e = archive_entry_new();
-    if (!disk || !out || !e) return sbx_error(err, ENOMEM, "pack");
-    if (archive_read_disk_set_symlink_physical(disk) != ARCHIVE_OK ||
-        archive_read_disk_set_behavior(
-            disk, ARCHIVE_READDISK_NO_TRAVERSE_MOUNTS | ARCHIVE_READDISK_NO_XATTR |
-                      ARCHIVE_READDISK_NO_ACL | ARCHIVE_READDISK_NO_FFLAGS) != ARCHIVE_OK)
-        return pack_fail(disk, "read directory", err);
-    if (archive_write_set_format_pax_restricted(out) != ARCHIVE_OK ||
-        archive_write_set_bytes_per_block(out, PACK_BLOCK) != ARCHIVE_OK ||
-        archive_write_set_bytes_in_last_block(out, 1) != ARCHIVE_OK ||
-        archive_write_open_fd(out, fd) != ARCHIVE_OK)
-        return pack_fail(out, "write tar", err);
-    if (archive_read_disk_open(disk, ".") != ARCHIVE_OK) return pack_fail(disk, "open", err);
-    static char buf[PACK_BLOCK];
-    for (;;) {
-        archive_entry_clear(e);
-        int r = archive_read_next_header2(disk, e);
-        if (r == ARCHIVE_EOF) break;
-        if (r == ARCHIVE_RETRY) continue;
-        if (r < ARCHIVE_WARN) return pack_fail(disk, NULL, err);
-        if (archive_read_disk_can_descend(disk) && archive_read_disk_descend(disk) != ARCHIVE_OK)
-            return pack_fail(disk, archive_entry_pathname(e), err);
-        const char *p = archive_entry_pathname(e);
-        if (!p || strcmp(p, ".") == 0) continue;
-        if (strncmp(p, "./", 2) == 0) p += 2;
-        mode_t type = archive_entry_filetype(e);
-        if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK) continue;
-        _cleanup_free_ char *rel = strdup(p);
-        if (!rel) return sbx_error(err, ENOMEM, "pack");
-        archive_entry_set_pathname(e, rel);
-        archive_entry_set_uid(e, 0);
-        archive_entry_set_gid(e, 0);
-        archive_entry_set_uname(e, NULL);
-        archive_entry_set_gname(e, NULL);
-        if (archive_write_header(out, e) < ARCHIVE_WARN) return pack_fail(out, rel, err);
-        if (type != AE_IFREG) continue;
-        for (;;) {
-            la_ssize_t n = archive_read_data(disk, buf, sizeof(buf));
-            if (n == 0) break;
-            if (n < 0) return pack_fail(disk, rel, err);
-            if (archive_write_data(out, buf, (size_t)n) != n) return pack_fail(out, rel, err);
-        }
-    }
-    if (archive_write_close(out) != ARCHIVE_OK) return pack_fail(out, "write tar", err);
-    return 0;
-}
-
-/* Fork the packer of dir: the tar comes out of src->fd. */
-static int start_packer(struct source *src, const char *dir, sbx_err *err)
-{
-    int data[2], errp[2];
-    if (pipe2(data, O_CLOEXEC) < 0) return sbx_error(err, errno, "pipe");
-    if (pipe2(errp, O_CLOEXEC) < 0) {
-        int e = errno;
-        close(data[0]);
-        close(data[1]);
-        return sbx_error(err, e, "pipe");
-    }
-    (void)fcntl(data[1], F_SETPIPE_SZ, PIPE_SIZE); /* fewer wakeups; a smaller pipe works too */
-    fflush(NULL);                                  /* nothing buffered is written twice */
-    pid_t pid = fork();
-    if (pid < 0) {
-        int e = errno;
-        close(data[0]);
-        close(data[1]);
-        close(errp[0]);
-        close(errp[1]);
-        return sbx_error(err, e, "fork");
-    }
-    if (pid == 0) {
-        /* SIGPIPE stays ignored: when sbx stops reading, writes fail and the
-         * child ends. SIGINT from the terminal ends it with sbx. */
-        close(data[0]);
-        close(errp[0]);
-        sbx_err cerr;
-        if (chdir(dir) < 0) {
-            sbx_error(&cerr, errno, "cannot enter the directory");
-        } else if (pack_tree(data[1], &cerr) == 0) {
-            _exit(0);
-        }
-        ssize_t w = write(errp[1], cerr.msg, strlen(cerr.msg));
-        (void)w;
-        _exit(1);
-    }
-    close(data[1]);
-    close(errp[1]);
-    src->fd = data[0];
-    src->errfd = errp[0];
-    src->packer = pid;
-    return 0;
-}
-
-/* The packer is done writing: did it succeed? */
-static int wait_packer(struct source *src, sbx_err *err)
-{
-    int st;
-    pid_t pid = src->packer;
-    src->packer = -1;
-    while (waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR) return sbx_error(err, errno, "pack %s: wait", src->label);
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return 0;
-    char msg[SBX_ERR_MSG_MAX - 64];
-    ssize_t n;
-    do
-        n = read(src->errfd, msg, sizeof(msg) - 1);
-    while (n < 0 && errno == EINTR);
-    msg[n > 0 ? n : 0] = '\0';
-    if (n > 0) return sbx_error(err, 0, "pack %s: %s", src->label, msg);
-    if (WIFSIGNALED(st))
-        return sbx_error(err, 0, "pack %s: the packer was killed by signal %d", src->label,
-                         WTERMSIG(st));
-    return sbx_error(err, 0, "pack %s: the packer failed (status %d)", src->label, WEXITSTATUS(st));
-}
 
 static ssize_t source_read(void *ud, char *buf, size_t cap, sbx_err *err)
 {
     struct source *src = ud;
+    if (src->pk.fd >= 0) return packer_read(&src->pk, src->label, buf, cap, err);
     for (;;) {
         ssize_t n = read(src->fd, buf, cap);
-        if (n > 0) return n;
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return sbx_error(err, errno, "read %s", src->label);
-        if (src->packer > 0 && wait_packer(src, err) < 0) return -1;
-        return 0;
+        if (n >= 0) return n;
+        if (errno != EINTR) return sbx_error(err, errno, "read %s", src->label);
     }
 }
 
@@ -448,14 +295,7 @@ static void source_close(struct source *src)
 {
     if (src->fd >= 0) close(src->fd);
     src->fd = -1;
-    if (src->packer > 0) { /* the upload ended before the tar did */
-        kill(src->packer, SIGKILL);
-        while (waitpid(src->packer, NULL, 0) < 0 && errno == EINTR) {
-        }
-        src->packer = -1;
-    }
-    if (src->errfd >= 0) close(src->errfd);
-    src->errfd = -1;
+    packer_stop(&src->pk);
 }
 
 /* An OCI image layout directory has index.json (and oci-layout): 1 if dir
@@ -470,7 +310,7 @@ static int is_oci_layout(const char *dir, sbx_err *err)
 /* FILE, DIR or "-" into src. */
 static int source_open(struct source *src, const char *arg, sbx_err *err)
 {
-    *src = (struct source){.label = arg, .fd = -1, .size = -1, .packer = -1, .errfd = -1};
+    *src = (struct source){.label = arg, .fd = -1, .size = -1, .pk = PACKER_INIT};
     if (strcmp(arg, "-") == 0) {
         src->label = "<stdin>";
         if (isatty(STDIN_FILENO))
@@ -497,7 +337,7 @@ static int source_open(struct source *src, const char *arg, sbx_err *err)
                                   "root filesystem directory use 'tar -C %s -c . | sbx image "
                                   "import - --name NAME'",
                                   arg, arg);
-        return start_packer(src, arg, err);
+        return packer_start(&src->pk, arg, ARC_TAR, err);
     }
     src->fd = open(arg, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (src->fd < 0) return sbx_error(err, errno, "%s", arg);
@@ -611,8 +451,7 @@ static int cmd_import(int argc, char **argv)
         print_err(&err);
         return EXIT_FAIL;
     }
-    __attribute__((cleanup(source_close))) struct source src = {
-        .fd = -1, .packer = -1, .errfd = -1};
+    __attribute__((cleanup(source_close))) struct source src = {.fd = -1, .pk = PACKER_INIT};
     if (source_open(&src, arg, &err) < 0) {
         if (err.code && strcmp(err.code, CODE_USAGE) == 0) return usage_error(cmd, "%s", err.msg);
         print_err(&err);

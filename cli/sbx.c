@@ -7,7 +7,9 @@
  * once as "sbx: <message>".
  *
  * Commands big enough for a file of their own (`sbx image`: cli/image.c;
- * `sbx cp`: cli/cp.c; `sbx workspace`: cli/workspace.c) use the helpers declared in cli/cli.h.
+ * `sbx cp`: cli/cp.c; `sbx shell`, `ps`, `logs`, `kill`, `wait`, `keepalive`
+ * and the terminal side of exec -i/--tty: cli/proc.c; `sbx workspace`:
+ * cli/workspace.c) use the helpers declared in cli/cli.h.
  *
  * Must never: talk HTTP or touch libcurl directly (that is cli/client.c),
  * check value ranges the daemon owns (memory, pids, cpu, ttl limits, env
@@ -125,6 +127,43 @@ static int parse_number(const char *opt, const char *s, double *v, sbx_err *err)
     return 0;
 }
 
+/* BYTES, or a number with K, M or G (powers of 1024). */
+static int parse_size(const char *opt, const char *s, int64_t *v, sbx_err *err)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(s, &end, 10);
+    if (!*s || !isdigit((unsigned char)*s) || end == s)
+        return syntax_error(err, "%s: '%s' is not a size (BYTES, or a number with K, M or G)", opt,
+                            s);
+    int shift = 0;
+    if (*end && !end[1]) {
+        switch (toupper((unsigned char)*end)) {
+        case 'K':
+            shift = 10;
+            end++;
+            break;
+        case 'M':
+            shift = 20;
+            end++;
+            break;
+        case 'G':
+            shift = 30;
+            end++;
+            break;
+        default:
+            break;
+        }
+    }
+    if (*end)
+        return syntax_error(err, "%s: '%s' is not a size (BYTES, or a number with K, M or G)", opt,
+                            s);
+    if (errno == ERANGE || x > (INT64_MAX >> shift))
+        return syntax_error(err, "%s: '%s' is out of range", opt, s);
+    *v = (int64_t)x << shift;
+    return 0;
+}
+
 /* "K=V" into obj[K] = V (the last one wins). */
 static int add_kv(json_object *obj, const char *opt, const char *s, sbx_err *err)
 {
@@ -181,6 +220,9 @@ enum {
     OPT_DECISION,
     OPT_SINCE,
     OPT_WORKSPACE,
+    OPT_TTY,
+    OPT_LOG_BUFFER,
+    OPT_IDLE_TIMEOUT,
 };
 
 /* ---- network options (create, run, network) ------------------------------ */
@@ -276,8 +318,8 @@ struct create_opts {
     const char *image;
     const char *workspace;
     const char *memory;
-    bool has_pids, has_cpu, has_ttl;
-    int64_t pids, ttl;
+    bool has_pids, has_cpu, has_ttl, has_idle;
+    int64_t pids, ttl, idle;
     double cpu;
     json_object *env; /* session env (create only; run sends env with the exec) */
     json_object *labels;
@@ -285,12 +327,16 @@ struct create_opts {
 };
 
 struct exec_opts {
-    bool interactive;
+    bool interactive; /* -i: forward stdin, keep the process's stdin open until its end */
+    bool tty;         /* --tty: the process gets a terminal */
+    bool detach;      /* -d (exec only): start in the background, print the pid */
     json_object *env;
     const char *cwd;
     const char *user;
     bool has_timeout;
     double timeout;
+    bool has_log_buffer;
+    int64_t log_buffer;
 };
 
 static void create_opts_free(struct create_opts *o)
@@ -327,6 +373,9 @@ static int create_option(struct create_opts *o, int c, const char *arg, sbx_err 
     case OPT_CPU:
         o->has_cpu = true;
         return parse_number("--cpu", arg, &o->cpu, err) < 0 ? -1 : 1;
+    case OPT_IDLE_TIMEOUT:
+        o->has_idle = true;
+        return parse_int("--idle-timeout", arg, &o->idle, err) < 0 ? -1 : 1;
     case OPT_TTL:
         o->has_ttl = true;
         return parse_int("--ttl", arg, &o->ttl, err) < 0 ? -1 : 1;
@@ -357,7 +406,23 @@ static int exec_option(struct exec_opts *o, int c, const char *arg, sbx_err *err
         return 1;
     case 't':
         o->has_timeout = true;
-        return parse_number("--timeout", arg, &o->timeout, err) < 0 ? -1 : 1;
+        if (parse_number("--timeout", arg, &o->timeout, err) < 0) {
+            /* sbx exec -it ID sh: the docker habit */
+            size_t n = strlen(err->msg);
+            snprintf(err->msg + n, sizeof(err->msg) - n,
+                     " (-t is --timeout SECS; for a terminal use --tty, or 'sbx shell')");
+            return -1;
+        }
+        return 1;
+    case 'd':
+        o->detach = true;
+        return 1;
+    case OPT_TTY:
+        o->tty = true;
+        return 1;
+    case OPT_LOG_BUFFER:
+        o->has_log_buffer = true;
+        return parse_size("--log-buffer", arg, &o->log_buffer, err) < 0 ? -1 : 1;
     default:
         return 0;
     }
@@ -369,12 +434,13 @@ static int exec_option(struct exec_opts *o, int c, const char *arg, sbx_err *err
         {"memory", required_argument, NULL, OPT_MEMORY},                                           \
         {"pids", required_argument, NULL, OPT_PIDS}, {"cpu", required_argument, NULL, OPT_CPU},    \
         {"label", required_argument, NULL, OPT_LABEL}, {"ttl", required_argument, NULL, OPT_TTL},  \
-        NET_LONGOPTS
+        {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT}, NET_LONGOPTS
 #define EXEC_LONGOPTS                                                                              \
     {"interactive", no_argument, NULL, 'i'}, {"cwd", required_argument, NULL, 'w'},                \
         {"workdir", required_argument, NULL, 'w'}, {"user", required_argument, NULL, 'u'},         \
+        {"timeout", required_argument, NULL, 't'}, {"tty", no_argument, NULL, OPT_TTY},            \
     {                                                                                              \
-        "timeout", required_argument, NULL, 't'                                                    \
+        "log-buffer", required_argument, NULL, OPT_LOG_BUFFER                                      \
     }
 
 static int net_body(const struct net_opts *o, json_object **out, sbx_err *err);
@@ -404,6 +470,8 @@ static int create_body(const struct create_opts *o, json_object **out, sbx_err *
     if (o->env && add(body, "env", json_object_get(o->env), err) < 0) return -1;
     if (o->labels && add(body, "labels", json_object_get(o->labels), err) < 0) return -1;
     if (o->has_ttl && add(body, "ttl", json_object_new_int64(o->ttl), err) < 0) return -1;
+    if (o->has_idle && add(body, "idle_timeout", json_object_new_int64(o->idle), err) < 0)
+        return -1;
     if (o->workspace && add(body, "workspace", json_object_new_string(o->workspace), err) < 0)
         return -1;
     if (net_opts_given(&o->net)) {
@@ -415,17 +483,13 @@ static int create_body(const struct create_opts *o, json_object **out, sbx_err *
     return 0;
 }
 
-/* ---- stdin for exec -i --------------------------------------------------- */
+/* ---- signals of sbx run -------------------------------------------------- */
 
 static volatile sig_atomic_t g_signal; /* last SIGINT/SIGTERM/SIGHUP caught by run */
 static volatile sig_atomic_t g_signal_count;
-static int g_wake_fd = -1; /* write end of the self-pipe */
+static int g_wake_fd = -1;      /* write end of the self-pipe */
+static int g_wake_read_fd = -1; /* its read end */
 static char g_forced_msg[160] = "sbx: forced exit\n";
-
-/* Requests are at most 16 MiB (docs/api.md); base64 makes 4 bytes of 3, so
- * more stdin than this can never be sent. Refuse early, without reading GiBs. */
-#define BODY_MAX ((size_t)16 * 1024 * 1024)
-#define STDIN_MAX (BODY_MAX / 4 * 3)
 
 /* Read fd to its end, at most max bytes (more: SBX_E_TOOLARGE). what names
  * the read in messages ("read stdin"). */
@@ -462,32 +526,6 @@ static int read_all(int fd, size_t max, const char *what, char **out, size_t *ou
     *out = steal_pointer(&buf);
     *out_len = len;
     return 0;
-}
-
-static char *base64(const unsigned char *in, size_t n, size_t *out_len)
-{
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t olen = (n + 2) / 3 * 4;
-    char *out = malloc(olen + 1), *o = out;
-    if (!out) return NULL;
-    size_t i = 0;
-    for (; i + 3 <= n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        *o++ = tbl[v >> 18];
-        *o++ = tbl[(v >> 12) & 63];
-        *o++ = tbl[(v >> 6) & 63];
-        *o++ = tbl[v & 63];
-    }
-    if (i < n) {
-        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
-        *o++ = tbl[v >> 18];
-        *o++ = tbl[(v >> 12) & 63];
-        *o++ = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
-        *o++ = '=';
-    }
-    *o = '\0';
-    *out_len = olen;
-    return out;
 }
 
 /* ---- policy files ---------------------------------------------------------- */
@@ -571,26 +609,21 @@ static int exec_body(const struct exec_opts *o, char **argv, int argc, json_obje
     if (o->user && add(body, "user", json_object_new_string(o->user), err) < 0) return -1;
     if (o->has_timeout && add(body, "timeout", json_object_new_double(o->timeout), err) < 0)
         return -1;
-    if (o->interactive) {
-        _cleanup_free_ char *data = NULL;
-        size_t len = 0, blen = 0;
-        if (read_all(STDIN_FILENO, STDIN_MAX, "read stdin", &data, &len, err) < 0) {
-            if (err->kind == SBX_E_TOOLARGE)
-                snprintf(err->msg, sizeof(err->msg),
-                         "stdin too large for -i: more than %zu bytes (requests to sbxd are at "
-                         "most %zu MiB, base64 included)",
-                         (size_t)STDIN_MAX, BODY_MAX >> 20);
-            return -1;
-        }
-        _cleanup_free_ char *b64 = base64((const unsigned char *)data, len, &blen);
-        if (!b64) return sbx_error(err, ENOMEM, "encode stdin");
-        if (add(body, "stdin", json_object_new_string_len(b64, (int)blen), err) < 0) return -1;
+    if (o->detach && add(body, "background", json_object_new_boolean(true), err) < 0) return -1;
+    if (o->has_log_buffer && add(body, "log_buffer", json_object_new_int64(o->log_buffer), err) < 0)
+        return -1;
+    if (o->tty) {
+        if (add_tty_fields(body, err) < 0) return -1;
+    } else if (o->interactive) {
+        if (add(body, "stdin_open", json_object_new_boolean(true), err) < 0) return -1;
     }
     *out = steal_pointer(&body);
     return 0;
 }
 
 /* ---- exec result ---------------------------------------------------------- */
+
+static int session_path(sbx_client *c, const char *id, char *path, size_t cap, sbx_err *err);
 
 static int exec_error_status(const sbx_err *err)
 {
@@ -599,15 +632,34 @@ static int exec_error_status(const sbx_err *err)
     return EXIT_SBX;
 }
 
-static int exec_status(const struct sbx_exec_result *r, const struct exec_opts *o)
+int exec_outcome(const char *id, int rc, const struct sbx_exec_result *r, const sbx_err *err,
+                 int sig, double timeout)
 {
-    if (r->interrupted) return 128 + (g_signal ? g_signal : SIGINT);
+    if (r->stdin_failed) fprintf(stderr, "sbx: %s\n", r->stdin_err.msg);
+    if (rc < 0) {
+        print_err(err);
+        if (r->pid > 0 && err->code && strcmp(err->code, SBX_CODE_TRANSPORT) == 0)
+            fprintf(stderr,
+                    "sbx: process %d may still be running in session %s (see 'sbx ps %s'; "
+                    "stop it with 'sbx kill %s %d')\n",
+                    r->pid, id, id, id, r->pid);
+        return exec_error_status(err);
+    }
+    if (r->interrupted) return 128 + (sig ? sig : SIGINT);
     if (r->output_closed) return 128 + SIGPIPE;
+    if (r->restarted) { /* never a made-up exit status: the process still runs */
+        fprintf(stderr,
+                "sbx: the supervisor restarted%s%s%s; process %d is still running in session %s "
+                "(follow it: sbx logs -f %s %d; stop it: sbx kill %s %d)\n",
+                r->restart_msg[0] ? " (" : "", r->restart_msg, r->restart_msg[0] ? ")" : "", r->pid,
+                id, id, r->pid, id, r->pid);
+        return EXIT_SBX;
+    }
     if (r->oom_killed)
         fprintf(stderr, "sbx: process killed: out of memory (session memory limit)\n");
     if (r->timed_out) {
-        if (o->has_timeout)
-            fprintf(stderr, "sbx: process killed: timed out (--timeout %g)\n", o->timeout);
+        if (timeout >= 0)
+            fprintf(stderr, "sbx: process killed: timed out (--timeout %g)\n", timeout);
         else
             fprintf(stderr, "sbx: process killed: timed out\n");
     }
@@ -615,18 +667,56 @@ static int exec_status(const struct sbx_exec_result *r, const struct exec_opts *
     return 128 + r->signal;
 }
 
-/* Runs the exec and turns the outcome into an exit status. */
-static int do_exec(sbx_client *c, const char *id, json_object *body, const struct exec_opts *o,
-                   bool interruptible)
+/* -d: start it in the background and print its pid. */
+static int exec_detached(sbx_client *c, const char *id, json_object *body)
 {
     sbx_err err;
-    struct sbx_exec_result res;
-    if (sbx_client_exec(c, id, body, interruptible ? &g_signal : NULL,
-                        interruptible ? g_wake_fd : -1, &res, &err) < 0) {
+    char path[320];
+    _cleanup_json_ json_object *resp = NULL;
+    if (session_path(c, id, path, sizeof(path), &err) < 0) {
+        print_err(&err);
+        return EXIT_SBX;
+    }
+    strcat(path, "/exec");
+    if (sbx_client_call(c, "POST", path, body, &resp, &err) < 0) {
         print_err(&err);
         return exec_error_status(&err);
     }
-    return exec_status(&res, o);
+    json_object *pid;
+    if (!resp || !json_object_object_get_ex(resp, "pid", &pid) ||
+        !json_object_is_type(pid, json_type_int)) {
+        fprintf(stderr, "sbx: exec -d: sbxd's answer has no pid\n");
+        return EXIT_SBX;
+    }
+    printf("%d\n", json_object_get_int(pid));
+    return EXIT_OK;
+}
+
+/* Runs the exec and turns the outcome into an exit status. interruptible:
+ * sbx run's signal handlers are installed (g_signal, g_wake_read_fd). */
+static int do_exec(sbx_client *c, const char *id, json_object *body, const struct exec_opts *o,
+                   bool interruptible)
+{
+    if (o->detach) return exec_detached(c, id, body);
+    sbx_err err;
+    struct sbx_exec_result res;
+    double timeout = o->has_timeout ? o->timeout : -1;
+    /* -i, and --tty on a terminal: stdin goes to the process as it comes */
+    if (o->interactive || (o->tty && isatty(STDIN_FILENO))) {
+        struct attach_opts a = {.tty = o->tty,
+                                .forward_stdin = true,
+                                .interrupt = interruptible ? &g_signal : NULL,
+                                .wake_fd = interruptible ? g_wake_read_fd : -1,
+                                .wake_write_fd = interruptible ? g_wake_fd : -1};
+        int sig = 0;
+        int rc = exec_attached(c, id, body, &a, &res, &sig, &err);
+        return exec_outcome(id, rc, &res, &err, interruptible ? g_signal : sig, timeout);
+    }
+    struct sbx_stream_io io = {.interrupt = interruptible ? &g_signal : NULL,
+                               .wake_fd = interruptible ? g_wake_read_fd : -1,
+                               .stdin_fd = -1};
+    int rc = sbx_client_exec(c, id, body, &io, &res, &err);
+    return exec_outcome(id, rc, &res, &err, g_signal, timeout);
 }
 
 /* ---- help texts ----------------------------------------------------------- */
@@ -639,11 +729,17 @@ static const char help_main[] =
     "Commands:\n"
     "  create    Create a session and print its id\n"
     "  exec      Run a command in a session, streaming its output\n"
+    "  shell     Open an interactive shell in a session (like ssh)\n"
+    "  ps        List a session's processes\n"
+    "  logs      Show (and follow) a process's output\n"
+    "  kill      Send a signal to a process\n"
+    "  wait      Wait until a process listens on a port or prints a text\n"
+    "  keepalive Reset a session's idle timer\n"
     "  run       Create a session, run one command in it, then remove it\n"
     "  ls        List sessions\n"
     "  inspect   Show sessions as JSON\n"
     "  rm        Remove sessions\n"
-    "  cp        Copy files between the host and a session\n"
+    "  cp        Copy files and directories between the host and a session\n"
     "  image     Import, list, inspect and remove images\n"
     "  workspace List, inspect and remove named workspaces\n"
     "  network   Show or change a session's egress policy\n"
@@ -668,7 +764,11 @@ static const char help_main[] =
     "      --pids N         Maximum number of processes (default 1024)\n"                          \
     "      --cpu N          CPUs, e.g. 0.5 (default: no limit)\n"                                  \
     "      --label K=V      Label the session (repeatable)\n"                                      \
-    "      --ttl SECS       Remove the session automatically after SECS seconds\n"
+    "      --ttl SECS       Remove the session automatically after SECS seconds\n"                 \
+    "      --idle-timeout SECS\n"                                                                  \
+    "                       Remove it after SECS seconds without activity: exec,\n"                \
+    "                       file or process requests, open streams, 'sbx keepalive'\n"             \
+    "                       (background processes alone do not count)\n"
 
 #define NET_OPTS_HELP                                                                              \
     "      --allow HOST[:PORTS]\n"                                                                 \
@@ -692,14 +792,25 @@ static const char help_main[] =
 #define NET_OPTS_NOTE "--policy and --network-file exclude each other and the rule options.\n"
 
 #define EXEC_OPTS_HELP                                                                             \
-    "  -i, --interactive    Send all of sbx's stdin to the command (default: empty stdin)\n"       \
+    "  -i, --interactive    Forward sbx's stdin to the command as it comes; its end\n"             \
+    "                       closes the command's stdin (default: empty stdin)\n"                   \
+    "      --tty            Give the command a terminal (its stdout and stderr\n"                  \
+    "                       arrive merged on stdout). When sbx's stdin is a terminal,\n"           \
+    "                       stdin is forwarded (as with -i) in raw mode and the\n"                 \
+    "                       window size follows yours; $TERM is passed on\n"                       \
     "  -w, --cwd DIR        Working directory (default: the user's home)\n"                        \
     "  -u, --user USER      sandbox, root, UID or UID:GID (default: sandbox)\n"                    \
-    "  -t, --timeout SECS   Kill the command after SECS seconds\n"
+    "  -t, --timeout SECS   Kill the command after SECS seconds\n"                                 \
+    "      --log-buffer SIZE\n"                                                                    \
+    "                       With -d: keep the last SIZE bytes of its output for\n"                 \
+    "                       'sbx logs' (BYTES, or with K, M or G; 1K..64M; default:\n"             \
+    "                       sbxd's --log-buffer, 1M)\n"
 
 #define EXIT_HELP                                                                                  \
     "Exit status: the command's; 128+N if it was killed by signal N; 125 if sbx or\n"              \
-    "sbxd failed; 126 if the command could not be started; 127 if it was not found.\n"
+    "sbxd failed, or the stream ended before the command did (when sbxd restarts,\n"               \
+    "the command keeps running: see 'sbx ps' and 'sbx logs'); 126 if the command\n"                \
+    "could not be started; 127 if it was not found.\n"
 
 static const char help_create[] =
     "Usage: sbx create --image NAME [OPTION...]\n"
@@ -717,9 +828,17 @@ static const char help_exec[] =
     "\n"
     "Run COMMAND in session ID; its stdout and stderr are streamed as produced.\n"
     "\n"
-    "Options:\n" EXEC_OPTS_HELP "  -e, --env K=V        Environment variable (repeatable)\n"
+    "Options:\n"
+    "  -d, --detach         Start COMMAND in the background and print its pid; it\n"
+    "                       keeps running after sbx exits (see sbx ps, logs, kill,\n"
+    "                       wait). With -i or --tty its stdin stays open for\n"
+    "                       POST .../processes/PID/stdin\n" EXEC_OPTS_HELP
+    "  -e, --env K=V        Environment variable (repeatable)\n"
     "  -h, --help           Show this help\n"
-    "\n" EXIT_HELP;
+    "\n"
+    "Without -d, COMMAND is killed when sbx goes away (Ctrl-C, a closed pipe).\n"
+    "For an interactive shell see 'sbx shell'.\n"
+    "\n" EXIT_HELP "With -d: 0 once it started (125, 126, 127 as above otherwise).\n";
 
 static const char help_run[] =
     "Usage: sbx run --image NAME [OPTION...] [--] COMMAND [ARG...]\n"
@@ -922,6 +1041,7 @@ static int cmd_create(int argc, char **argv)
 static int cmd_exec(int argc, char **argv)
 {
     static const struct option longopts[] = {EXEC_LONGOPTS,
+                                             {"detach", no_argument, NULL, 'd'},
                                              {"env", required_argument, NULL, 'e'},
                                              {"help", no_argument, NULL, 'h'},
                                              {0}};
@@ -930,7 +1050,7 @@ static int cmd_exec(int argc, char **argv)
     int c;
     optind = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:ie:w:u:t:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:die:w:u:t:h", longopts, NULL)) != -1) {
         if (c == 'h') {
             fputs(help_exec, stdout);
             return EXIT_OK;
@@ -967,6 +1087,7 @@ static void on_signal(int sig)
         (void)r;
     }
     if (g_signal_count >= 3) { /* the user insists: die now */
+        term_restore();        /* a terminal in raw mode (run --tty) is given back first */
         ssize_t r = write(STDERR_FILENO, g_forced_msg, strlen(g_forced_msg));
         (void)r;
         struct sigaction sa = {.sa_handler = SIG_DFL};
@@ -984,6 +1105,7 @@ static int install_run_signals(int pipefd[2], sbx_err *err)
 {
     if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0) return sbx_error(err, errno, "pipe");
     g_wake_fd = pipefd[1];
+    g_wake_read_fd = pipefd[0];
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     for (size_t i = 0; i < SBX_ARRAY_SIZE(run_signals); i++)
@@ -998,6 +1120,7 @@ static void restore_run_signals(void)
     for (size_t i = 0; i < SBX_ARRAY_SIZE(run_signals); i++)
         sigaction(run_signals[i], &sa, NULL);
     g_wake_fd = -1;
+    g_wake_read_fd = -1;
 }
 
 static void close_pipe(int (*p)[2])
@@ -1656,6 +1779,12 @@ struct command {
 static const struct command commands[] = {
     {"create", cmd_create, help_create},
     {"exec", cmd_exec, help_exec},
+    {"shell", cmd_shell, help_shell},
+    {"ps", cmd_ps, help_ps},
+    {"logs", cmd_logs, help_logs},
+    {"kill", cmd_kill, help_kill},
+    {"wait", cmd_wait, help_wait},
+    {"keepalive", cmd_keepalive, help_keepalive},
     {"run", cmd_run, help_run},
     {"ls", cmd_ls, help_ls},
     {"inspect", cmd_inspect, help_inspect},

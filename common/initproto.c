@@ -104,6 +104,10 @@ int ip_exec_encode(struct ip_buf *b, uint32_t id, const struct ip_exec *e)
     for (uint32_t i = 0; i < e->argc; i++) ip_put_str(b, e->argv[i]);
     ip_put_u32(b, e->envc);
     for (uint32_t i = 0; i < e->envc; i++) ip_put_str(b, e->env[i]);
+    ip_put_u32(b, e->keep);
+    ip_put_u32(b, e->cols);
+    ip_put_u32(b, e->rows);
+    ip_put_str(b, e->meta ? e->meta : "");
     return b->failed ? -1 : 0;
 }
 
@@ -142,7 +146,12 @@ int ip_exec_decode(const void *payload, size_t len, struct ip_exec *e)
     e->cwd = ip_get_str(&b);
     e->argv = get_strv(&b, &e->argc);
     if (!b.failed) e->env = get_strv(&b, &e->envc);
-    if (b.failed || e->argc == 0 || b.pos != b.len) {
+    e->keep = ip_get_u32(&b);
+    e->cols = ip_get_u32(&b);
+    e->rows = ip_get_u32(&b);
+    e->meta = ip_get_str(&b);
+    if (b.failed || e->argc == 0 || b.pos != b.len || (e->keep & ~(IP_KEEP_ALL & ~IP_KEEP_PTY)) ||
+        strlen(e->meta) > IP_META_MAX) {
         ip_exec_free(e);
         return -1;
     }

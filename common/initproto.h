@@ -8,13 +8,32 @@
  *
  *  sbxd -> init
  *    IP_SECCOMP  payload: raw struct sock_filter[] (applied before every execve)
- *    IP_EXEC     id=exec id; payload: ip_exec (see ip_exec_encode); fds: stdin, stdout, stderr
+ *    IP_EXEC     id=exec id; payload: ip_exec (see ip_exec_encode); fds: the
+ *                child's stdin, stdout, stderr (none with IP_EXEC_TTY: init
+ *                makes a pty), then the "kept" fds named by ip_exec.keep
  *    IP_SIGNAL   id=exec id; payload: u32 signo (sent to the exec's process group)
+ *    IP_STDIN_CLOSE id: init drops its kept copy of the stdin pipe's write end
+ *    IP_HELLO    a restarted sbxd took over the control socket (see below)
  *  init -> sbxd
  *    IP_READY    init is up and has its seccomp program
- *    IP_STARTED  id; payload: u32 pid (inside the sandbox pid namespace)
+ *    IP_STARTED  id; payload: u32 pid (inside the sandbox pid namespace);
+ *                fds: the pty master with IP_EXEC_TTY
  *    IP_FAILED   id; payload: u32 errno, str stage ("execve", "chdir", ...)
  *    IP_EXITED   id; payload: u32 wait status (as from waitpid)
+ *    IP_ADOPT    id; answer to HELLO, one per process init started that sbxd
+ *                has not seen exit: u32 pid, u32 flags, u32 keep mask (of the
+ *                fds that follow, plus IP_KEEP_PTY), u32 exited, u32 wait
+ *                status, str meta; fds: the kept fds in mask order
+ *    IP_ADOPT_DONE  after the last IP_ADOPT
+ *
+ *  Surviving sbxd: every fd sbxd needs to keep a process alive and reachable
+ *  (pipe ends, pty master, the client connection of an open exec stream) is
+ *  also held by init, and dropped when the process is reaped. When the
+ *  control socket reaches EOF (sbxd died or exited), init makes a new
+ *  socketpair, keeps one end at IP_REATTACH_FD and goes on reaping; a new
+ *  sbxd takes that end with pidfd_getfd(2) (it alone may: init is not
+ *  dumpable) and sends IP_HELLO. Exits seen while detached are held (with
+ *  their fds) until then.
  *  sandbox set-up (sbxd's forked children) -> sbxd
  *    IP_SETUP_PID, IP_SETUP_ERROR (see enum)
  */
@@ -26,16 +45,22 @@
 #include <sys/types.h>
 
 #define IP_MAX_MSG (512 * 1024) /* argv + env + cwd must fit: checked at the API edge */
-#define IP_MAX_FDS 3
+#define IP_MAX_FDS 8
+#define IP_REATTACH_FD 9    /* init's end of the rendezvous socket while detached */
+#define IP_META_MAX 16384   /* sbxd's opaque per-process record kept by init */
 
 enum ip_type {
     IP_SECCOMP = 1,
     IP_EXEC = 2,
     IP_SIGNAL = 3,
+    IP_STDIN_CLOSE = 4,
+    IP_HELLO = 5,
     IP_READY = 101,
     IP_STARTED = 102,
     IP_FAILED = 103,
     IP_EXITED = 104,
+    IP_ADOPT = 105,
+    IP_ADOPT_DONE = 106,
     /* from the sandbox set-up code in sbxd's forked children, before init runs */
     IP_SETUP_PID = 110,   /* payload: u32 host pid of the sandbox init; fds: its pidfd */
     IP_SETUP_ERROR = 111, /* payload: str message (an sbx_err chain) */
@@ -50,6 +75,15 @@ struct ip_hdr {
 
 /* Flags of an exec request. */
 #define IP_EXEC_ROOT_CAPS 0x1u /* keep the reduced root capability set (user "root") */
+#define IP_EXEC_TTY 0x2u       /* a new pty is the controlling terminal and stdio */
+
+/* The kept fds of an exec (ip_exec.keep), in this order on the wire. */
+#define IP_KEEP_STDIN 0x1u  /* write end of the stdin pipe */
+#define IP_KEEP_STDOUT 0x2u /* read end of the stdout pipe */
+#define IP_KEEP_STDERR 0x4u /* read end of the stderr pipe */
+#define IP_KEEP_CONN 0x8u   /* the HTTP client connection of an exec stream */
+#define IP_KEEP_PTY 0x10u   /* the pty master (made by init, never sent in IP_EXEC) */
+#define IP_KEEP_ALL 0x1fu
 
 struct ip_exec {
     uint32_t uid, gid;
@@ -59,6 +93,9 @@ struct ip_exec {
     const char **argv; /* argc entries, NULL-terminated on decode */
     uint32_t envc;
     const char **env; /* envc entries "K=V", NULL-terminated on decode */
+    uint32_t keep;    /* IP_KEEP_* of the fds after the child's */
+    uint32_t cols, rows; /* IP_EXEC_TTY: initial window size */
+    const char *meta; /* opaque to init; returned in IP_ADOPT (<= IP_META_MAX) */
 };
 
 /* A growable (encode) or bounded (decode) byte buffer. */

@@ -211,6 +211,19 @@ int json_get_int(struct json_object *obj, const char *where, const char *key, in
     return 0;
 }
 
+int json_get_bool(struct json_object *obj, const char *where, const char *key, int *out,
+                  sbx_err *err)
+{
+    char path[256];
+    struct json_object *v = lookup(obj, key);
+    *out = 0;
+    json_path(path, sizeof(path), where, key);
+    if (!v) return 0;
+    if (!json_object_is_type(v, json_type_boolean)) return invalid(err, path, "must be true or false");
+    *out = json_object_get_boolean(v);
+    return 0;
+}
+
 int json_get_num(struct json_object *obj, const char *where, const char *key, double min,
                  double max, int *present, double *out, sbx_err *err)
 {
@@ -288,4 +301,13 @@ struct json_object *json_err_object(const sbx_err *err, const char *fallback_cod
     json_object_object_add(e, "message", json_object_new_string(err->msg));
     json_object_object_add(e, "kind", json_object_new_int((int)err->kind));
     return e;
+}
+
+struct json_object *json_time_utc(time_t t)
+{
+    char buf[32];
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        return NULL;
+    return json_object_new_string(buf);
 }

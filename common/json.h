@@ -4,6 +4,7 @@
 #define SBX_JSON_H
 
 #include <json-c/json.h>
+#include <time.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -26,6 +27,9 @@ int json_get_str(struct json_object *obj, const char *where, const char *key, in
                  const char **out, sbx_err *err);
 int json_get_int(struct json_object *obj, const char *where, const char *key, int64_t min,
                  int64_t max, int *present, int64_t *out, sbx_err *err);
+/* A boolean; absent or null -> *out = 0. */
+int json_get_bool(struct json_object *obj, const char *where, const char *key, int *out,
+                  sbx_err *err);
 int json_get_num(struct json_object *obj, const char *where, const char *key, double min,
                  double max, int *present, double *out, sbx_err *err);
 int json_get_obj(struct json_object *obj, const char *where, const char *key,
@@ -38,6 +42,8 @@ int json_check_str_map(struct json_object *map, const char *where, size_t max_en
 /* {"code", "message", "kind"}: how a helper process (sbx-import, a file API
  * worker) reports err to sbxd; code is fallback_code when err has none. */
 struct json_object *json_err_object(const sbx_err *err, const char *fallback_code);
+/* A time as an ISO-8601 UTC string ("2026-11-25T04:49:23Z"). */
+struct json_object *json_time_utc(time_t t);
 /* "a.b" or "b" when where is empty. */
 const char *json_path(char *buf, size_t cap, const char *where, const char *key);
 

@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "archives.h"
 #include "exec.h"
 #include "files.h"
 #include "imgimport.h"
@@ -33,6 +34,16 @@ static void method_not_allowed(struct conn *c, const char *allowed)
 
 static void not_found_session(struct conn *c, const char *id)
 {
+    const struct lost_session *l = session_lost_find(g_sbxd, id);
+    if (l) {
+        char t[32], lmsg[600];
+        fmt_time_utc(l->at, t, sizeof(t));
+        snprintf(lmsg, sizeof(lmsg),
+                 "session %s is gone: its sandbox died while sbxd was not running (%s); sbxd "
+                 "found it at start-up (%s) and removed what was left of it",
+                 l->id, l->why, t);
+        return conn_respond_error3(c, 410, "session_lost", lmsg);
+    }
     char msg[200];
     snprintf(msg, sizeof(msg), "no session \"%.64s\" (list sessions with GET /v1/sessions)", id);
     conn_respond_error3(c, 404, "not_found", msg);
@@ -52,20 +63,11 @@ static void health(struct conn *c)
     conn_respond(c, 200, o);
 }
 
-static int body_json(struct conn *c, struct json_object **out)
-{
-    sbx_err err;
-    if (json_parse_object(c->req.body ? c->req.body : "", c->req.body_len, out, &err) < 0) {
-        conn_respond_error(c, &err);
-        return -1;
-    }
-    return 0;
-}
 
 static void create_session(struct conn *c)
 {
     _cleanup_json_ struct json_object *body = NULL;
-    if (body_json(c, &body) < 0) return;
+    if (conn_body_json(c, &body) < 0) return;
     struct session_create_req req;
     struct session *s;
     sbx_err err;
@@ -96,7 +98,7 @@ static void patch_network(struct conn *c, struct session *s)
         return;
     }
     _cleanup_json_ struct json_object *body = NULL;
-    if (body_json(c, &body) < 0) return;
+    if (conn_body_json(c, &body) < 0) return;
     _cleanup_json_ struct json_object *policy = NULL;
     sbx_err err;
     if (session_parse_network(g_sbxd, body, "network", &policy, &err) < 0 ||
@@ -117,7 +119,7 @@ static void exec_session(struct conn *c, struct session *s)
         return;
     }
     _cleanup_json_ struct json_object *body = NULL;
-    if (body_json(c, &body) < 0) return;
+    if (conn_body_json(c, &body) < 0) return;
     sbx_err err;
     if (exec_start(g_sbxd, s, c, body, &err) < 0) conn_respond_error(c, &err);
     /* else: the exec answers once init reports start or failure */
@@ -132,7 +134,7 @@ int api_head(struct conn *c)
         char *seg[8];
         int n = http_split_path(c->req.path, buf, sizeof(buf), seg, 8);
         if (n == 4 && !strcmp(seg[0], "v1") && !strcmp(seg[1], "sessions") &&
-            !strcmp(seg[3], "files")) {
+            (!strcmp(seg[3], "files") || !strcmp(seg[3], "archive"))) {
             struct session *s = is_session_id(seg[2]) ? session_find(g_sbxd, seg[2]) : NULL;
             if (!s) {
                 char msg[200];
@@ -140,6 +142,8 @@ int api_head(struct conn *c)
                          seg[2]);
                 return http_req_fail(&c->req, 404, "not_found", msg);
             }
+            session_touch(s);
+            if (!strcmp(seg[3], "archive")) return archive_put_begin(c, s);
             return files_put_begin(c, s);
         }
     }
@@ -176,6 +180,16 @@ static void workspace_one(struct conn *c, const char *name)
         return conn_respond(c, 204, NULL);
     }
     method_not_allowed(c, "GET or DELETE");
+}
+
+static void keepalive(struct conn *c, struct session *s)
+{
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "id", json_object_new_string(s->id));
+    json_object_object_add(o, "idle_timeout",
+                           s->idle_timeout ? json_object_new_int64(s->idle_timeout) : NULL);
+    json_object_object_add(o, "expires_at", s->expires ? json_time_utc(s->expires) : NULL);
+    conn_respond(c, 200, o);
 }
 
 void api_dispatch(struct conn *c)
@@ -215,11 +229,16 @@ void api_dispatch(struct conn *c)
             struct session *s = is_session_id(seg[2]) ? session_find(g_sbxd, seg[2]) : NULL;
             if (n == 3) {
                 if (m != HTTP_GET && m != HTTP_DELETE) return method_not_allowed(c, "GET or DELETE");
+                if (!s && m == HTTP_DELETE && session_lost_find(g_sbxd, seg[2])) {
+                    session_lost_forget(g_sbxd, seg[2]); /* already cleaned up */
+                    return conn_respond(c, 204, NULL);
+                }
                 if (!s) return not_found_session(c, seg[2]);
                 if (m == HTTP_GET) return conn_respond(c, 200, session_to_json(g_sbxd, s));
                 session_destroy(g_sbxd, s);
                 return conn_respond(c, 204, NULL);
             }
+            if (s && n >= 4) session_touch(s);
             if (n == 4 && strcmp(seg[3], "network") == 0) {
                 if (m != HTTP_PATCH && m != HTTP_PUT) return method_not_allowed(c, "PATCH");
                 if (!s) return not_found_session(c, seg[2]);
@@ -228,6 +247,19 @@ void api_dispatch(struct conn *c)
             if ((n == 4 || n == 5) && strcmp(seg[3], "files") == 0) {
                 if (!s) return not_found_session(c, seg[2]);
                 return files_dispatch(c, s, n == 5 ? seg[4] : NULL);
+            }
+            if (n >= 4 && n <= 6 && strcmp(seg[3], "processes") == 0) {
+                if (!s) return not_found_session(c, seg[2]);
+                return procapi_dispatch(c, s, n >= 5 ? seg[4] : NULL, n == 6 ? seg[5] : NULL);
+            }
+            if (n == 4 && strcmp(seg[3], "keepalive") == 0) {
+                if (m != HTTP_POST) return method_not_allowed(c, "POST");
+                if (!s) return not_found_session(c, seg[2]);
+                return keepalive(c, s);
+            }
+            if (n == 4 && strcmp(seg[3], "archive") == 0) {
+                if (!s) return not_found_session(c, seg[2]);
+                return archive_dispatch(c, s);
             }
             if (n == 4 && strcmp(seg[3], "exec") == 0) {
                 if (m != HTTP_POST) return method_not_allowed(c, "POST");

@@ -222,6 +222,21 @@ fail:
     return -1;
 }
 
+int cg_open_existing(const struct cg_mgr *m, const char *id, struct cg *c, sbx_err *err)
+{
+    memset(c, 0, sizeof(*c));
+    c->v2fd = -1;
+    for (int i = 0; i < CGV1_N; i++) c->v1procs[i] = -1;
+    snprintf(c->v2, sizeof(c->v2), "%s/%s", m->v2_root, id);
+    struct stat st;
+    if (stat(c->v2, &st) < 0 || !S_ISDIR(st.st_mode))
+        return sbx_error(err, errno ? errno : ENOTDIR, "cgroup %s", c->v2);
+    if (m->mode == CG_HYBRID)
+        for (int i = 0; i < CGV1_N; i++)
+            snprintf(c->v1[i], sizeof(c->v1[i]), "%s/%s", m->v1_root[i], id);
+    return 0;
+}
+
 static int populated(const char *dir)
 {
     char buf[256];
@@ -313,13 +328,13 @@ void cg_usage(const struct cg_mgr *m, const struct cg *c, struct cg_usage *u)
     }
 }
 
-int cg_remove_stale(const struct cg_mgr *m)
+int cg_remove_stale(const struct cg_mgr *m, int (*keep)(const char *name, void *ud), void *ud)
 {
     int count = 0;
     _cleanup_closedir_ DIR *d = opendir(m->v2_root);
     struct dirent *de;
     while (d && (de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.' || de->d_type != DT_DIR) continue;
+        if (de->d_name[0] == '.' || de->d_type != DT_DIR || (keep && keep(de->d_name, ud))) continue;
         struct cg c;
         memset(&c, 0, sizeof(c));
         c.v2fd = -1;
@@ -338,7 +353,8 @@ int cg_remove_stale(const struct cg_mgr *m)
     for (int i = 0; m->mode == CG_HYBRID && i < CGV1_N; i++) {
         _cleanup_closedir_ DIR *d1 = opendir(m->v1_root[i]);
         while (d1 && (de = readdir(d1)) != NULL) {
-            if (de->d_name[0] == '.' || de->d_type != DT_DIR) continue;
+            if (de->d_name[0] == '.' || de->d_type != DT_DIR || (keep && keep(de->d_name, ud)))
+                continue;
             char p[PATH_MAX + 300];
             snprintf(p, sizeof(p), "%s/%s", m->v1_root[i], de->d_name);
             rmdir_retry(p);

@@ -42,6 +42,8 @@ int cg_mgr_init(struct cg_mgr *m, const char *name, sbx_err *err);
 /* Create the session's cgroup(s); on failure nothing is left. */
 int cg_create(const struct cg_mgr *m, const char *id, struct cg *out, sbx_err *err);
 /* Apply the memory and pids limits (before the sandbox starts) ... */
+/* The cgroup of a session that outlived a previous sbxd: paths only. */
+int cg_open_existing(const struct cg_mgr *m, const char *id, struct cg *out, sbx_err *err);
 int cg_set_limits(const struct cg_mgr *m, const struct cg *c, const struct limits *l,
                   sbx_err *err);
 /* ... and the cpu quota once it has started: the start is sbxd's work, and at
@@ -55,6 +57,7 @@ int cg_destroy(const struct cg_mgr *m, struct cg *c, sbx_err *err);
 void cg_usage(const struct cg_mgr *m, const struct cg *c, struct cg_usage *u);
 uint64_t cg_oom_kills(const struct cg_mgr *m, const struct cg *c);
 /* Remove every session cgroup left under our subtrees (by a previous run). Returns count. */
-int cg_remove_stale(const struct cg_mgr *m);
+/* Remove every cgroup of our subtree but those keep() names (may be NULL). */
+int cg_remove_stale(const struct cg_mgr *m, int (*keep)(const char *name, void *ud), void *ud);
 
 #endif

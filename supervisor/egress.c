@@ -3,6 +3,10 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sys/ioctl.h>
+#include <linux/nsfs.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
 #include <fcntl.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
@@ -140,12 +144,38 @@ void egress_unpin_stale(const char *pin_path)
     unlink(pin_path);
 }
 
+/* The namespace a previous sbxd pinned, if the pin still holds one: sessions
+ * it left running are wired to it. */
+static int open_pinned(const char *pin_path)
+{
+    if (!pin_path || !*pin_path) return -1;
+    int fd = open(pin_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return -1;
+    struct statfs sf;
+    if (fstatfs(fd, &sf) < 0 || sf.f_type != NSFS_MAGIC || ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 int egress_init(struct egress *e, const char *pin_path, sbx_err *err)
 {
     memset(e, 0, sizeof(*e));
     e->host_netns = e->netns = -1;
     e->host_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     if (e->host_netns < 0) return sbx_error(err, errno, "open own network namespace");
+    e->netns = open_pinned(pin_path);
+    if (e->netns >= 0) {
+        e->reused = 1;
+        snprintf(e->pin, sizeof(e->pin), "%s", pin_path);
+        e->nl = nl_in(e->host_netns, e->netns, err);
+        if (!e->nl) goto fail;
+        /* AnyIP, as below; already there unless the namespace was emptied */
+        if (route_add(e->nl, 0, 0, 0, 1, RTN_LOCAL, RT_SCOPE_HOST, 1, err) < 0) goto fail;
+        log_info("egress: reusing the namespace pinned at %s", pin_path);
+        return 0;
+    }
     if (unshare(CLONE_NEWNET) < 0) {
         sbx_error(err, errno, "create the egress network namespace");
         goto fail;
@@ -184,13 +214,13 @@ int egress_init(struct egress *e, const char *pin_path, sbx_err *err)
     return 0;
 fail:
     sbx_error_wrap(err, "egress network");
-    egress_fini(e);
+    egress_fini(e, 0);
     return -1;
 }
 
-void egress_fini(struct egress *e)
+void egress_fini(struct egress *e, int keep_pin)
 {
-    if (e->pin[0] && umount2(e->pin, MNT_DETACH) == 0) unlink(e->pin);
+    if (e->pin[0] && !keep_pin && umount2(e->pin, MNT_DETACH) == 0) unlink(e->pin);
     e->pin[0] = '\0';
     if (e->nl) nl_socket_free(e->nl);
     e->nl = NULL;

@@ -31,11 +31,14 @@ struct egress {
     int netns;      /* the egress netns */
     void *nl;       /* struct nl_sock * connected inside the egress netns */
     char pin[4096]; /* bind mount of the egress netns (for tools and tests) */
+    int reused;     /* the namespace a previous sbxd pinned (its sessions live on) */
 };
 
-/* Create the egress namespace; pin it at pin_path (bind mount) when set. */
+/* Create the egress namespace and pin it at pin_path (bind mount) when set;
+ * or reuse the one pinned there by a previous sbxd. */
 int egress_init(struct egress *e, const char *pin_path, sbx_err *err);
-void egress_fini(struct egress *e);
+/* keep_pin: sessions live on for the next sbxd; leave the namespace pinned. */
+void egress_fini(struct egress *e, int keep_pin);
 /* Remove a namespace pin a dead sbxd left (at start-up). */
 void egress_unpin_stale(const char *pin_path);
 

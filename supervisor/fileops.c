@@ -28,7 +28,7 @@
 
 /* ---- errors ---- */
 
-static void classify(int e, enum sbx_err_kind *kind, const char **code)
+void fo_classify(int e, enum sbx_err_kind *kind, const char **code)
 {
     switch (e) {
     case ENOENT: *kind = SBX_E_NOTFOUND, *code = "not_found"; break;
@@ -59,7 +59,7 @@ int fo_errno(sbx_err *err, int errnum, const char *fmt, ...)
     va_end(ap);
     if (errnum < 0) errnum = -errnum;
     int r = sbx_error(err, errnum, "%s", msg);
-    classify(errnum, &err->kind, &err->code);
+    fo_classify(errnum, &err->kind, &err->code);
     return r;
 }
 

@@ -36,6 +36,10 @@
  * as above; the message is fmt's text + ": strerror(errnum)". Returns -errnum. */
 int fo_errno(sbx_err *err, int errnum, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* The kind and code of errnum as above (for errors made elsewhere, e.g. by
+ * sbx-archive's extraction). */
+void fo_classify(int errnum, enum sbx_err_kind *kind, const char **code);
+
 /* Validate a path given by an API caller: non-empty, absolute, at most
  * FO_PATH_MAX bytes. ".." is allowed (resolution happens inside the sandbox)
  * and nothing is normalised. 0, or <0 with SBX_E_INVALID "invalid_path". */

@@ -16,7 +16,8 @@
  * work). Paths are therefore resolved exactly as sandboxed code would resolve
  * them: whatever symlinks, "..", hard links or races the sandbox sets up, a
  * request can reach nothing the sandbox's user could not, and files it creates
- * belong to that user. sbxd itself never opens a path inside a sandbox. */
+ * belong to that user. sbxd itself never opens a path inside a sandbox.
+ * The worker joins the sandbox with enter.c; sbjob.c runs and relays it. */
 #ifndef SBX_FILES_H
 #define SBX_FILES_H
 
@@ -27,7 +28,8 @@
 int files_put_begin(struct conn *c, struct session *s);
 /* The other routes (body already read). sub: NULL, "stat", "list", "mkdir", "rename". */
 void files_dispatch(struct conn *c, struct session *s, const char *sub);
-/* The session is going away: kill its workers (their requests get 409). */
+/* The session is going away: kill its workers, and every other sbjob of it
+ * (archives), whose requests get 409 (session.c calls this). */
 void files_abort_session(struct sbxd *d, struct session *s);
 void files_stop_all(struct sbxd *d);
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
@@ -23,6 +24,7 @@
 #include "sbxd.h"
 #include "server.h"
 #include "session.h"
+#include "state.h"
 #include "shimctl.h"
 #include "util.h"
 #include "files.h"
@@ -47,6 +49,14 @@ static void usage(FILE *f)
             "  --image-max-bytes N   largest image an import may unpack (default 64 GiB)\n"
             "  --image-max-entries N most archive entries per import (default 2000000)\n"
             "  --file-max-bytes N largest file one PUT .../files may write (default 1 GiB)\n"
+            "  --log-buffer N     output a background process keeps for .../logs, bytes\n"
+            "                     (default 1048576; an exec's \"log_buffer\" overrides it)\n"
+            "  --on-exit keep|remove  what sbxd's exit does to sessions: keep them running\n"
+            "                     for the next sbxd to take over (default), or remove them\n"
+            "  --archive PATH     the sbx-archive binary (default: next to sbxd, or\n"
+            "                     ../libexec/sbx/sbx-archive)\n"
+            "  --archive-max-bytes N   most bytes one PUT .../archive may unpack (default 4 GiB)\n"
+            "  --archive-max-entries N most entries in one PUT .../archive (default 1000000)\n"
             "  --init PATH        the sbx-init binary (default: next to sbxd, or\n"
             "                     ../libexec/sbx/sbx-init)\n"
             "  --cgroup-name NAME sbx's cgroup subtree (default sbx)\n"
@@ -138,6 +148,9 @@ int main(int argc, char **argv)
     d.cfg.image_max_bytes = 64ull << 30;
     d.cfg.image_max_entries = 2000000;
     d.cfg.file_max_bytes = 1ull << 30;
+    d.cfg.log_buffer = 1ull << 20;
+    d.cfg.archive_max_bytes = 4ull << 30;
+    d.cfg.archive_max_entries = 1000000;
     d.store.fd = -1;
     static const struct option opts[] = {
         {"socket", required_argument, 0, 's'},  {"state-dir", required_argument, 0, 'd'},
@@ -152,6 +165,9 @@ int main(int argc, char **argv)
         {"import", required_argument, 0, 'M'},  {"image-max-bytes", required_argument, 0, 'B'},
         {"image-max-entries", required_argument, 0, 'e'},
         {"file-max-bytes", required_argument, 0, 'F'},
+        {"log-buffer", required_argument, 0, 'L'}, {"on-exit", required_argument, 0, 'O'},
+        {"archive", required_argument, 0, 'R'}, {"archive-max-bytes", required_argument, 0, 'X'},
+        {"archive-max-entries", required_argument, 0, 'Y'},
         {"version", no_argument, 0, 'V'},       {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -194,19 +210,41 @@ int main(int argc, char **argv)
         case 'A': d.cfg.audit_log = optarg; break;
         case 'P': d.cfg.policy_dir = optarg; break;
         case 'M': d.cfg.import_path = optarg; break;
+        case 'O':
+            if (strcmp(optarg, "keep") == 0) d.cfg.remove_on_exit = 0;
+            else if (strcmp(optarg, "remove") == 0) d.cfg.remove_on_exit = 1;
+            else {
+                fprintf(stderr, "sbxd: --on-exit must be keep or remove\n");
+                return 2;
+            }
+            break;
+        case 'L':
+        case 'R': d.cfg.archive_path = optarg; break;
         case 'B':
         case 'F':
+        case 'X':
+        case 'Y':
         case 'e': {
             char *end;
             errno = 0;
             unsigned long long v = strtoull(optarg, &end, 10);
-            if (errno || *end || end == optarg || v == 0) {
-                fprintf(stderr, "sbxd: --%s must be a positive number\n",
-                        o == 'B' ? "image-max-bytes" : o == 'F' ? "file-max-bytes" : "image-max-entries");
+            if (errno || *end || end == optarg || v == 0 ||
+                (o == 'L' && (v < 1024 || v > (64ull << 20)))) {
+                fprintf(stderr, "sbxd: --%s must be a positive number%s\n",
+                        o == 'B'   ? "image-max-bytes"
+                        : o == 'F' ? "file-max-bytes"
+                        : o == 'L' ? "log-buffer"
+                        : o == 'X' ? "archive-max-bytes"
+                        : o == 'Y' ? "archive-max-entries"
+                                   : "image-max-entries",
+                        o == 'L' ? " of bytes, 1024..67108864" : "");
                 return 2;
             }
-            if (o == 'B') d.cfg.image_max_bytes = v;
+            if (o == 'L') d.cfg.log_buffer = v;
+            else if (o == 'B') d.cfg.image_max_bytes = v;
             else if (o == 'F') d.cfg.file_max_bytes = v;
+            else if (o == 'X') d.cfg.archive_max_bytes = v;
+            else if (o == 'Y') d.cfg.archive_max_entries = v;
             else d.cfg.image_max_entries = v;
             break;
         }
@@ -244,12 +282,21 @@ int main(int argc, char **argv)
         return 1;
     }
     chmod(d.cfg.state_dir, 0711);
+    /* one sbxd per state dir: a second one would take the first's sessions over */
+    char lockp[PATH_MAX];
+    snprintf(lockp, sizeof(lockp), "%s/sbxd.lock", d.cfg.state_dir);
+    int lockfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+        log_error("start-up: another sbxd uses the state dir %s (%s is locked)", d.cfg.state_dir,
+                  lockp);
+        return 1;
+    }
     d.idmap = sandbox_probe_idmap(d.cfg.image_dir);
     if (!d.idmap)
         log_warn("the filesystem of %s does not support idmapped mounts: image files will "
                  "appear owned by nobody inside sandboxes (use ext4, xfs or btrfs)",
                  d.cfg.image_dir);
-    session_cleanup_stale(&d);
+    /* before sessions are taken over: theirs may be attached to one */
     if (workspace_init(&d, &err) < 0) {
         log_error("start-up: workspaces: %s", err.msg);
         return 1;
@@ -276,6 +323,15 @@ int main(int argc, char **argv)
         sigs[i] = evsignal_new(d.base, signums[i], on_signal, &d);
         event_add(sigs[i], NULL);
     }
+    /* sessions a previous sbxd left running: take them over, then remove
+     * whatever else it left */
+    state_restore_all(&d);
+    session_cleanup_stale(&d);
+    for (struct session *s = d.sessions; s && d.cfg.network && !d.egress.reused; s = s->next) {
+        /* the egress namespace they were wired to is gone: wire them again */
+        if (s->net_attached && egress_attach(&d.egress, s->id, s->slot, s->sb.init_pid, &err) < 0)
+            log_error("session %s: network: %s", s->id, err.msg);
+    }
     if (server_listen(&d, &err) < 0) {
         log_error("start-up: %s", err.msg);
         return 1;
@@ -284,6 +340,9 @@ int main(int argc, char **argv)
         log_error("start-up: %s (or run with --no-network)", err.msg);
         return 1;
     }
+    for (struct session *s = d.sessions; s && d.cfg.network; s = s->next)
+        if (shimctl_ensure_ports(&d, s->policy, &err) < 0)
+            log_error("session %s: egress ports: %s", s->id, err.msg);
     sbx_log(SBX_LOG_INFO, "sbxd ready", "version", SBX_VERSION, "cgroup", cg_mode_name(d.cg.mode),
             "state_dir", d.cfg.state_dir, "image_dir", d.cfg.image_dir, NULL);
     session_pool_fill(&d);
@@ -294,17 +353,23 @@ int main(int argc, char **argv)
     sd_notify(0, "STOPPING=1");
     image_import_stop_all(&d);
     files_stop_all(&d);
-    server_close_all(&d);
+    int leave = !d.cfg.remove_on_exit && d.sessions;
+    if (leave) {
+        log_info("leaving %u sessions running for the next sbxd (--on-exit keep)", d.nsessions);
+        session_leave_all(&d);
+    }
     while (d.sessions) session_destroy(&d, d.sessions);
     session_pool_drain(&d);
     if (d.cfg.network) {
         shimctl_stop(&d);
-        egress_fini(&d.egress);
+        egress_fini(&d.egress, leave);
     }
+    server_close_all(&d);
     for (int i = 0; i < 4; i++) event_free(sigs[i]);
     /* run the deferred frees of connections */
     event_base_loop(d.base, EVLOOP_NONBLOCK);
     event_base_free(d.base);
+    session_lost_free(&d);
     seccomp_free(&d.seccomp);
     slots_free(&d.slots);
     close(d.init_memfd);

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -381,4 +382,70 @@ void sandbox_abort(struct sandbox *sb)
     }
     if (sb->ctl_fd >= 0) close(sb->ctl_fd);
     sb->ctl_fd = -1;
+}
+
+int sandbox_starttime(pid_t pid, uint64_t *out)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    if (n <= 0) return -EIO;
+    buf[n] = '\0';
+    /* after "pid (comm)": the comm may hold anything, so from the last ')' */
+    char *p = strrchr(buf, ')');
+    if (!p) return -EIO;
+    p++;
+    /* field 3 is the state; starttime is field 22 */
+    for (int field = 3; field < 22; field++) {
+        p = strchr(p + 1, ' ');
+        if (!p) return -EIO;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(p + 1, &end, 10);
+    if (errno || end == p + 1) return -EIO;
+    *out = v;
+    return 0;
+}
+
+int sandbox_reattach(struct sandbox *sb, pid_t init_pid, uint64_t starttime, sbx_err *err)
+{
+    sb->setup_pid = -1;
+    sb->setup_pidfd = -1;
+    sb->init_pid = init_pid;
+    sb->pidfd = sb->ctl_fd = -1;
+    int pidfd = (int)syscall(SYS_pidfd_open, init_pid, 0);
+    if (pidfd < 0) return sbx_error(err, errno, "init (pid %d) is gone", (int)init_pid);
+    /* the pidfd pins the process: if its start time matches now, it is ours */
+    uint64_t st = 0;
+    if (sandbox_starttime(init_pid, &st) < 0 || st != starttime) {
+        close(pidfd);
+        return sbx_error(err, ESRCH, "init (pid %d) is gone (the pid now names another process)",
+                         (int)init_pid);
+    }
+    /* init makes the rendezvous when it sees our predecessor's control
+     * socket close: give it a moment */
+    int ctl = -1;
+    for (int i = 0; i < 200; i++) {
+        ctl = (int)syscall(SYS_pidfd_getfd, pidfd, IP_REATTACH_FD, 0);
+        if (ctl >= 0 || errno != EBADF) break;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (ctl < 0) {
+        int e = errno;
+        close(pidfd);
+        return sbx_error(err, e, "take init's control socket over (pidfd_getfd)");
+    }
+    int r = ip_send_simple(ctl, IP_HELLO, 0, 0, 0, NULL);
+    if (r < 0) {
+        close(ctl);
+        close(pidfd);
+        return sbx_error(err, -r, "greet init");
+    }
+    sb->pidfd = pidfd;
+    sb->ctl_fd = ctl;
+    return 0;
 }

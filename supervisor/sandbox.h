@@ -67,6 +67,14 @@ int sandbox_recv_warm(struct sandbox *sb, sbx_err *err);
 int sandbox_launch(struct sandbox *sb, const struct sandbox_spec *spec, sbx_err *err);
 /* Kill and reap whatever was started (setup child or init); close fds. */
 void sandbox_abort(struct sandbox *sb);
+/* Start time of a process (clock ticks since boot, /proc/PID/stat field 22):
+ * with the pid, it names one process for good. 0 or -errno. */
+int sandbox_starttime(pid_t pid, uint64_t *out);
+/* After an sbxd restart: pin the sandbox's init (it must still be the
+ * process that started at starttime), take its control socket over with
+ * pidfd_getfd and greet it (IP_HELLO). init answers with IP_ADOPT records
+ * and IP_ADOPT_DONE on sb->ctl_fd (blocking). */
+int sandbox_reattach(struct sandbox *sb, pid_t init_pid, uint64_t starttime, sbx_err *err);
 /* Probe once whether dir's filesystem supports idmapped mounts. */
 int sandbox_probe_idmap(const char *dir);
 

@@ -4,6 +4,7 @@
 
 #include <event2/event.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <sys/types.h>
 
@@ -15,6 +16,13 @@
 
 struct session;
 struct conn;
+
+struct lost_session {
+    char id[13];
+    char why[256];
+    time_t at;
+    struct lost_session *next;
+};
 
 struct sbxd_config {
     const char *socket_path;
@@ -35,6 +43,10 @@ struct sbxd_config {
     const char *import_path; /* sbx-import (default: next to sbxd, or ../libexec/sbx/) */
     uint64_t image_max_bytes, image_max_entries; /* per image import */
     uint64_t file_max_bytes;                      /* one PUT of the file API */
+    uint64_t log_buffer;     /* default output ring of a background process, bytes */
+    int remove_on_exit;      /* --on-exit remove: sessions end with sbxd (else they live on) */
+    const char *archive_path; /* sbx-archive (default: next to sbxd, or ../libexec/sbx/) */
+    uint64_t archive_max_bytes, archive_max_entries; /* one PUT .../archive */
 };
 
 struct shim_listener {
@@ -75,6 +87,8 @@ struct sbxd {
     unsigned nwarm;
     struct event *refill_ev;
     double last_request, refill_wanted; /* monotonic seconds */
+    struct lost_session *lost; /* sessions found dead at start-up (answered 410), newest first */
+    unsigned nlost;
     struct conn *conns;
     double started;
     int shutting_down;

@@ -5,6 +5,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 
 #include "api.h"
 #include "cleanup.h"
+#include "json.h"
 #include "log.h"
 #include "util.h"
 
@@ -89,6 +91,31 @@ static void conn_kill(struct conn *c)
 
 void conn_abort(struct conn *c)
 {
+    conn_kill(c);
+}
+
+int conn_body_json(struct conn *c, struct json_object **out)
+{
+    sbx_err err;
+    if (json_parse_object(c->req.body ? c->req.body : "", c->req.body_len, out, &err) < 0) {
+        conn_respond_error(c, &err);
+        return -1;
+    }
+    return 0;
+}
+
+void conn_finish_now(struct conn *c)
+{
+    if (c->fd < 0) return;
+    double until = now_mono() + 1.0;
+    while (evbuffer_get_length(c->out) > 0 && now_mono() < until) {
+        int n = evbuffer_write(c->out, c->fd);
+        if (n > 0) continue;
+        if (n < 0 && errno != EAGAIN && errno != EINTR) break;
+        struct pollfd p = {c->fd, POLLOUT, 0};
+        poll(&p, 1, 50);
+    }
+    shutdown(c->fd, SHUT_RDWR);
     conn_kill(c);
 }
 

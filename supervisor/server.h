@@ -62,6 +62,12 @@ size_t conn_out_pending(struct conn *c);
 void conn_stream_body(struct conn *c, void *owner, void (*on_body)(void *, const char *, size_t),
                       void (*on_body_end)(void *), void (*on_gone)(void *));
 void conn_pause_input(struct conn *c, int pause);
+/* The request body as one JSON object (empty = {}); on error responds 400
+ * and returns -1. */
+int conn_body_json(struct conn *c, struct json_object **out);
+/* Write out what is queued (bounded wait), shut the socket down and drop
+ * the connection: for sbxd's exit, when other processes hold copies of it. */
+void conn_finish_now(struct conn *c);
 /* Drop the connection now, mid-response (a stream that cannot finish). */
 void conn_abort(struct conn *c);
 

@@ -25,7 +25,9 @@
 #include "json.h"
 #include "log.h"
 #include "policy.h"
+#include "sbjob.h"
 #include "shimctl.h"
+#include "state.h"
 #include "util.h"
 #include "workspace.h"
 
@@ -127,8 +129,8 @@ int session_parse_network(struct sbxd *d, struct json_object *net, const char *w
 int session_parse_create(struct sbxd *d, struct json_object *body, struct session_create_req *req,
                          sbx_err *err)
 {
-    static const char *const fields[] = {"image", "limits",  "env",       "labels",
-                                         "ttl",   "network", "workspace", NULL};
+    static const char *const fields[] = {"image", "limits",  "env",          "labels",   "ttl",
+                                         "idle_timeout", "network", "workspace", NULL};
     memset(req, 0, sizeof(*req));
     if (json_check_fields(body, "", fields, err) < 0) return -1;
     if (json_get_str(body, "", "image", 1, &req->image, err) < 0) return -1;
@@ -142,6 +144,9 @@ int session_parse_create(struct sbxd *d, struct json_object *body, struct sessio
     int present;
     if (json_get_int(body, "", "ttl", 1, TTL_MAX, &present, &req->ttl, err) < 0) return -1;
     if (!present) req->ttl = 0;
+    if (json_get_int(body, "", "idle_timeout", 1, TTL_MAX, &present, &req->idle_timeout, err) < 0)
+        return -1;
+    if (!present) req->idle_timeout = 0;
     if (json_get_str(body, "", "workspace", 0, &req->workspace, err) < 0) return -1;
     if (req->workspace && workspace_parse_name(req->workspace, err) < 0) return -1;
     struct json_object *net;
@@ -174,22 +179,29 @@ static void unlink_session(struct sbxd *d, struct session *s)
 static void ctl_cb(evutil_socket_t fd, short ev, void *arg);
 static void pidfd_cb(evutil_socket_t fd, short ev, void *arg);
 static void ttl_cb(evutil_socket_t fd, short ev, void *arg);
+static void idle_cb(evutil_socket_t fd, short ev, void *arg);
 
 static void free_session(struct session *s)
 {
+    exec_free_all(g_sbxd, s);
     if (s->env) json_object_put(s->env);
     if (s->labels) json_object_put(s->labels);
     if (s->policy) json_object_put(s->policy);
     free(s);
 }
 
+static void free_events(struct session *s)
+{
+    struct event *evs[] = {s->ctl_ev, s->pidfd_ev, s->ttl_ev, s->idle_ev};
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+        if (evs[i]) event_free(evs[i]);
+    s->ctl_ev = s->pidfd_ev = s->ttl_ev = s->idle_ev = NULL;
+}
+
 /* Stop the session's events; kill and reap its setup child or init. */
 static void release_sandbox(struct session *s)
 {
-    if (s->ctl_ev) event_free(s->ctl_ev);
-    if (s->pidfd_ev) event_free(s->pidfd_ev);
-    if (s->ttl_ev) event_free(s->ttl_ev);
-    s->ctl_ev = s->pidfd_ev = s->ttl_ev = NULL;
+    free_events(s);
     sandbox_abort(&s->sb);
 }
 
@@ -440,6 +452,62 @@ void session_pool_drain(struct sbxd *d)
     d->refill_ev = NULL;
 }
 
+static void arm_idle(struct sbxd *d, struct session *s, double in)
+{
+    if (!s->idle_timeout) return;
+    if (!s->idle_ev) s->idle_ev = evtimer_new(d->base, idle_cb, s);
+    if (in < 0.05) in = 0.05;
+    struct timeval tv = {(time_t)in, (suseconds_t)((in - (double)(time_t)in) * 1e6)};
+    if (s->idle_ev) evtimer_add(s->idle_ev, &tv);
+}
+
+/* The events of a running session: its init's messages and death, TTL, idle. */
+static int session_watch(struct sbxd *d, struct session *s, sbx_err *err)
+{
+    s->ctl_ev = event_new(d->base, s->sb.ctl_fd, EV_READ | EV_PERSIST, ctl_cb, s);
+    s->pidfd_ev = event_new(d->base, s->sb.pidfd, EV_READ, pidfd_cb, s);
+    if (!s->ctl_ev || !s->pidfd_ev) return sbx_error(err, ENOMEM, "session events");
+    event_add(s->ctl_ev, NULL);
+    event_add(s->pidfd_ev, NULL);
+    if (s->expires) {
+        s->ttl_ev = evtimer_new(d->base, ttl_cb, s);
+        time_t now = time(NULL);
+        struct timeval tv = {s->expires > now ? s->expires - now : 0, 0};
+        if (s->ttl_ev) evtimer_add(s->ttl_ev, &tv);
+    }
+    s->last_active = now_mono();
+    arm_idle(d, s, (double)s->idle_timeout);
+    return 0;
+}
+
+void session_touch(struct session *s)
+{
+    s->last_active = now_mono();
+}
+
+/* Open exec streams, log followers, waits and file transfers count as
+ * activity for as long as they last. */
+static int session_busy(struct session *s)
+{
+    return exec_session_busy(s) || sbjob_session_active(s);
+}
+
+static void idle_cb(evutil_socket_t fd, short ev, void *arg)
+{
+    (void)fd;
+    (void)ev;
+    struct session *s = arg;
+    if (s->state != S_RUNNING && s->state != S_DEAD) return;
+    double now = now_mono();
+    if (session_busy(s)) s->last_active = now;
+    double idle = now - s->last_active;
+    if (idle + 0.01 < (double)s->idle_timeout) return arm_idle(g_sbxd, s, (double)s->idle_timeout - idle);
+    char t[32];
+    snprintf(t, sizeof(t), "%lld", (long long)s->idle_timeout);
+    sbx_log(SBX_LOG_INFO, "session idle timeout", "session", s->id, "idle_timeout", t, NULL);
+    session_destroy(g_sbxd, s);
+}
+
 int session_create(struct sbxd *d, const struct session_create_req *req, struct session **out,
                    sbx_err *err)
 {
@@ -462,6 +530,7 @@ int session_create(struct sbxd *d, const struct session_create_req *req, struct 
     s->labels = req->labels ? json_object_get(req->labels) : json_object_new_object();
     s->policy = json_object_get(req->policy);
     s->ttl = req->ttl;
+    s->idle_timeout = req->idle_timeout;
     s->created = time(NULL);
     s->expires = s->ttl ? s->created + s->ttl : 0;
 
@@ -478,20 +547,12 @@ int session_create(struct sbxd *d, const struct session_create_req *req, struct 
     if (sandbox_launch(&s->sb, &spec, err) < 0) goto fail;
     if (cg_set_cpu(&d->cg, &s->cg, &s->limits, err) < 0) goto fail;
     cg_close_fds(&s->cg);
-
-    s->ctl_ev = event_new(d->base, s->sb.ctl_fd, EV_READ | EV_PERSIST, ctl_cb, s);
-    s->pidfd_ev = event_new(d->base, s->sb.pidfd, EV_READ, pidfd_cb, s);
-    if (!s->ctl_ev || !s->pidfd_ev) {
-        sbx_error(err, ENOMEM, "session events");
+    int r = sandbox_starttime(s->sb.init_pid, &s->init_start);
+    if (r < 0) {
+        sbx_error(err, -r, "read the start time of the sandbox's init");
         goto fail;
     }
-    event_add(s->ctl_ev, NULL);
-    event_add(s->pidfd_ev, NULL);
-    if (s->ttl) {
-        s->ttl_ev = evtimer_new(d->base, ttl_cb, s);
-        struct timeval tv = {(time_t)s->ttl, 0};
-        if (s->ttl_ev) evtimer_add(s->ttl_ev, &tv);
-    }
+    if (session_watch(d, s, err) < 0 || state_save(d, s, err) < 0) goto fail;
     s->state = S_RUNNING;
     s->next = d->sessions;
     d->sessions = s;
@@ -502,6 +563,7 @@ int session_create(struct sbxd *d, const struct session_create_req *req, struct 
     *out = s;
     return 0;
 fail:
+    state_remove(d, s->id);
     shimctl_session_remove(d, s);
     s->workspace[0] = '\0'; /* never attached: no detach */
     remove_traces(d, s);
@@ -535,6 +597,7 @@ void session_destroy(struct sbxd *d, struct session *s)
     shimctl_session_remove(d, s);
     remove_traces(d, s); /* cgroup.kill first: nothing inside runs on */
     exec_abort_all(d, s, "session removed");
+    state_remove(d, s->id);
     sbx_log(SBX_LOG_INFO, "session removed", "session", s->id, NULL);
     free_session(s);
 }
@@ -574,7 +637,12 @@ static void ctl_cb(evutil_socket_t fd, short ev, void *arg)
     for (int budget = 0; budget < 64; budget++) {
         int fds[IP_MAX_FDS], nfds = 0;
         ssize_t n = ip_recv(fd, buf, sizeof(buf) - 1, fds, &nfds);
-        for (int i = 0; i < nfds; i++) close(fds[i]);
+        int pty = -1;
+        if (n >= (ssize_t)sizeof(struct ip_hdr) && nfds == 1 &&
+            ((struct ip_hdr *)(void *)buf)->type == IP_STARTED)
+            pty = fds[0];
+        else
+            for (int i = 0; i < nfds; i++) close(fds[i]);
         if (n == -EAGAIN || n == -EINTR) return;
         if (n <= 0) {
             event_del(s->ctl_ev);
@@ -586,9 +654,12 @@ static void ctl_cb(evutil_socket_t fd, short ev, void *arg)
         struct ip_buf b;
         ip_buf_reader(&b, buf + sizeof(h), (size_t)n - sizeof(h));
         uint32_t v = ip_get_u32(&b);
-        if (b.failed) continue;
+        if (b.failed) {
+            if (pty >= 0) close(pty);
+            continue;
+        }
         switch (h.type) {
-        case IP_STARTED: exec_on_started(g_sbxd, s, h.id, v); break;
+        case IP_STARTED: exec_on_started(g_sbxd, s, h.id, v, pty); break;
         case IP_FAILED: {
             const char *stage = ip_get_str(&b);
             exec_on_failed(g_sbxd, s, h.id, (int)v, stage ? stage : "exec");
@@ -603,24 +674,19 @@ static void ctl_cb(evutil_socket_t fd, short ev, void *arg)
 struct json_object *session_to_json(struct sbxd *d, struct session *s)
 {
     struct json_object *o = json_object_new_object();
-    char t[32];
     json_object_object_add(o, "id", json_object_new_string(s->id));
     json_object_object_add(o, "state", json_object_new_string(s->state == S_RUNNING ? "running"
                                                               : s->state == S_DEAD  ? "dead"
                                                                                     : "removing"));
     json_object_object_add(o, "image", json_object_new_string(s->image));
     if (s->image_id[0]) json_object_object_add(o, "image_id", json_object_new_string(s->image_id));
-    fmt_time_utc(s->created, t, sizeof(t));
-    json_object_object_add(o, "created_at", json_object_new_string(t));
-    if (s->expires) {
-        fmt_time_utc(s->expires, t, sizeof(t));
-        json_object_object_add(o, "expires_at", json_object_new_string(t));
-    } else {
-        json_object_object_add(o, "expires_at", NULL);
-    }
+    json_object_object_add(o, "created_at", json_time_utc(s->created));
+    json_object_object_add(o, "expires_at", s->expires ? json_time_utc(s->expires) : NULL);
     json_object_object_add(o, "ttl", s->ttl ? json_object_new_int64(s->ttl) : NULL);
     json_object_object_add(o, "workspace",
                            s->workspace[0] ? json_object_new_string(s->workspace) : NULL);
+    json_object_object_add(o, "idle_timeout",
+                           s->idle_timeout ? json_object_new_int64(s->idle_timeout) : NULL);
     json_object_object_add(o, "limits", limits_to_json(&s->limits));
     struct json_object *net = json_object_new_object();
     if (d->cfg.network) {
@@ -649,16 +715,21 @@ struct json_object *session_to_json(struct sbxd *d, struct session *s)
     return o;
 }
 
-/* Named workspaces live in STATE/workspaces, not here: they stay, and are
- * free (no session is attached to anything at start-up). */
+static int is_live(const char *name, void *ud)
+{
+    return session_find(ud, name) != NULL;
+}
+
+/* Named workspaces live in STATE/workspaces, not here: they stay (attached
+ * to the sessions taken over, free otherwise). */
 void session_cleanup_stale(struct sbxd *d)
 {
-    int n = cg_remove_stale(&d->cg);
+    int n = cg_remove_stale(&d->cg, is_live, d);
     int w = 0;
     _cleanup_closedir_ DIR *dir = opendir(d->sessions_dir);
     struct dirent *de;
     while (dir && (de = readdir(dir)) != NULL) {
-        if (de->d_name[0] == '.') continue;
+        if (de->d_name[0] == '.' || session_find(d, de->d_name)) continue;
         char p[8192];
         snprintf(p, sizeof(p), "%s/%s", d->sessions_dir, de->d_name);
         sbx_err err;
@@ -668,4 +739,183 @@ void session_cleanup_stale(struct sbxd *d)
             w++;
     }
     if (n || w) log_info("removed what a previous sbxd left: %d cgroups, %d workspaces", n, w);
+}
+
+/* ---------------------------------------------------- sbxd restarts -- */
+
+struct session *session_blank(void)
+{
+    struct session *s = calloc(1, sizeof(*s));
+    if (!s) return NULL;
+    s->sb.ctl_fd = s->sb.pidfd = s->sb.setup_pidfd = -1;
+    s->sb.setup_pid = s->sb.init_pid = -1;
+    s->cg.v2fd = -1;
+    for (int i = 0; i < CGV1_N; i++) s->cg.v1procs[i] = -1;
+    s->slot = -1;
+    s->state = S_RUNNING;
+    return s;
+}
+
+void session_blank_free(struct session *s)
+{
+    free_session(s);
+}
+
+/* Read init's IP_ADOPT records (blocking, bounded) and take its processes over. */
+static int adopt_processes(struct sbxd *d, struct session *s, sbx_err *err)
+{
+    static uint8_t buf[sizeof(struct ip_hdr) + 5 * 4 + IP_META_MAX + 64];
+    for (;;) {
+        struct pollfd p = {s->sb.ctl_fd, POLLIN, 0};
+        int pr = poll(&p, 1, 5000);
+        if (pr <= 0) return sbx_error(err, pr == 0 ? ETIMEDOUT : errno, "wait for init's answer");
+        int fds[IP_MAX_FDS], nfds = 0;
+        ssize_t n = ip_recv(s->sb.ctl_fd, buf, sizeof(buf), fds, &nfds);
+        if (n == -EINTR || n == -EAGAIN) continue;
+        if (n <= 0) return sbx_error(err, n < 0 ? (int)-n : EPIPE, "read init's answer");
+        struct ip_hdr h;
+        if ((size_t)n < sizeof(h)) {
+            for (int i = 0; i < nfds; i++) close(fds[i]);
+            continue;
+        }
+        memcpy(&h, buf, sizeof(h));
+        if (h.type == IP_ADOPT_DONE) {
+            for (int i = 0; i < nfds; i++) close(fds[i]);
+            return 0;
+        }
+        struct ip_buf b;
+        ip_buf_reader(&b, buf + sizeof(h), (size_t)n - sizeof(h));
+        uint32_t pid = ip_get_u32(&b), flags = ip_get_u32(&b), keep = ip_get_u32(&b);
+        uint32_t exited = ip_get_u32(&b), status = ip_get_u32(&b);
+        const char *meta = ip_get_str(&b);
+        if (h.type != IP_ADOPT || b.failed) {
+            for (int i = 0; i < nfds; i++) close(fds[i]);
+            if (h.type == IP_EXITED) continue; /* cannot be: exits while away come as ADOPT */
+            continue;
+        }
+        exec_adopt(d, s, h.id, pid, flags, keep, (int)exited, (int)status, meta, fds, nfds);
+    }
+}
+
+/* A session whose sandbox did not survive: remove what is left of it. */
+static void bury(struct sbxd *d, struct session *s, int slot_taken, const char *why)
+{
+    sbx_log(SBX_LOG_WARN, "session lost while sbxd was away", "session", s->id, "reason", why,
+            NULL);
+    sbx_err err;
+    if (s->cg.v2[0] && cg_destroy(&d->cg, &s->cg, &err) < 0)
+        log_error("session %s: %s", s->id, err.msg);
+    sandbox_abort(&s->sb);
+    if (d->cfg.network) egress_detach(&d->egress, s->id);
+    if (rm_rf(s->ws_dir, &err) < 0) log_error("session %s: workspace: %s", s->id, err.msg);
+    if (slot_taken) slot_put(&d->slots, s->slot);
+    if (s->workspace[0]) workspace_detach(d, s); /* free again, its files kept */
+    state_remove(d, s->id);
+    struct lost_session *l = calloc(1, sizeof(*l));
+    if (l) {
+        snprintf(l->id, sizeof(l->id), "%s", s->id);
+        snprintf(l->why, sizeof(l->why), "%s", why);
+        l->at = time(NULL);
+        l->next = d->lost;
+        d->lost = l;
+        if (++d->nlost > 1024) { /* keep the newest */
+            struct lost_session **pp = &d->lost;
+            for (unsigned i = 0; i < 1024 && *pp; i++) pp = &(*pp)->next;
+            while (*pp) {
+                struct lost_session *x = *pp;
+                *pp = x->next;
+                free(x);
+                d->nlost--;
+            }
+        }
+    }
+    free_session(s);
+}
+
+const struct lost_session *session_lost_find(struct sbxd *d, const char *id)
+{
+    for (struct lost_session *l = d->lost; l; l = l->next)
+        if (strcmp(l->id, id) == 0) return l;
+    return NULL;
+}
+
+void session_lost_forget(struct sbxd *d, const char *id)
+{
+    for (struct lost_session **pp = &d->lost; *pp; pp = &(*pp)->next)
+        if (strcmp((*pp)->id, id) == 0) {
+            struct lost_session *x = *pp;
+            *pp = x->next;
+            free(x);
+            d->nlost--;
+            return;
+        }
+}
+
+void session_lost_free(struct sbxd *d)
+{
+    while (d->lost) {
+        struct lost_session *x = d->lost;
+        d->lost = x->next;
+        free(x);
+    }
+    d->nlost = 0;
+}
+
+int session_restore(struct sbxd *d, struct session *s)
+{
+    sbx_err err;
+    sbx_error_clear(&err);
+    if (session_find(d, s->id)) {
+        bury(d, s, 0, "a second record of the same session");
+        return -1;
+    }
+    if (slot_take(&d->slots, s->slot) < 0 || slot_host_base(&d->slots, s->slot) != s->id_base) {
+        /* --id-base/--id-slots changed, or records disagree: its ids are not ours to hand out */
+        pid_t pid = s->sb.init_pid;
+        s->sb.init_pid = -1;
+        if (cg_open_existing(&d->cg, s->id, &s->cg, &err) < 0) s->cg.v2[0] = '\0';
+        (void)pid;
+        bury(d, s, 0, "its user-namespace id range does not fit this sbxd's --id-base/--id-slots");
+        return -1;
+    }
+    if (cg_open_existing(&d->cg, s->id, &s->cg, &err) < 0) {
+        s->cg.v2[0] = '\0';
+        bury(d, s, 1, err.msg);
+        return -1;
+    }
+    if (sandbox_reattach(&s->sb, s->sb.init_pid, s->init_start, &err) < 0) {
+        bury(d, s, 1, err.msg);
+        return -1;
+    }
+    if (adopt_processes(d, s, &err) < 0 || session_watch(d, s, &err) < 0) {
+        exec_abort_all(d, s, "sbxd could not take the session over");
+        bury(d, s, 1, err.msg);
+        return -1;
+    }
+    fcntl(s->sb.ctl_fd, F_SETFL, fcntl(s->sb.ctl_fd, F_GETFL) | O_NONBLOCK);
+    s->state = S_RUNNING;
+    s->next = d->sessions;
+    d->sessions = s;
+    d->nsessions++;
+    char np[16];
+    snprintf(np, sizeof(np), "%u", s->nexecs);
+    sbx_log(SBX_LOG_INFO, "session taken over", "session", s->id, "running_processes", np, NULL);
+    return 0;
+}
+
+void session_leave_all(struct sbxd *d)
+{
+    while (d->sessions) {
+        struct session *s = d->sessions;
+        d->sessions = s->next;
+        d->nsessions--;
+        exec_detach_all(d, s);
+        free_events(s);
+        /* init sees its control socket close and waits for the next sbxd */
+        if (s->sb.ctl_fd >= 0) close(s->sb.ctl_fd);
+        if (s->sb.pidfd >= 0) close(s->sb.pidfd);
+        s->sb.ctl_fd = s->sb.pidfd = -1;
+        cg_close_fds(&s->cg);
+        free_session(s);
+    }
 }

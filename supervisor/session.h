@@ -29,13 +29,16 @@ struct session {
     struct json_object *policy; /* egress policy, canonical form (policy_to_json) */
     int net_attached;           /* veth to the egress namespace exists */
     int64_t ttl;
+    int64_t idle_timeout; /* seconds without activity before the session is removed; 0 = never */
+    double last_active;   /* monotonic: the last request about it, or an open stream */
+    uint64_t init_start;  /* init's start time (sandbox_starttime): with its pid, names it */
     time_t created, expires;
     int slot;
     uid_t id_base;
     struct cg cg;
     struct sandbox sb;
     enum session_state state;
-    struct event *ctl_ev, *pidfd_ev, *ttl_ev;
+    struct event *ctl_ev, *pidfd_ev, *ttl_ev, *idle_ev;
     int warm_ready; /* S_WARM: the setup child reported WARM */
     struct exec *execs;
     unsigned nexecs;
@@ -48,7 +51,7 @@ struct session_create_req {
     struct limits limits;
     struct json_object *env, *labels; /* borrowed */
     struct json_object *policy;        /* owned: canonical egress policy */
-    int64_t ttl;
+    int64_t ttl, idle_timeout;
     const char *workspace; /* borrowed; NULL: none */
 };
 
@@ -69,8 +72,22 @@ struct session *session_find(struct sbxd *d, const char *id);
 /* Kill everything and remove all traces. Always completes (logs leftovers). */
 void session_destroy(struct sbxd *d, struct session *s);
 struct json_object *session_to_json(struct sbxd *d, struct session *s);
-/* At start-up: remove cgroups and workspaces a previous sbxd left behind. */
+/* At start-up, after state_restore_all: remove the cgroups and workspaces a
+ * previous sbxd left behind that belong to no session. */
 void session_cleanup_stale(struct sbxd *d);
+/* A request about the session, or POST …/keepalive: it is not idle. */
+void session_touch(struct session *s);
+/* For state.c: an empty session to fill from a record, and taking it over
+ * (0, and it is in the session table) or cleaning up after it (-1, freed). */
+struct session *session_blank(void);
+void session_blank_free(struct session *s);
+int session_restore(struct sbxd *d, struct session *s);
+/* Sessions found dead at start-up: their id and why (GET answers 410). */
+const struct lost_session *session_lost_find(struct sbxd *d, const char *id);
+void session_lost_forget(struct sbxd *d, const char *id);
+void session_lost_free(struct sbxd *d);
+/* sbxd exits and leaves its sessions running for the next one. */
+void session_leave_all(struct sbxd *d);
 /* Keep d->cfg.warm sandboxes prepared (asynchronously); free them at exit. */
 void session_pool_fill(struct sbxd *d);
 void session_pool_drain(struct sbxd *d);

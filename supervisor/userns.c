@@ -44,6 +44,14 @@ int slot_get(struct slot_alloc *a, sbx_err *err)
                           a->nslots);
 }
 
+int slot_take(struct slot_alloc *a, int slot)
+{
+    if (slot < 0 || (uint32_t)slot >= a->nslots || (a->used[slot / 8] & (1u << (slot % 8))))
+        return -1;
+    a->used[slot / 8] |= (uint8_t)(1u << (slot % 8));
+    return 0;
+}
+
 void slot_put(struct slot_alloc *a, int slot)
 {
     if (slot >= 0 && (uint32_t)slot < a->nslots) a->used[slot / 8] &= (uint8_t)~(1u << (slot % 8));

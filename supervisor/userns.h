@@ -20,6 +20,9 @@ int slots_init(struct slot_alloc *a, uint32_t base, uint32_t nslots, sbx_err *er
 void slots_free(struct slot_alloc *a);
 /* Returns a free slot or -1 (503 "unavailable") if all are used. */
 int slot_get(struct slot_alloc *a, sbx_err *err);
+/* Mark a given slot used (a session taken over after a restart): 0, or -1
+ * if it is out of range or already used. */
+int slot_take(struct slot_alloc *a, int slot);
 void slot_put(struct slot_alloc *a, int slot);
 uid_t slot_host_base(const struct slot_alloc *a, int slot);
 

@@ -12,8 +12,9 @@
  *   STATE/workspaces/.tmp-*, .trash/       creations and removals in progress
  *
  * A workspace is attached to at most one session: the live session whose
- * `workspace` names it. Nothing on disk says so, so a workspace whose session
- * died with sbxd is free again when sbxd starts. Sessions on any id range
+ * `workspace` names it (kept in the session's record, so a session taken over
+ * after an sbxd restart keeps it, and one lost while sbxd was away lets go of
+ * it: state.c). Sessions on any id range
  * attach it through an idmapped mount (wsrules.h, mounts.c); its files are
  * never rewritten. sbxd's start-up cleanup of STATE/sessions never touches
  * STATE/workspaces. */

@@ -5,9 +5,13 @@
  * the reduced root set) and a new session (setsid: no terminal to inject
  * into); no_new_privs and the seccomp program are installed in init itself
  * before READY, so every process in the sandbox inherits them;
- * signalling an exec's process group; reporting start, failure and exit.
- * Must never: be dumpable, let its control socket reach a child, or trust
- * anything but sbxd (the only peer of fd 3). Static; libc + libcap only. */
+ * signalling an exec's process group; reporting start, failure and exit;
+ * making a pty for tty execs; holding the fds that keep each process alive
+ * and reachable while sbxd is away, and handing them to the sbxd that takes
+ * over (initproto.h, "Surviving sbxd").
+ * Must never: be dumpable, let its control socket or a kept fd reach a
+ * child, or trust anything but sbxd (the only peer of fd 3). Static; libc +
+ * libcap only. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
@@ -17,13 +21,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <grp.h>
+#include <termios.h>
 
 #include "caps.h"
 #include "initproto.h"
@@ -33,17 +40,92 @@
 
 struct proc {
     pid_t pid;
-    uint32_t id;
+    uint32_t id, flags;
+    uint32_t keep;           /* IP_KEEP_* present in kept[] */
+    int kept[5];             /* by bit index of IP_KEEP_*; -1 if none */
+    char *meta;
+    int exited, status;      /* reaped while sbxd was away: reported at HELLO */
     struct proc *next;
 };
 
 static struct proc *procs;
 static int seccomp_on;
-static int ctl_open = 1;
+static int ctl_dead; /* no control socket could be made again: reap only */
+/* An sbxd holds the other end of CTL. Cleared when the control socket
+ * reaches EOF (detach), set again by HELLO. A failed send changes nothing:
+ * EOF follows and is handled where it is read. */
+static int attached = 1;
 
 static void send_simple(uint32_t type, uint32_t id, int with_u32, uint32_t v, const char *s)
 {
-    if (ctl_open && ip_send_simple(CTL, type, id, with_u32, v, s) < 0) ctl_open = 0;
+    if (attached) ip_send_simple(CTL, type, id, with_u32, v, s);
+}
+
+static void proc_drop_fds(struct proc *p)
+{
+    for (int i = 0; i < 5; i++)
+        if (p->kept[i] >= 0) {
+            close(p->kept[i]);
+            p->kept[i] = -1;
+        }
+    p->keep = 0;
+}
+
+static void proc_free(struct proc *p)
+{
+    proc_drop_fds(p);
+    free(p->meta);
+    free(p);
+}
+
+/* sbxd is gone: make the rendezvous a new sbxd takes with pidfd_getfd. */
+static int detach(void)
+{
+    attached = 0;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return -1;
+    int r = (dup3(sv[1], IP_REATTACH_FD, O_CLOEXEC) < 0 || dup3(sv[0], CTL, O_CLOEXEC) < 0) ? -1 : 0;
+    close(sv[0]);
+    close(sv[1]);
+    return r;
+}
+
+static int adopt_send(struct proc *p)
+{
+    struct ip_buf b;
+    ip_buf_init(&b);
+    struct ip_hdr h = {IP_ADOPT, p->id};
+    ip_put_bytes(&b, &h, sizeof(h));
+    ip_put_u32(&b, (uint32_t)p->pid);
+    ip_put_u32(&b, p->flags);
+    ip_put_u32(&b, p->keep);
+    ip_put_u32(&b, (uint32_t)p->exited);
+    ip_put_u32(&b, (uint32_t)p->status);
+    ip_put_str(&b, p->meta ? p->meta : "");
+    int fds[5], n = 0;
+    for (int i = 0; i < 5; i++)
+        if (p->keep & (1u << i)) fds[n++] = p->kept[i];
+    int r = b.failed ? -ENOMEM : ip_send(CTL, b.data, b.len, fds, n);
+    ip_buf_free(&b);
+    return r;
+}
+
+/* A new sbxd holds the control socket: tell it everything we hold. */
+static void handle_hello(void)
+{
+    close(IP_REATTACH_FD);
+    attached = 1;
+    for (struct proc **pp = &procs; *pp;) {
+        struct proc *p = *pp;
+        if (adopt_send(p) < 0) return; /* gone again: EOF follows */
+        if (p->exited) { /* reported: sbxd owns its fds now */
+            *pp = p->next;
+            proc_free(p);
+            continue;
+        }
+        pp = &p->next;
+    }
+    send_simple(IP_ADOPT_DONE, 0, 0, 0, NULL);
 }
 
 static const char *env_get(char **env, const char *name)
@@ -103,6 +185,9 @@ static void __attribute__((noreturn)) child(struct ip_exec *e, int *fds, int err
     sigprocmask(SIG_SETMASK, &all, NULL);
     for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
     if (setsid() < 0) child_fail(errfd, errno, "setsid");
+    /* the pty slave (fds[0..2]) becomes the controlling terminal of this new session */
+    if ((e->flags & IP_EXEC_TTY) && ioctl(fds[0], TIOCSCTTY, 0) < 0)
+        child_fail(errfd, errno, "set controlling terminal");
     /* errfd first out of the way of 0..2 */
     int ef = fcntl(errfd, F_DUPFD_CLOEXEC, 10);
     if (ef < 0) child_fail(errfd, errno, "dup");
@@ -133,29 +218,105 @@ static void __attribute__((noreturn)) child(struct ip_exec *e, int *fds, int err
     child_fail(errfd, err, "execve");
 }
 
+static int popcount5(uint32_t m)
+{
+    int n = 0;
+    for (int i = 0; i < 5; i++) n += (m >> i) & 1;
+    return n;
+}
+
+/* A pty for a tty exec: master (kept, sent to sbxd) and the slave, owned by
+ * the exec's user like a login terminal. Returns 0 or an errno. */
+static int make_pty(const struct ip_exec *e, int *master, int *slave)
+{
+    *master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (*master < 0) return errno;
+    int unlock = 0;
+    struct winsize ws = {.ws_row = (unsigned short)(e->rows ? e->rows : 24),
+                         .ws_col = (unsigned short)(e->cols ? e->cols : 80)};
+    if (ioctl(*master, TIOCSPTLCK, &unlock) < 0 || ioctl(*master, TIOCSWINSZ, &ws) < 0) goto fail;
+    *slave = ioctl(*master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (*slave < 0) goto fail;
+    if (fchown(*slave, e->uid, e->gid) < 0 || fchmod(*slave, 0620) < 0) {
+        int er = errno;
+        close(*slave);
+        close(*master);
+        return er;
+    }
+    return 0;
+fail:;
+    int er = errno;
+    close(*master);
+    return er;
+}
+
 static void handle_exec(uint32_t id, const uint8_t *payload, size_t len, int *fds, int nfds)
 {
     struct ip_exec e;
-    if (nfds != 3 || ip_exec_decode(payload, len, &e) < 0) {
+    if (ip_exec_decode(payload, len, &e) < 0) {
         send_simple(IP_FAILED, id, 1, EINVAL, "malformed exec request");
         return;
+    }
+    int tty = (e.flags & IP_EXEC_TTY) != 0;
+    int nchild = tty ? 0 : 3;
+    if (nfds != nchild + popcount5(e.keep)) {
+        ip_exec_free(&e);
+        send_simple(IP_FAILED, id, 1, EINVAL, "malformed exec request");
+        return;
+    }
+    struct proc *p = calloc(1, sizeof(*p));
+    char *meta = p ? strdup(e.meta) : NULL;
+    if (!p || !meta) {
+        free(p);
+        ip_exec_free(&e);
+        send_simple(IP_FAILED, id, 1, ENOMEM, "out of memory");
+        return;
+    }
+    for (int i = 0; i < 5; i++) p->kept[i] = -1;
+    p->meta = meta;
+    p->id = id;
+    p->flags = e.flags;
+    /* the kept fds are ours from here on (the caller closes fds[]) */
+    for (int i = 0, k = nchild; i < 5; i++)
+        if (e.keep & (1u << i)) {
+            p->kept[i] = fcntl(fds[k++], F_DUPFD_CLOEXEC, 10);
+            if (p->kept[i] >= 0) p->keep |= 1u << i;
+        }
+    int master = -1, slave = -1, cfds[3];
+    if (tty) {
+        int r = make_pty(&e, &master, &slave);
+        if (r) {
+            ip_exec_free(&e);
+            proc_free(p);
+            send_simple(IP_FAILED, id, 1, (uint32_t)r, "open a pty");
+            return;
+        }
+        cfds[0] = cfds[1] = cfds[2] = slave;
+        p->kept[4] = master;
+        p->keep |= IP_KEEP_PTY;
+    } else {
+        memcpy(cfds, fds, sizeof(cfds));
     }
     int ep[2];
     if (pipe2(ep, O_CLOEXEC) < 0) {
         send_simple(IP_FAILED, id, 1, (uint32_t)errno, "pipe");
+        if (slave >= 0) close(slave);
         ip_exec_free(&e);
+        proc_free(p);
         return;
     }
     pid_t pid = fork();
     if (pid == 0) {
         close(ep[0]);
-        child(&e, fds, ep[1]);
+        child(&e, cfds, ep[1]);
     }
     int fork_errno = errno;
     ip_exec_free(&e);
     close(ep[1]);
+    if (slave >= 0) close(slave);
     if (pid < 0) {
         close(ep[0]);
+        proc_free(p);
         send_simple(IP_FAILED, id, 1, (uint32_t)fork_errno, "fork");
         return;
     }
@@ -168,20 +329,20 @@ static void handle_exec(uint32_t id, const uint8_t *payload, size_t len, int *fd
     if (n > 0) {
         msg[n] = '\0';
         char *sp = strchr(msg, ' ');
+        proc_free(p);
         send_simple(IP_FAILED, id, 1, (uint32_t)atoi(msg), sp ? sp + 1 : "exec");
         return; /* the child exits 127; reaped below, not reported */
     }
-    struct proc *p = malloc(sizeof(*p));
-    if (!p) {
-        kill(-pid, SIGKILL);
-        send_simple(IP_FAILED, id, 1, ENOMEM, "out of memory");
-        return;
-    }
     p->pid = pid;
-    p->id = id;
     p->next = procs;
     procs = p;
-    send_simple(IP_STARTED, id, 1, (uint32_t)pid, NULL);
+    if (!attached) return;
+    uint8_t m[sizeof(struct ip_hdr) + 4];
+    struct ip_hdr h = {IP_STARTED, id};
+    memcpy(m, &h, sizeof(h));
+    uint8_t le[4] = {(uint8_t)pid, (uint8_t)(pid >> 8), (uint8_t)(pid >> 16), (uint8_t)(pid >> 24)};
+    memcpy(m + sizeof(h), le, 4);
+    ip_send(CTL, m, sizeof(m), tty ? &master : NULL, tty ? 1 : 0);
 }
 
 static void handle_signal(uint32_t id, const uint8_t *payload, size_t len)
@@ -191,7 +352,17 @@ static void handle_signal(uint32_t id, const uint8_t *payload, size_t len)
     uint32_t sig = ip_get_u32(&b);
     if (b.failed || sig == 0 || sig >= NSIG) return;
     for (struct proc *p = procs; p; p = p->next)
-        if (p->id == id) kill(-p->pid, (int)sig); /* its process group (setsid) */
+        if (p->id == id && !p->exited) kill(-p->pid, (int)sig); /* its process group (setsid) */
+}
+
+static void handle_stdin_close(uint32_t id)
+{
+    for (struct proc *p = procs; p; p = p->next)
+        if (p->id == id && p->kept[0] >= 0) {
+            close(p->kept[0]);
+            p->kept[0] = -1;
+            p->keep &= ~IP_KEEP_STDIN;
+        }
 }
 
 static void reap(void)
@@ -200,11 +371,25 @@ static void reap(void)
     pid_t pid;
     while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
         for (struct proc **pp = &procs; *pp; pp = &(*pp)->next) {
-            if ((*pp)->pid == pid) {
+            if ((*pp)->pid == pid && !(*pp)->exited) {
                 struct proc *p = *pp;
+                if (!attached) {
+                    /* nobody to tell: keep it (and what is left in its
+                     * pipes) for the next sbxd */
+                    p->exited = 1;
+                    p->status = st;
+                    p->keep &= ~(IP_KEEP_STDIN | IP_KEEP_CONN);
+                    if (p->kept[0] >= 0) close(p->kept[0]);
+                    if (p->kept[3] >= 0) close(p->kept[3]);
+                    p->kept[0] = p->kept[3] = -1;
+                    break;
+                }
+                /* the kept fds go before sbxd hears of the exit: the client
+                 * connection must not outlive the stream sbxd ends now */
+                proc_drop_fds(p);
                 send_simple(IP_EXITED, p->id, 1, (uint32_t)st, NULL);
                 *pp = p->next;
-                free(p);
+                proc_free(p);
                 break;
             }
         }
@@ -216,10 +401,10 @@ static void handle_ctl(void)
     static uint8_t buf[IP_MAX_MSG];
     int fds[IP_MAX_FDS], nfds = 0;
     ssize_t n = ip_recv(CTL, buf, sizeof(buf), fds, &nfds);
-    if (n == -EAGAIN || n == -EINTR) return;
+    if (n < 0 && n != -ECONNRESET) return; /* EAGAIN, EINTR, a truncated record */
     if (n <= 0) {
-        /* sbxd went away: keep reaping; it may come back for us. */
-        ctl_open = 0;
+        /* sbxd went away: keep reaping, and wait for the next one. */
+        if (detach() < 0) ctl_dead = 1;
         return;
     }
     struct ip_hdr h;
@@ -250,6 +435,8 @@ static void handle_ctl(void)
         handle_exec(h.id, pl, pn, fds, nfds);
         break;
     case IP_SIGNAL: handle_signal(h.id, pl, pn); break;
+    case IP_STDIN_CLOSE: handle_stdin_close(h.id); break;
+    case IP_HELLO: handle_hello(); break;
     default: break;
     }
 out:
@@ -266,7 +453,7 @@ int main(void)
     int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     if (fcntl(CTL, F_SETFD, FD_CLOEXEC) < 0 || sfd < 0) return 1;
     for (;;) {
-        struct pollfd p[2] = {{sfd, POLLIN, 0}, {ctl_open ? CTL : -1, POLLIN, 0}};
+        struct pollfd p[2] = {{sfd, POLLIN, 0}, {ctl_dead ? -1 : CTL, POLLIN, 0}};
         if (poll(p, 2, -1) < 0 && errno != EINTR) return 1;
         if (p[0].revents) {
             struct signalfd_siginfo si;
@@ -274,6 +461,6 @@ int main(void)
             }
             reap();
         }
-        if (ctl_open && p[1].revents) handle_ctl();
+        if (!ctl_dead && p[1].revents) handle_ctl();
     }
 }

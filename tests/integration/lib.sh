@@ -24,7 +24,7 @@
 # (run.sh still notices a reason written from a subshell).
 
 IT_SLOTS=16          # --id-slots of every daemon of the run
-IT_DAEMON_MAX=12     # daemons per run (main + the tests' own; each name takes one for the run)
+IT_DAEMON_MAX=16     # daemons per run (main + the tests' own: 13 names now)
 IT_DEFAULT_SESSION='{"image":"busybox"}'
 # sbxd keeps this many sandboxes prepared ahead of requests (--warm, default
 # in its --help): a running daemon legitimately has that many cgroups,
@@ -168,7 +168,7 @@ daemon_start() {
         "$DLOG" "$DPIDFILE" "$IT_RUN/$name/status" \
         "$SBX_BUILD/sbxd" --socket "$SOCK" --state-dir "$STATE" --cgroup-name "$CGN" \
         --id-base "$IDBASE" --id-slots "$IT_SLOTS" --audit-log "$IT_RUN/$name/egress.jsonl" \
-        --policy-dir "$IT_RUN/policy.d" --shim-user nobody \
+        --policy-dir "$IT_RUN/policy.d" --shim-user nobody --on-exit remove \
         ${SBX_TEST_SHIM:+--shim "$SBX_TEST_SHIM"} ${IT_SBXD_ARGS[@]+"${IT_SBXD_ARGS[@]}"} \
         "$@" 2>>"$DLOG" &
     local pid
@@ -468,7 +468,10 @@ stray_netns() {
         for p in $daemons; do
             ls -l "/proc/$p/fd" 2>/dev/null | grep -o 'net:\[[0-9]*\]' | sed "s/\$/ fd of sbxd $p/"
         done
-        grep -ho 'net:\[[0-9]*\]' /proc/self/mountinfo 2>/dev/null | sed 's/$/ nsfs mount/'
+        # nsfs mounts, but those of other runs on this host (their egress pins)
+        awk -v mine="$IT_RUN" -v runs="$(dirname "$IT_RUN")/run." '
+            $4 ~ /^net:\[/ && !(index($5, runs) == 1 && index($5, mine "/") != 1) {
+                x = $4; sub(/^net:/, "", x); print "net:" x " nsfs mount" }' /proc/self/mountinfo 2>/dev/null
     } | awk -v base="$legit" 'BEGIN { n = split(base, b, " "); for (i = 1; i <= n; i++) known[b[i]] = 1 }
         { x = $1; gsub(/[^0-9]/, "", x); if (!(x in known)) print }'
 }

@@ -63,7 +63,7 @@ test_unknown_fields_are_rejected_top_level_and_nested() {
     reject_create '{"image":"busybox","limits":{"memory":"64M","swap":"1G"}}' 400 invalid_request "swap"
     new_session
     reject_exec "$SID" '{"argv":["ls"],"workdir":"/"}' 400 invalid_request "workdir"
-    reject_exec "$SID" '{"argv":["ls"],"tty":true}' 400 invalid_request "tty"
+    reject_exec "$SID" '{"argv":["ls"],"pty":true}' 400 invalid_request "pty"
     assert_no_leaks_but_one "$SID"
 }
 

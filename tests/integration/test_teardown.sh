@@ -131,7 +131,7 @@ test_sigterm_removes_all_sessions() {
     grep -q '"msg":"stopped"' "$DLOG" || fail "sbxd did not log that it stopped"
 }
 
-test_restart_after_kill9_cleans_leftovers() {
+test_restart_after_kill9_takes_sessions_over_and_cleans_the_rest() {
     daemon_start k9 || fail "second sbxd did not start"
     defer daemon_stop k9
     new_session
@@ -141,28 +141,33 @@ test_restart_after_kill9_cleans_leftovers() {
     new_session
     local b=$SID
     _make_busy "$b"
+    # a leftover no record names (what an sbxd before session records left)
+    mkdir -p "$STATE/sessions/0123456789ab/upper"
     daemon_stop k9 KILL
-    # what a crash leaves: sandboxes still running, cgroups, workspaces
-    kill -0 "$pa" 2>/dev/null || fail "the session's init died with sbxd (nothing left to clean: test is moot)"
-    local d
-    for d in $(cg_dirs "$CGN" "$a"); do [ -d "$d" ] || fail "cgroup $d gone before the restart"; done
-    [ -d "$STATE/sessions/$a" ] || fail "workspace of $a gone before the restart"
+    # what a crash leaves: sandboxes still running, cgroups, workspaces, warm pool entries
+    kill -0 "$pa" 2>/dev/null || fail "the session's init died with sbxd (nothing to take over: test is moot)"
     daemon_start k9 || fail "sbxd does not start over the leftovers of a killed one"
-    LEAK_WHAT="after restarting over a killed sbxd" assert_no_leaks k9
-    # (2 sessions, plus the warm pool's entries)
-    local line
-    line=$(grep -o 'removed what a previous sbxd left: [0-9]* cgroups, [0-9]* workspaces' "$DLOG" | tail -n 1)
-    [ -n "$line" ] || fail "sbxd did not report the cleanup: $(grep -i 'previous\|stale' "$DLOG" | tail -3)"
-    local ncg nws
-    read -r ncg nws <<<"$(sed 's/.*left: \([0-9]*\) cgroups, \([0-9]*\) workspaces/\1 \2/' <<<"$line")"
-    [ "$ncg" -ge 2 ] && [ "$nws" -ge 2 ] || fail "sbxd reported: $line (expected at least the 2 sessions)"
-    # and it works
+    # the sessions live on; their exec streams ended with the restart event
+    assert_eq "running running" "$(session_field "$a" .state) $(session_field "$b" .state)" "sessions after the restart"
+    assert_eq "$pa" "$(session_field "$a" .pid)" "init of $a after the restart"
+    sx "$a" -- cat /tmp/file
+    assert_eq x "$SX_OUT" "a file written before the restart"
+    # and the rest (the warm pool's entries, the stray workspace) is gone
+    [ -e "$STATE/sessions/0123456789ab" ] && fail "stray workspace not removed"
+    grep -q 'removed what a previous sbxd left' "$DLOG" || fail "sbxd did not report the cleanup: $(grep -i 'previous\|stale' "$DLOG" | tail -3)"
     new_session
     sx "$SID" -- echo ok
     assert_eq ok "$SX_OUT" "an exec after the restart"
+    local id
+    for id in "$a" "$b"; do
+        wait_until 10 _ended_by_restart "$T/busy.$id.out" || fail "exec stream of $id: $(short "$(cat "$T/busy.$id.out")")"
+    done
     api DELETE "/v1/sessions/$SID"
+    api DELETE "/v1/sessions/$a"
+    api DELETE "/v1/sessions/$b"
     assert_no_leaks k9
 }
+_ended_by_restart() { [ "$(tail -n 1 "$1" | jq -r .type 2>/dev/null)" = supervisor_restarted ]; }
 
 test_session_whose_init_died_is_dead_and_removable() {
     new_session
@@ -229,3 +234,37 @@ test_killed_warm_sandbox_is_not_handed_out() {
     LEAK_WHAT="after replacing dead warm sandboxes" assert_no_leaks
 }
 _warm_is() { api GET /v1/health && [ "$(jb .warm)" = "$1" ]; }
+
+test_idle_session_is_removed_unless_kept_alive_or_streaming() {
+    local idle=$((2 * IT_SLOW))
+    new_session "{\"image\":\"busybox\",\"idle_timeout\":$idle}"
+    local sid=$SID i
+    assert_eq "$idle" "$(jq -r .idle_timeout <<<"$SESSION")" "idle_timeout in the session"
+    # keepalives every half period keep it for three periods
+    for i in $(seq 1 6); do
+        sleep "$(awk "BEGIN{print $idle / 2}")"
+        api POST "/v1/sessions/$sid/keepalive"
+        assert_eq 200 "$API_CODE" "keepalive $i: $(short "$API_BODY")"
+    done
+    # an open exec stream keeps it longer than its idle timeout
+    curl -sS -N --max-time 60 --unix-socket "$SOCK" -X POST -o "$T/s.out" \
+        -d "{\"argv\":[\"sleep\",\"$((2 * idle))\"]}" "http://sbx/v1/sessions/$sid/exec" &
+    sleep "$((idle + 1))"
+    assert_eq running "$(session_field "$sid" .state)" "session with an open exec stream after its idle timeout"
+    # a background process alone does not; once the stream ended it goes
+    api POST "/v1/sessions/$sid/exec" '{"argv":["sleep","1000"],"background":true}'
+    wait_until $((4 * idle + 5)) session_gone "$sid" || fail "idle session still there $((4 * idle + 5)) s later"
+    grep -q '"msg":"session idle timeout","session":"'"$sid" "$DLOG" || fail "no log line for the idle timeout"
+    assert_eq "exit" "$(tail -n 1 "$T/s.out" | jq -r .type)" "the stream ended before the session went"
+    assert_no_leaks
+}
+
+test_idle_timeout_out_of_range_is_rejected() {
+    api POST /v1/sessions '{"image":"busybox","idle_timeout":0}'
+    expect_error 400 invalid_request idle_timeout
+    api POST /v1/sessions '{"image":"busybox","idle_timeout":"10"}'
+    expect_error 400 invalid_request idle_timeout
+    api POST /v1/sessions/0123456789ab/keepalive
+    expect_error 404 not_found 0123456789ab
+    assert_no_leaks
+}

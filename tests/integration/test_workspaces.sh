@@ -329,22 +329,53 @@ test_workspaces_survive_sbxd_restart() {
     LEAK_WHAT="after a restart with a workspace" assert_no_leaks ws
 }
 
-test_workspaces_of_a_session_killed_with_sbxd_are_free_again() {
+test_workspaces_stay_attached_to_a_session_taken_over_after_kill9() {
     daemon_start ws || fail "sbxd did not start"
     defer daemon_stop ws
-    local ws=orphan a
+    local ws=adopted a
     new_session "$(_ws_body "$ws")"
     a=$SID
-    must_sh "$a" 'echo written >/home/sandbox/f; mkdir /home/sandbox/d'
+    must_sh "$a" 'echo before >/home/sandbox/f'
     daemon_stop ws KILL
     daemon_start ws || fail "sbxd does not start over a killed one"
+    assert_eq "running $ws" "$(session_field "$a" '"\(.state) \(.workspace)"')" "the session taken over"
+    api GET "/v1/workspaces/$ws"
+    assert_eq "$a" "$(jb .session)" "the workspace's session after the restart"
+    api POST /v1/sessions "$(_ws_body "$ws")"
+    API_WHAT="another session on the workspace of a session taken over" expect_error 409 workspace_busy "$a"
+    must_sh "$a" 'cat /home/sandbox/f; echo after >>/home/sandbox/f'
+    assert_eq before "$SX_OUT" "the file in the session taken over"
+    api DELETE "/v1/sessions/$a"
     new_session "$(_ws_body "$ws")"
-    assert_ne "$a" "$SID" "a new session"
+    must_sh "$SID" 'cat /home/sandbox/f'
+    assert_eq "before
+after" "$SX_OUT" "the file once the session taken over was removed"
+    api DELETE "/v1/sessions/$SID"
+    LEAK_WHAT="after a session taken over with a workspace" assert_no_leaks ws
+}
+
+test_workspaces_of_a_session_that_died_while_sbxd_was_away_are_free_again() {
+    daemon_start ws || fail "sbxd did not start"
+    defer daemon_stop ws
+    local ws=orphan a init
+    new_session "$(_ws_body "$ws")"
+    a=$SID
+    init=$(session_field "$a" .pid)
+    must_sh "$a" 'echo written >/home/sandbox/f; mkdir /home/sandbox/d'
+    daemon_stop ws KILL
+    kill -KILL "$init"
+    wait_until 10 eval '! kill -0 "$init" 2>/dev/null' || fail "init $init did not die"
+    daemon_start ws || fail "sbxd does not start over a killed one"
+    api GET "/v1/sessions/$a"
+    API_WHAT="the session that died while sbxd was away" expect_error 410 session_lost "$a"
+    api GET "/v1/workspaces/$ws"
+    assert_eq "200 null" "$API_CODE $(jb .session)" "its workspace after the restart"
+    new_session "$(_ws_body "$ws")"
     must_sh "$SID" 'cat /home/sandbox/f && stat -c %u /home/sandbox/d'
     assert_eq "written
-1000" "$SX_OUT" "the files of the session that died with sbxd"
+1000" "$SX_OUT" "the files of the session that died"
     api DELETE "/v1/sessions/$SID"
-    LEAK_WHAT="after the restart over a killed sbxd" assert_no_leaks ws
+    LEAK_WHAT="after the restart over a killed sbxd and a dead session" assert_no_leaks ws
 }
 
 test_workspaces_cli_create_run_ls_inspect_rm() {

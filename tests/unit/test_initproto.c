@@ -13,7 +13,9 @@ static void test_exec_round_trip(void)
     const char *argv[] = {"sh", "-c", "echo hi"};
     const char *env[] = {"A=1", "PATH=/bin"};
     struct ip_exec e = {.uid = 1000, .gid = 1001, .flags = IP_EXEC_ROOT_CAPS, .cwd = "/tmp",
-                        .argc = 3, .argv = argv, .envc = 2, .env = env};
+                        .argc = 3, .argv = argv, .envc = 2, .env = env,
+                        .keep = IP_KEEP_STDOUT | IP_KEEP_CONN, .cols = 120, .rows = 40,
+                        .meta = "{\"bg\":true}"};
     struct ip_buf b;
     ip_buf_init(&b);
     CHECK(ip_exec_encode(&b, 42, &e) == 0);
@@ -28,8 +30,38 @@ static void test_exec_round_trip(void)
     CHECK_STR(d.argv[2], "echo hi");
     CHECK(d.argv[3] == NULL && d.env[2] == NULL);
     CHECK_STR(d.env[1], "PATH=/bin");
+    CHECK(d.keep == (IP_KEEP_STDOUT | IP_KEEP_CONN) && d.cols == 120 && d.rows == 40);
+    CHECK_STR(d.meta, "{\"bg\":true}");
     ip_exec_free(&d);
     ip_buf_free(&b);
+}
+
+/* init makes the pty master itself: a request naming it, or unknown kept
+ * fds, or an oversized meta record, is malformed. */
+static void test_decode_rejects_bad_keep_masks_and_huge_meta(void)
+{
+    const char *argv[] = {"true"};
+    uint32_t masks[] = {IP_KEEP_PTY, 0x20, 0x80000000u};
+    for (size_t i = 0; i < sizeof(masks) / sizeof(masks[0]); i++) {
+        struct ip_exec e = {.cwd = "/", .argc = 1, .argv = argv, .keep = masks[i]};
+        struct ip_buf b;
+        ip_buf_init(&b);
+        CHECK(ip_exec_encode(&b, 1, &e) == 0);
+        struct ip_exec d;
+        CHECK(ip_exec_decode(b.data + sizeof(struct ip_hdr), b.len - sizeof(struct ip_hdr), &d) < 0);
+        ip_buf_free(&b);
+    }
+    char *big = malloc(IP_META_MAX + 2);
+    memset(big, 'm', IP_META_MAX + 1);
+    big[IP_META_MAX + 1] = '\0';
+    struct ip_exec e = {.cwd = "/", .argc = 1, .argv = argv, .meta = big};
+    struct ip_buf b;
+    ip_buf_init(&b);
+    CHECK(ip_exec_encode(&b, 1, &e) == 0);
+    struct ip_exec d;
+    CHECK(ip_exec_decode(b.data + sizeof(struct ip_hdr), b.len - sizeof(struct ip_hdr), &d) < 0);
+    ip_buf_free(&b);
+    free(big);
 }
 
 static void test_decode_rejects_every_truncation(void)
@@ -127,6 +159,7 @@ int main(void)
 {
     RUN(test_exec_round_trip);
     RUN(test_decode_rejects_every_truncation);
+    RUN(test_decode_rejects_bad_keep_masks_and_huge_meta);
     RUN(test_decode_rejects_hostile_counts_and_strings);
     RUN(test_send_recv_carries_fds_and_simple_messages);
     RUN(test_recv_truncated_record_is_emsgsize);

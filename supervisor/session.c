@@ -129,7 +129,7 @@ int session_parse_network(struct sbxd *d, struct json_object *net, const char *w
 int session_parse_create(struct sbxd *d, struct json_object *body, struct session_create_req *req,
                          sbx_err *err)
 {
-    static const char *const fields[] = {"image", "limits",  "env",          "labels",   "ttl",
+    static const char *const fields[] = {"image",        "limits",  "env",       "labels", "ttl",
                                          "idle_timeout", "network", "workspace", NULL};
     memset(req, 0, sizeof(*req));
     if (json_check_fields(body, "", fields, err) < 0) return -1;

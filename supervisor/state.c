@@ -1,8 +1,8 @@
 /* state.c - session records in STATE/run (see state.h). A record holds what
  * cannot be found again from the host: the request's parameters (image,
- * limits, env, labels, policy, TTL, idle timeout, named workspace), the id slot, and which
- * process is the sandbox's init (pid + start time, so a recycled pid is
- * never mistaken for it). Processes are not recorded here: init holds them
+ * limits, env, labels, policy, TTL, idle timeout, named workspace), the id
+ * slot, and which process is the sandbox's init (pid + start time, so a
+ * recycled pid is never mistaken for it). Processes are not recorded here: init holds them
  * (initproto.h). */
 #include "state.h"
 

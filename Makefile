@@ -57,6 +57,7 @@ SBXD_SRC   := $(COMMON_SRC) common/http.c \
               supervisor/limits.c supervisor/egress.c supervisor/shimctl.c supervisor/imgstore.c \
               supervisor/imgimport.c supervisor/bodypipe.c supervisor/helper.c supervisor/files.c \
               supervisor/fileops.c supervisor/init/caps.c supervisor/logring.c \
+              supervisor/workspace.c supervisor/wsrules.c \
               supervisor/procapi.c supervisor/state.c supervisor/enter.c supervisor/sbjob.c \
               supervisor/jobio.c supervisor/archives.c $(POLICY_SRC)
 # Tar packing and safe extraction (libarchive), shared by sbx-archive and the CLI.
@@ -65,7 +66,8 @@ ARCHIVE_LIB_SRC := archive/names.c archive/dirlist.c archive/unpack.c archive/co
 # The CLI's pure-logic modules (unit-tested).
 CLI_PURE   := cli/jsontext.c cli/audit.c
 CLI_SRC    := common/error.c common/json.c cli/sbx.c cli/client.c cli/image.c cli/cp.c cli/cpdir.c \
-              cli/packer.c cli/proc.c cli/table.c $(CLI_PURE) $(POLICY_SRC) $(ARCHIVE_LIB_SRC)
+              cli/packer.c cli/proc.c cli/table.c cli/workspace.c \
+              $(CLI_PURE) $(POLICY_SRC) $(ARCHIVE_LIB_SRC)
 INIT_SRC   := supervisor/init/sbx-init.c supervisor/init/caps.c common/initproto.c
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
@@ -142,7 +144,8 @@ $(BUILD)/tests/test_archive_%: tests/unit/test_archive_%.c $(call obj,$(ARCHIVE_
 	    $$($(PKG_CONFIG) --libs libarchive)
 
 # Object files of sbxd's pure-logic modules that unit tests link against.
-UNIT_LINK := $(call obj,$(COMMON_SRC) common/http.c supervisor/limits.c supervisor/fileops.c supervisor/logring.c $(POLICY_SRC) $(CLI_PURE))
+UNIT_LINK := $(call obj,$(COMMON_SRC) common/http.c supervisor/limits.c supervisor/fileops.c supervisor/logring.c \
+                        supervisor/wsrules.c $(POLICY_SRC) $(CLI_PURE))
 $(BUILD)/tests/%: tests/unit/%.c $(UNIT_LINK) tests/unit/unit.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Isupervisor $(CFLAGS) $(LDFLAGS) -o $@ $< $(UNIT_LINK) \

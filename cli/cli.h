@@ -1,8 +1,8 @@
 /* cli.h - what cli/sbx.c shares with the files of its bigger commands
- * (cli/image.c, cli/cp.c, cli/proc.c): exit statuses, printing errors and results the one
- * way, option errors, the client to sbxd; and what those files share with
- * each other: human sizes and the progress line of a streamed transfer
- * (defined in cli/image.c).
+ * (cli/image.c, cli/cp.c, cli/proc.c, cli/workspace.c): exit statuses,
+ * printing errors and results the one way, option errors, the client to sbxd;
+ * and what those files share with each other: human sizes and the progress
+ * line of a streamed transfer (defined in cli/image.c).
  *
  * Must never: grow state. These are sbx.c's helpers, declared for reuse; a
  * command file owns its own syntax, requests and output. */
@@ -123,6 +123,10 @@ int exec_outcome(const char *id, int rc, const struct sbx_exec_result *r, const 
 /* sbx image (cli/image.c). */
 extern const char help_image[];
 int cmd_image(int argc, char **argv);
+
+/* sbx workspace (cli/workspace.c). */
+extern const char help_workspace[];
+int cmd_workspace(int argc, char **argv);
 
 /* sbx cp (cli/cp.c). */
 extern const char help_cp[];

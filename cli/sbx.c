@@ -8,8 +8,8 @@
  *
  * Commands big enough for a file of their own (`sbx image`: cli/image.c;
  * `sbx cp`: cli/cp.c; `sbx shell`, `ps`, `logs`, `kill`, `wait`, `keepalive`
- * and the terminal side of exec -i/--tty: cli/proc.c) use the helpers
- * declared in cli/cli.h.
+ * and the terminal side of exec -i/--tty: cli/proc.c; `sbx workspace`:
+ * cli/workspace.c) use the helpers declared in cli/cli.h.
  *
  * Must never: talk HTTP or touch libcurl directly (that is cli/client.c),
  * check value ranges the daemon owns (memory, pids, cpu, ttl limits, env
@@ -211,6 +211,7 @@ enum {
     OPT_SESSION,
     OPT_DECISION,
     OPT_SINCE,
+    OPT_WORKSPACE,
     OPT_TTY,
     OPT_LOG_BUFFER,
     OPT_IDLE_TIMEOUT,
@@ -307,6 +308,7 @@ static int net_opts_check(const struct net_opts *o, sbx_err *err)
 
 struct create_opts {
     const char *image;
+    const char *workspace;
     const char *memory;
     bool has_pids, has_cpu, has_ttl, has_idle;
     int64_t pids, ttl, idle;
@@ -348,6 +350,10 @@ static int create_option(struct create_opts *o, int c, const char *arg, sbx_err 
     case OPT_IMAGE:
         if (!*arg) return syntax_error(err, "--image: empty image name");
         o->image = arg;
+        return 1;
+    case OPT_WORKSPACE:
+        if (!*arg) return syntax_error(err, "--workspace: empty workspace name");
+        o->workspace = arg;
         return 1;
     case OPT_MEMORY:
         if (!*arg) return syntax_error(err, "--memory: empty size");
@@ -414,6 +420,7 @@ static int exec_option(struct exec_opts *o, int c, const char *arg, sbx_err *err
 
 #define CREATE_LONGOPTS                                                                            \
     {"image", required_argument, NULL, OPT_IMAGE},                                                 \
+        {"workspace", required_argument, NULL, OPT_WORKSPACE},                                     \
         {"memory", required_argument, NULL, OPT_MEMORY},                                           \
         {"pids", required_argument, NULL, OPT_PIDS}, {"cpu", required_argument, NULL, OPT_CPU},    \
         {"label", required_argument, NULL, OPT_LABEL}, {"ttl", required_argument, NULL, OPT_TTL},  \
@@ -457,6 +464,9 @@ static int create_body(const struct create_opts *o, json_object **out, sbx_err *
     if (o->labels && add_member(body, "labels", json_object_get(o->labels), err) < 0) return -1;
     if (o->has_ttl && add_member(body, "ttl", json_object_new_int64(o->ttl), err) < 0) return -1;
     if (o->has_idle && add_member(body, "idle_timeout", json_object_new_int64(o->idle), err) < 0)
+        return -1;
+    if (o->workspace &&
+        add_member(body, "workspace", json_object_new_string(o->workspace), err) < 0)
         return -1;
     if (net_opts_given(&o->net)) {
         json_object *net = NULL;
@@ -725,6 +735,7 @@ static const char help_main[] =
     "  rm        Remove sessions\n"
     "  cp        Copy files and directories between the host and a session\n"
     "  image     Import, list, inspect and remove images\n"
+    "  workspace List, inspect and remove named workspaces\n"
     "  network   Show or change a session's egress policy\n"
     "  policy    Check an egress policy file, or show its canonical form\n"
     "  audit     Show the egress audit log (what sandboxes reached or tried to)\n"
@@ -740,6 +751,9 @@ static const char help_main[] =
 
 #define CREATE_OPTS_HELP                                                                           \
     "      --image NAME     Image to use (required)\n"                                             \
+    "      --workspace NAME Keep the session's files in workspace NAME: made if new,\n"            \
+    "                       found as the last session left it if not (see 'sbx\n"                  \
+    "                       workspace --help')\n"                                                  \
     "      --memory SIZE    Memory limit: bytes, or a number with K, M or G (default 512M)\n"      \
     "      --pids N         Maximum number of processes (default 1024)\n"                          \
     "      --cpu N          CPUs, e.g. 0.5 (default: no limit)\n"                                  \
@@ -1773,6 +1787,7 @@ static const struct command commands[] = {
     {"rm", cmd_rm, help_rm},
     {"cp", cmd_cp, help_cp},
     {"image", cmd_image, help_image},
+    {"workspace", cmd_workspace, help_workspace},
     {"network", cmd_network, help_network},
     {"policy", cmd_policy, help_policy},
     {"audit", cmd_audit, help_audit},

@@ -14,6 +14,7 @@
 #include "server.h"
 #include "session.h"
 #include "util.h"
+#include "workspace.h"
 
 static int is_session_id(const char *s)
 {
@@ -165,6 +166,22 @@ static void image_one(struct conn *c, const char *ref)
     method_not_allowed(c, "GET or DELETE");
 }
 
+static void workspace_one(struct conn *c, const char *name)
+{
+    int m = c->req.method;
+    sbx_err err;
+    if (m == HTTP_GET) {
+        struct json_object *o;
+        if (workspace_inspect(g_sbxd, name, &o, &err) < 0) return conn_respond_error(c, &err);
+        return conn_respond(c, 200, o);
+    }
+    if (m == HTTP_DELETE) {
+        if (workspace_remove(g_sbxd, name, &err) < 0) return conn_respond_error(c, &err);
+        return conn_respond(c, 204, NULL);
+    }
+    method_not_allowed(c, "GET or DELETE");
+}
+
 static void keepalive(struct conn *c, struct session *s)
 {
     struct json_object *o = json_object_new_object();
@@ -201,6 +218,13 @@ void api_dispatch(struct conn *c)
             return method_not_allowed(c, "GET or POST");
         }
         if (n == 3 && strcmp(seg[1], "images") == 0) return image_one(c, seg[2]);
+        if (n == 2 && strcmp(seg[1], "workspaces") == 0) {
+            if (m != HTTP_GET) return method_not_allowed(c, "GET");
+            struct json_object *o = json_object_new_object();
+            json_object_object_add(o, "workspaces", workspace_list(g_sbxd));
+            return conn_respond(c, 200, o);
+        }
+        if (n == 3 && strcmp(seg[1], "workspaces") == 0) return workspace_one(c, seg[2]);
         if (n >= 3 && strcmp(seg[1], "sessions") == 0) {
             struct session *s = is_session_id(seg[2]) ? session_find(g_sbxd, seg[2]) : NULL;
             if (n == 3) {

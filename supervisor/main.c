@@ -31,6 +31,7 @@
 #include "helper.h"
 #include "imgimport.h"
 #include "imgstore.h"
+#include "workspace.h"
 
 struct sbxd *g_sbxd;
 
@@ -39,7 +40,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: sbxd [options]\n"
             "  --socket PATH      API socket (default /run/sbx/sbxd.sock)\n"
-            "  --state-dir DIR    state: sessions' workspaces (default /var/lib/sbx)\n"
+            "  --state-dir DIR    state: sessions' writable layers, named workspaces, the\n"
+            "                     image store (default /var/lib/sbx)\n"
             "  --image-dir DIR    directory images, one DIR/NAME/rootfs each (default\n"
             "                     STATE/images); imported images live in STATE/store\n"
             "  --import PATH      the sbx-import binary (default: next to sbxd, or\n"
@@ -294,6 +296,11 @@ int main(int argc, char **argv)
         log_warn("the filesystem of %s does not support idmapped mounts: image files will "
                  "appear owned by nobody inside sandboxes (use ext4, xfs or btrfs)",
                  d.cfg.image_dir);
+    /* before sessions are taken over: theirs may be attached to one */
+    if (workspace_init(&d, &err) < 0) {
+        log_error("start-up: workspaces: %s", err.msg);
+        return 1;
+    }
     if (store_open(&d, &err) < 0) {
         log_error("start-up: image store: %s", err.msg);
         return 1;

@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "userns.h"
+#include "wsrules.h"
 
 /* Docker's defaults (moby profiles): masked and read-only /proc paths. */
 static const char *const masked_paths[] = {
@@ -99,6 +101,33 @@ static int remount_ro(int rootfd, const char *rel, unsigned long extra, sbx_err 
     return 0;
 }
 
+/* A named workspace (cwd: <ws>): a detached clone of its directory,
+ * idmapped so that the ids its files have on disk appear as the session's
+ * (wsrules.h), attached at <ws>/ws. upper/ and work/ are both in it: overlayfs
+ * wants them on one mount. */
+static int attach_workspace(const struct sandbox_spec *spec, sbx_err *err)
+{
+    char map[128];
+    if (ws_idmap_text(spec->workspace_id_base, spec->id_base, spec->id_count, map, sizeof(map)) < 0)
+        return sbx_error(
+            err, EINVAL, "workspace %s: unusable id ranges (files at %u, session at %u)",
+            spec->workspace, (unsigned)spec->workspace_id_base, (unsigned)spec->id_base);
+    _cleanup_close_ int userns = userns_create_map(map, err);
+    if (userns < 0) return sbx_error_wrap(err, "workspace %s", spec->workspace);
+    if (mkdir("ws", 0700) < 0 && errno != EEXIST)
+        return sbx_error(err, errno, "mkdir %s/ws", spec->ws_dir);
+    _cleanup_close_ int tree =
+        (int)syscall(SYS_open_tree, AT_FDCWD, spec->workspace,
+                     OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
+    if (tree < 0) return sbx_error(err, errno, "open_tree %s", spec->workspace);
+    struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns};
+    if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
+        return sbx_error(err, errno, "idmap workspace %s", spec->workspace);
+    if (syscall(SYS_move_mount, tree, "", AT_FDCWD, "ws", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        return sbx_error(err, errno, "attach workspace %s at %s/ws", spec->workspace, spec->ws_dir);
+    return 0;
+}
+
 /* The image's layers (spec->image_rootfs: top first, ':'-separated) under the
  * session's upper dir. With idmapped mounts each layer is a detached clone
  * mapped into the session's userns, attached at <ws>/lower/<i>; the overlay
@@ -157,16 +186,27 @@ int mounts_prepare_root(const struct sandbox_spec *spec, int userns_fd, sbx_err 
             use = rel;
         }
         int w = snprintf(opts + o, sizeof(opts) - o, "%s%s", i ? ":" : "", use);
-        if (w < 0 || (size_t)w >= sizeof(opts) - o - 64) {
+        if (w < 0 || (size_t)w >= sizeof(opts) - o - 128) {
             sbx_error(err, E2BIG, "image has too many layers for one overlayfs mount");
             goto out;
         }
         o += (size_t)w;
     }
-    snprintf(opts + o, sizeof(opts) - o, ",upperdir=upper,workdir=work");
+    if (spec->workspace && spec->workspace[0]) {
+        if (attach_workspace(spec, err) < 0) goto out;
+        /* The upper layer outlives its lower layers (the next session may use
+         * another image): nothing in it may refer to them. No index (it pins
+         * the upper to its first lower), no metacopy (data left in a lower),
+         * no redirects (lower paths). */
+        snprintf(opts + o, sizeof(opts) - o,
+                 ",upperdir=ws/upper,workdir=ws/work,index=off,metacopy=off,redirect_dir=off");
+    } else {
+        snprintf(opts + o, sizeof(opts) - o, ",upperdir=upper,workdir=work");
+    }
     if (mount("overlay", "merged", "overlay", MS_NOSUID | MS_NODEV, opts) < 0) {
         sbx_error(err, errno, "mount overlay root (image %s, workspace %s/upper)",
-                  spec->image_rootfs, spec->ws_dir);
+                  spec->image_rootfs,
+                  spec->workspace && spec->workspace[0] ? spec->workspace : spec->ws_dir);
         goto out;
     }
     rc = 0;

@@ -110,6 +110,8 @@ static int wait_go(int ctl, struct sandbox_spec *spec, sbx_err *err)
     spec->image_rootfs = ip_get_str(&b);
     spec->tmp_size = (uint64_t)ip_get_u32(&b) << 20;
     spec->idmap = (int)ip_get_u32(&b);
+    spec->workspace = ip_get_str(&b);
+    spec->workspace_id_base = (uid_t)ip_get_u32(&b);
     if (h.type != IP_SETUP_GO || b.failed) return sbx_error(err, EPROTO, "bad GO message");
     return 0;
 }
@@ -343,6 +345,8 @@ int sandbox_launch(struct sandbox *sb, const struct sandbox_spec *spec, sbx_err 
     ip_put_str(&b, spec->image_rootfs);
     ip_put_u32(&b, (uint32_t)(spec->tmp_size >> 20));
     ip_put_u32(&b, (uint32_t)spec->idmap);
+    ip_put_str(&b, spec->workspace ? spec->workspace : "");
+    ip_put_u32(&b, (uint32_t)spec->workspace_id_base);
     int r = b.failed ? -ENOMEM : ip_send(sb->ctl_fd, b.data, b.len, NULL, 0);
     ip_buf_free(&b);
     if (r < 0) return sbx_error(err, -r, "start sandbox: send request to the setup child");

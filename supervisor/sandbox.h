@@ -4,7 +4,8 @@
  *   sbxd     clone3(NEWNET|NEWNS|INTO_CGROUP) -> setup child C   (root, initial userns)
  *   C        join v1 cgroups (hybrid), lo up, make / private,
  *            create the session userns (ids mapped to the slot's host range),
- *            idmapped read-only image + overlay (upper = workspace) at <ws>/merged,
+ *            idmapped read-only image + overlay (upper = workspace) at <ws>/merged
+ *            (a named workspace: idmapped from its ids to the session's first),
  *            setns(userns), become ns root, unshare(NEWNS|NEWIPC|NEWUTS|NEWCGROUP),
  *            clone3(NEWPID|PARENT|PIDFD) -> P1, send P1's pid + pidfd to sbxd, exit
  *   P1       (pid 1) proc, dev, tmp, masked/read-only paths, pivot_root,
@@ -38,6 +39,10 @@ struct sandbox_spec {
     const char *image_rootfs; /* read-only lower layer */
     uint64_t tmp_size;
     int idmap; /* image filesystem supports idmapped mounts */
+    /* a named workspace (supervisor/workspace.h): its dir, with upper/ and
+     * work/, replaces <ws_dir>/upper and work; NULL or "": the session's own */
+    const char *workspace;
+    uid_t workspace_id_base; /* host id of sandbox id 0 in the workspace's files */
 };
 
 struct sandbox {

@@ -79,6 +79,8 @@ struct sbxd {
     int idmap; /* image dir supports idmapped mounts */
     struct img_store store;
     char sessions_dir[4096];
+    char workspaces_dir[4096]; /* named workspaces (workspace.h) */
+    int ws_idmap;              /* ... on a filesystem with idmapped mounts */
     struct session *sessions;
     unsigned nsessions, nexecs;
     struct session *warm; /* the warm pool (not sessions yet) */

@@ -29,6 +29,7 @@
 #include "shimctl.h"
 #include "state.h"
 #include "util.h"
+#include "workspace.h"
 
 #define TTL_MAX (30LL * 24 * 3600)
 #define POLICY_FILE_MAX (1 << 20)
@@ -128,8 +129,8 @@ int session_parse_network(struct sbxd *d, struct json_object *net, const char *w
 int session_parse_create(struct sbxd *d, struct json_object *body, struct session_create_req *req,
                          sbx_err *err)
 {
-    static const char *const fields[] = {"image",   "limits",       "env", "labels",
-                                         "ttl",     "idle_timeout", "network", NULL};
+    static const char *const fields[] = {"image",        "limits",  "env",       "labels", "ttl",
+                                         "idle_timeout", "network", "workspace", NULL};
     memset(req, 0, sizeof(*req));
     if (json_check_fields(body, "", fields, err) < 0) return -1;
     if (json_get_str(body, "", "image", 1, &req->image, err) < 0) return -1;
@@ -146,6 +147,8 @@ int session_parse_create(struct sbxd *d, struct json_object *body, struct sessio
     if (json_get_int(body, "", "idle_timeout", 1, TTL_MAX, &present, &req->idle_timeout, err) < 0)
         return -1;
     if (!present) req->idle_timeout = 0;
+    if (json_get_str(body, "", "workspace", 0, &req->workspace, err) < 0) return -1;
+    if (req->workspace && workspace_parse_name(req->workspace, err) < 0) return -1;
     struct json_object *net;
     if (json_get_obj(body, "", "network", &net, err) < 0) return -1;
     if (net) return session_parse_network(d, net, "network", &req->policy, err);
@@ -210,6 +213,7 @@ static void remove_traces(struct sbxd *d, struct session *s)
     s->net_attached = 0; /* the link dies with the net namespace (egress.h) */
     if (rm_rf(s->ws_dir, &err) < 0) log_error("session %s: workspace: %s", s->id, err.msg);
     slot_put(&d->slots, s->slot);
+    if (s->workspace[0]) workspace_detach(d, s); /* its files stay */
 }
 
 static void warm_cb(evutil_socket_t fd, short ev, void *arg);
@@ -509,8 +513,15 @@ int session_create(struct sbxd *d, const struct session_create_req *req, struct 
 {
     static struct img_resolved img;
     if (store_resolve(d, req->image, &img, err) < 0) return sbx_error_wrap(err, "create session");
+    if (req->workspace && workspace_check_free(d, req->workspace, err) < 0)
+        return sbx_error_wrap(err, "create session");
     struct session *s;
     if (session_take(d, &s, err) < 0) return sbx_error_wrap(err, "create session");
+    struct ws_attach wsa = {.created = 0};
+    if (req->workspace) {
+        if (workspace_attach(d, req->workspace, s->id_base, &wsa, err) < 0) goto fail;
+        snprintf(s->workspace, sizeof(s->workspace), "%s", req->workspace);
+    }
     snprintf(s->image_rootfs, sizeof(s->image_rootfs), "%s", img.lowers);
     snprintf(s->image, sizeof(s->image), "%s", req->image);
     snprintf(s->image_id, sizeof(s->image_id), "%s", img.id);
@@ -531,6 +542,8 @@ int session_create(struct sbxd *d, const struct session_create_req *req, struct 
     spec.image_rootfs = s->image_rootfs;
     spec.tmp_size = limits_tmp_size(&s->limits);
     spec.idmap = img.idmap;
+    spec.workspace = s->workspace[0] ? wsa.path : NULL;
+    spec.workspace_id_base = wsa.id_base;
     if (sandbox_launch(&s->sb, &spec, err) < 0) goto fail;
     if (cg_set_cpu(&d->cg, &s->cg, &s->limits, err) < 0) goto fail;
     cg_close_fds(&s->cg);
@@ -545,13 +558,16 @@ int session_create(struct sbxd *d, const struct session_create_req *req, struct 
     d->sessions = s;
     d->nsessions++;
     sbx_log(SBX_LOG_INFO, "session created", "session", s->id, "image", s->image, NULL);
+    if (s->workspace[0]) workspace_attached(d, s);
     schedule_refill(d, 3);
     *out = s;
     return 0;
 fail:
     state_remove(d, s->id);
     shimctl_session_remove(d, s);
+    s->workspace[0] = '\0'; /* never attached: no detach */
     remove_traces(d, s);
+    if (req->workspace) workspace_attach_undo(d, &wsa); /* after its sandbox is gone */
     free_session(s);
     schedule_refill(d, 0);
     return sbx_error_wrap(err, "create session");
@@ -667,6 +683,8 @@ struct json_object *session_to_json(struct sbxd *d, struct session *s)
     json_object_object_add(o, "created_at", json_time_utc(s->created));
     json_object_object_add(o, "expires_at", s->expires ? json_time_utc(s->expires) : NULL);
     json_object_object_add(o, "ttl", s->ttl ? json_object_new_int64(s->ttl) : NULL);
+    json_object_object_add(o, "workspace",
+                           s->workspace[0] ? json_object_new_string(s->workspace) : NULL);
     json_object_object_add(o, "idle_timeout",
                            s->idle_timeout ? json_object_new_int64(s->idle_timeout) : NULL);
     json_object_object_add(o, "limits", limits_to_json(&s->limits));
@@ -702,6 +720,8 @@ static int is_live(const char *name, void *ud)
     return session_find(ud, name) != NULL;
 }
 
+/* Named workspaces live in STATE/workspaces, not here: they stay (attached
+ * to the sessions taken over, free otherwise). */
 void session_cleanup_stale(struct sbxd *d)
 {
     int n = cg_remove_stale(&d->cg, is_live, d);
@@ -789,6 +809,7 @@ static void bury(struct sbxd *d, struct session *s, int slot_taken, const char *
     if (d->cfg.network) egress_detach(&d->egress, s->id);
     if (rm_rf(s->ws_dir, &err) < 0) log_error("session %s: workspace: %s", s->id, err.msg);
     if (slot_taken) slot_put(&d->slots, s->slot);
+    if (s->workspace[0]) workspace_detach(d, s); /* free again, its files kept */
     state_remove(d, s->id);
     struct lost_session *l = calloc(1, sizeof(*l));
     if (l) {

@@ -22,6 +22,7 @@ struct session {
     char image_id[72]; /* "sha256:..." for store images, "" for directory images */
     char image_rootfs[4096]; /* overlayfs lower layers, top first, ':'-separated */
     char ws_dir[4096];
+    char workspace[64]; /* the named workspace attached (workspace.h), or "" */
     struct limits limits;
     struct json_object *env;    /* {"K": "V"} */
     struct json_object *labels; /* {"k": "v"} */
@@ -51,6 +52,7 @@ struct session_create_req {
     struct json_object *env, *labels; /* borrowed */
     struct json_object *policy;        /* owned: canonical egress policy */
     int64_t ttl, idle_timeout;
+    const char *workspace; /* borrowed; NULL: none */
 };
 
 /* Parse "network" (an inline policy, or {"policy": "NAME"} naming

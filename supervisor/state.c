@@ -1,8 +1,8 @@
 /* state.c - session records in STATE/run (see state.h). A record holds what
  * cannot be found again from the host: the request's parameters (image,
- * limits, env, labels, policy, TTL, idle timeout), the id slot, and which
- * process is the sandbox's init (pid + start time, so a recycled pid is
- * never mistaken for it). Processes are not recorded here: init holds them
+ * limits, env, labels, policy, TTL, idle timeout, named workspace), the id
+ * slot, and which process is the sandbox's init (pid + start time, so a
+ * recycled pid is never mistaken for it). Processes are not recorded here: init holds them
  * (initproto.h). */
 #include "state.h"
 
@@ -20,6 +20,7 @@
 #include "log.h"
 #include "session.h"
 #include "util.h"
+#include "wsrules.h"
 
 #define RECORD_MAX (4u << 20)
 
@@ -37,6 +38,7 @@ static struct json_object *record(struct session *s)
     json_object_object_add(o, "image_id", json_object_new_string(s->image_id));
     json_object_object_add(o, "image_rootfs", json_object_new_string(s->image_rootfs));
     json_object_object_add(o, "ws_dir", json_object_new_string(s->ws_dir));
+    json_object_object_add(o, "workspace", json_object_new_string(s->workspace));
     struct json_object *l = json_object_new_object();
     json_object_object_add(l, "memory", json_object_new_int64((int64_t)s->limits.memory));
     json_object_object_add(l, "pids", json_object_new_int64(s->limits.pids));
@@ -132,6 +134,10 @@ static int from_record(struct sbxd *d, struct json_object *o, const char *name, 
     char want[sizeof(s->ws_dir) + 32];
     snprintf(want, sizeof(want), "%s/%s", d->sessions_dir, s->id);
     if (strcmp(want, s->ws_dir) != 0) return -1;
+    /* its named workspace stays attached to it (absent in records of older sbxds) */
+    const char *ws = get_s(o, "workspace");
+    if (ws && *ws && (!ws_name_valid(ws) || copy_s(s->workspace, sizeof(s->workspace), ws) < 0))
+        return -1;
     struct json_object *l = get_o(o, "limits");
     if (!l) return -1;
     s->limits.memory = (uint64_t)get_i(l, "memory", &ok);

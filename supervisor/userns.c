@@ -64,6 +64,13 @@ uid_t slot_host_base(const struct slot_alloc *a, int slot)
 
 int userns_create(uid_t base, uint32_t count, sbx_err *err)
 {
+    char map[64];
+    snprintf(map, sizeof(map), "0 %u %u\n", (unsigned)base, count);
+    return userns_create_map(map, err);
+}
+
+int userns_create_map(const char *map, sbx_err *err)
+{
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0) return sbx_error(err, errno, "pipe");
     /* fork-like clone into a new user namespace; the child only waits. */
@@ -83,8 +90,7 @@ int userns_create(uid_t base, uint32_t count, sbx_err *err)
     }
     close(p[0]);
     int fd = -1, ret = -1;
-    char path[64], map[64];
-    snprintf(map, sizeof(map), "0 %u %u\n", (unsigned)base, count);
+    char path[64];
     snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
     if (write_file(path, map, err) < 0) goto out;
     snprintf(path, sizeof(path), "/proc/%d/gid_map", pid);

@@ -30,5 +30,8 @@ uid_t slot_host_base(const struct slot_alloc *a, int slot);
  * return an fd to it (O_CLOEXEC). Must run as root in the initial user
  * namespace. Briefly forks a holder process that lives until the fd is open. */
 int userns_create(uid_t base, uint32_t count, sbx_err *err);
+/* The same with map as the text of both uid_map and gid_map (one or more
+ * "inside outside count" lines), e.g. for an idmapped mount. */
+int userns_create_map(const char *map, sbx_err *err);
 
 #endif

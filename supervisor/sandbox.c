@@ -116,6 +116,24 @@ static int wait_go(int ctl, struct sandbox_spec *spec, sbx_err *err)
     return 0;
 }
 
+/* Close every fd from 3 up but those in keep (n of them, -1 ignored). */
+static void close_all_but(int *keep, int n)
+{
+    for (int i = 1; i < n; i++) /* insertion sort: a handful */
+        for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+            int t = keep[j];
+            keep[j] = keep[j - 1];
+            keep[j - 1] = t;
+        }
+    unsigned from = 3;
+    for (int i = 0; i < n; i++) {
+        if (keep[i] < (int)from) continue;
+        if ((unsigned)keep[i] > from) syscall(SYS_close_range, from, (unsigned)keep[i] - 1, 0);
+        from = (unsigned)keep[i] + 1;
+    }
+    syscall(SYS_close_range, from, ~0U, 0);
+}
+
 static __attribute__((noreturn)) void setup_main(struct sandbox_spec *spec, int ctl)
 {
     sbx_err err;
@@ -123,8 +141,13 @@ static __attribute__((noreturn)) void setup_main(struct sandbox_spec *spec, int 
     /* A warm setup child waiting for a request must not outlive sbxd. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() == 1) _exit(1);
-    /* sbxd's other fds are all CLOEXEC; still, this child must not keep
-     * the daemon's stdio tied to a client: keep only stderr for panics. */
+    /* It is a fork of sbxd, and may wait a long time in the warm pool: it
+     * must not keep copies of sbxd's fds (client connections, other
+     * sessions' pipes and control sockets), which would hold back EOFs and
+     * keep other sessions' namespaces alive. */
+    int keep[2 + CGV1_N] = {ctl, spec->init_memfd};
+    for (int i = 0; i < CGV1_N; i++) keep[2 + i] = spec->cg->v1procs[i];
+    close_all_but(keep, 2 + CGV1_N);
     if (spec->cg_mode == CG_HYBRID) {
         for (int i = 0; i < CGV1_N; i++) {
             if (write(spec->cg->v1procs[i], "0", 1) != 1) {

@@ -28,6 +28,9 @@ _stream_ended() { ! pgrep -f -P $$ '^curl .*/exec' >/dev/null; }
 _exited() { [ "$(_proc "$1" "$2" .state)" = exited ]; }
 # the session's processes on the host but the loops' short sleeps: pid and command
 _long_lived() { range_procs | awk '$4 == "sleep" && $5 == "0.2" { next } { $2 = ""; $3 = ""; print }' | sort; }
+# _veth ID: the session's veth end in the egress namespace ("" when none)
+_veth() { nsenter --net="$STATE/egress.netns" ip -o link show 2>/dev/null | grep -o " sbx$1[@:]" | tr -d ' @:'; }
+_no_veth() { [ -z "$(_veth "$1")" ]; }
 _n_started() { [ "$(cat "$T"/fg.*.out 2>/dev/null | grep -c '"type":"start"')" = "$1" ]; }
 
 test_kill9_with_20_background_processes_and_5_open_streams_loses_nothing() {
@@ -56,6 +59,7 @@ test_kill9_with_20_background_processes_and_5_open_streams_loses_nothing() {
     host_procs=$(_long_lived)
     cgs=$(cg_dirs "$CGN" "$sid")
     netns=$(readlink "/proc/$init_pid/ns/net")
+    assert_eq "sbx$sid" "$(_veth "$sid")" "the session's veth before the restart"
     assert_eq 27 "$(wc -l <<<"$host_procs")" "host processes of the session before the restart (init + 26)"
 
     daemon_stop k9r KILL
@@ -79,6 +83,7 @@ test_kill9_with_20_background_processes_and_5_open_streams_loses_nothing() {
         fail "host processes of the session changed across the restart: $(diff <(echo "$host_procs") <(echo "$after") | grep '^[<>]' | tr '\n' ';')"
     assert_eq "$cgs" "$(cg_dirs "$CGN" "$sid")" "cgroups after the restart"
     assert_eq "$netns" "$(readlink "/proc/$init_pid/ns/net")" "net namespace after the restart"
+    assert_eq "sbx$sid" "$(_veth "$sid")" "the session's veth after the restart"
     # output after the restart reaches the logs of every background process
     local before
     for i in 0 9 19; do
@@ -107,6 +112,7 @@ test_kill9_with_20_background_processes_and_5_open_streams_loses_nothing() {
     assert_eq after "$SX_OUT" "an exec after the restart"
     api DELETE "/v1/sessions/$sid"
     assert_eq 204 "$API_CODE" "DELETE after the restart"
+    wait_until 5 _no_veth "$sid" || fail "veth of the removed session still in the egress namespace"
     LEAK_WHAT="after the restart and DELETE" assert_no_leaks k9r
     daemon_stop k9r
     LEAK_WHAT="after stopping the restarted sbxd" assert_no_leaks k9r
@@ -153,6 +159,8 @@ test_session_whose_sandbox_died_while_sbxd_was_down_is_reported_lost_and_cleaned
     [ -e "$STATE/run/$dead.json" ] && fail "record of the lost session still there"
     [ -e "$STATE/sessions/$dead" ] && fail "workspace of the lost session still there"
     for d in $(cg_dirs "$CGN" "$dead"); do [ -d "$d" ] && fail "cgroup $d of the lost session still there"; done
+    assert_eq "" "$(_veth "$dead")" "veth of the lost session in the egress namespace"
+    assert_eq "sbx$alive" "$(_veth "$alive")" "veth of the session taken over"
     api DELETE "/v1/sessions/$dead"
     assert_eq 204 "$API_CODE" "DELETE of a lost session (already cleaned up)"
     api DELETE "/v1/sessions/$alive"

@@ -1,6 +1,8 @@
 /* http.c - request parsing with http-parser; see http.h. */
 #include "http.h"
 
+#include <stdarg.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +59,17 @@ int http_query_get(const char *query, const char *key, char *out, size_t cap)
 int http_req_fail(struct http_req *r, int status, const char *code, const char *msg)
 {
     return fail(r, status, code, msg);
+}
+
+int http_req_failf(struct http_req *r, int status, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    r->err_status = status;
+    r->err_code = code;
+    vsnprintf(r->err_msg, sizeof(r->err_msg), fmt, ap);
+    va_end(ap);
+    return -1;
 }
 
 static int count_header(struct http_req *r, size_t n)

@@ -65,6 +65,9 @@ const char *http_status_text(int status);
 int http_query_get(const char *query, const char *key, char *out, size_t cap);
 /* Set the error a refused request gets (for on_head); returns -1. */
 int http_req_fail(struct http_req *r, int status, const char *code, const char *msg);
+/* The same with a printf-style message. */
+__attribute__((format(printf, 4, 5))) int http_req_failf(struct http_req *r, int status,
+                                                         const char *code, const char *fmt, ...);
 /* Split the path on '/', e.g. "/v1/sessions/ab/exec" -> {"v1","sessions","ab","exec"}.
  * Returns the number of segments, or -1 if more than max or a segment is
  * empty, "." or "..". Segments point into buf (a copy of path). */

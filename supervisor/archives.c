@@ -61,17 +61,6 @@ static void run_helper(void *arg)
     _exit(127);
 }
 
-__attribute__((format(printf, 4, 5))) static int bad(struct conn *c, int status, const char *code,
-                                                     const char *fmt, ...)
-{
-    char msg[600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    return http_req_fail(&c->req, status, code, msg);
-}
-
 static int parse_args(struct conn *c, struct session *s, int put, struct aargs *a)
 {
     struct sbxd *d = g_sbxd;
@@ -80,34 +69,38 @@ static int parse_args(struct conn *c, struct session *s, int put, struct aargs *
     a->put = put;
     int r = http_query_get(q, "path", a->path, sizeof(a->path));
     if (r <= 0)
-        return bad(c, 400, "invalid_request",
-                   "query \"path\": %s (the directory in the sandbox, absolute, e.g. "
-                   "?path=/workspace, percent-encoded)",
-                   r < 0 ? "malformed or longer than 4095 bytes" : "missing");
+        return http_req_failf(&c->req, 400, "invalid_request",
+                              "query \"path\": %s (the directory in the sandbox, absolute, e.g. "
+                              "?path=/workspace, percent-encoded)",
+                              r < 0 ? "malformed or longer than 4095 bytes" : "missing");
     sbx_err err;
-    if (fo_check_path(a->path, &err) < 0) return bad(c, 400, "invalid_path", "%s", err.msg);
+    if (fo_check_path(a->path, &err) < 0)
+        return http_req_failf(&c->req, 400, "invalid_path", "%s", err.msg);
     snprintf(a->format, sizeof(a->format), "%s", put ? "auto" : "tar");
     r = http_query_get(q, "format", a->format, sizeof(a->format));
     if (r < 0 || (strcmp(a->format, "tar") && strcmp(a->format, "tar.gz") &&
                   strcmp(a->format, "tar.zst") && (!put || strcmp(a->format, "auto"))))
-        return bad(c, 400, "invalid_request", "query \"format\": %s",
-                   put ? "tar, tar.gz, tar.zst or auto (the default: detected from the body)"
-                       : "tar (the default), tar.gz or tar.zst");
+        return http_req_failf(
+            &c->req, 400, "invalid_request", "query \"format\": %s",
+            put ? "tar, tar.gz, tar.zst or auto (the default: detected from the body)"
+                : "tar (the default), tar.gz or tar.zst");
     char v[16];
     r = http_query_get(q, "user", v, sizeof(v));
     if (r < 0 || (r > 0 && strcmp(v, "root") && strcmp(v, "sandbox")))
-        return bad(c, 400, "invalid_request", "%s", "query \"user\": root or sandbox (the default)");
+        return http_req_failf(&c->req, 400, "invalid_request", "%s",
+                              "query \"user\": root or sandbox (the default)");
     a->root = r > 0 && !strcmp(v, "root");
     snprintf(a->max_bytes, sizeof(a->max_bytes), "%llu",
              (unsigned long long)d->cfg.archive_max_bytes);
     snprintf(a->max_entries, sizeof(a->max_entries), "%llu",
              (unsigned long long)d->cfg.archive_max_entries);
     if (s->state != S_RUNNING)
-        return bad(c, 409, "conflict", "session %s is not running; remove it and create a new one",
-                   s->id);
+        return http_req_failf(&c->req, 409, "conflict",
+                              "session %s is not running; remove it and create a new one", s->id);
     if (helper_exe_path(d->cfg.archive_path, "sbx-archive", a->exe, sizeof(a->exe)) < 0 ||
         access(a->exe, X_OK) != 0)
-        return bad(c, 500, "internal", "sbx-archive not found at %s (pass sbxd --archive)", a->exe);
+        return http_req_failf(&c->req, 500, "internal",
+                              "sbx-archive not found at %s (pass sbxd --archive)", a->exe);
     return 0;
 }
 

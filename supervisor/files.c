@@ -72,17 +72,6 @@ static void worker(void *arg)
 
 /* ------------------------------------------------------------ sbxd side -- */
 
-__attribute__((format(printf, 4, 5))) static int bad(struct conn *c, int status, const char *code,
-                                                     const char *fmt, ...)
-{
-    char msg[600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    return http_req_fail(&c->req, status, code, msg);
-}
-
 /* Query -> args; on error the request's error is set (http_req_fail) and -1 returned. */
 static int parse_args(struct conn *c, struct session *s, enum fop op, struct fargs *a)
 {
@@ -96,17 +85,20 @@ static int parse_args(struct conn *c, struct session *s, enum fop op, struct far
     const char *pkey = op == FOP_RENAME ? "from" : "path";
     int r = http_query_get(q, pkey, a->path, sizeof(a->path));
     if (r <= 0)
-        return bad(c, 400, "invalid_request",
-                   "query \"%s\": %s (an absolute path in the sandbox, e.g. ?%s=/workspace/app.js, "
-                   "percent-encoded)",
-                   pkey, r < 0 ? "malformed or longer than 4095 bytes" : "missing", pkey);
-    if (fo_check_path(a->path, &err) < 0) return bad(c, 400, "invalid_path", "%s", err.msg);
+        return http_req_failf(
+            &c->req, 400, "invalid_request",
+            "query \"%s\": %s (an absolute path in the sandbox, e.g. ?%s=/workspace/app.js, "
+            "percent-encoded)",
+            pkey, r < 0 ? "malformed or longer than 4095 bytes" : "missing", pkey);
+    if (fo_check_path(a->path, &err) < 0)
+        return http_req_failf(&c->req, 400, "invalid_path", "%s", err.msg);
     if (op == FOP_RENAME) {
         r = http_query_get(q, "to", a->to, sizeof(a->to));
         if (r <= 0)
-            return bad(c, 400, "invalid_request", "%s",
-                       "query \"to\": missing or malformed (the new absolute path)");
-        if (fo_check_path(a->to, &err) < 0) return bad(c, 400, "invalid_path", "%s", err.msg);
+            return http_req_failf(&c->req, 400, "invalid_request", "%s",
+                                  "query \"to\": missing or malformed (the new absolute path)");
+        if (fo_check_path(a->to, &err) < 0)
+            return http_req_failf(&c->req, 400, "invalid_path", "%s", err.msg);
     }
     static const struct {
         const char *key;
@@ -118,7 +110,8 @@ static int parse_args(struct conn *c, struct session *s, enum fop op, struct far
         r = http_query_get(q, flags[i].key, v, sizeof(v));
         if (r == 0) continue;
         if (r < 0 || (strcmp(v, "1") && strcmp(v, "true") && strcmp(v, "0") && strcmp(v, "false")))
-            return bad(c, 400, "invalid_request", "query \"%s\": use 1 or 0", flags[i].key);
+            return http_req_failf(&c->req, 400, "invalid_request", "query \"%s\": use 1 or 0",
+                                  flags[i].key);
         *(int *)((char *)a + flags[i].off) = !strcmp(v, "1") || !strcmp(v, "true");
     }
     r = http_query_get(q, "depth", v, sizeof(v));
@@ -126,7 +119,8 @@ static int parse_args(struct conn *c, struct session *s, enum fop op, struct far
         char *end;
         long dd = r > 0 ? strtol(v, &end, 10) : -1;
         if (r < 0 || *end || dd < 1 || dd > 16)
-            return bad(c, 400, "invalid_request", "%s", "query \"depth\": 1 .. 16");
+            return http_req_failf(&c->req, 400, "invalid_request", "%s",
+                                  "query \"depth\": 1 .. 16");
         a->depth = (int)dd;
     }
     r = http_query_get(q, "mode", v, sizeof(v));
@@ -134,7 +128,8 @@ static int parse_args(struct conn *c, struct session *s, enum fop op, struct far
         char *end;
         long m = r > 0 ? strtol(v, &end, 8) : -1;
         if (r < 0 || *end || !*v || m < 0 || m > 07777)
-            return bad(c, 400, "invalid_request", "%s", "query \"mode\": octal permission bits, e.g. 0644");
+            return http_req_failf(&c->req, 400, "invalid_request", "%s",
+                                  "query \"mode\": octal permission bits, e.g. 0644");
         a->mode = (mode_t)m & 01777; /* no setuid/setgid through the API */
         a->mode_given = 1;
     } else {
@@ -142,11 +137,12 @@ static int parse_args(struct conn *c, struct session *s, enum fop op, struct far
     }
     r = http_query_get(q, "user", v, sizeof(v));
     if (r < 0 || (r > 0 && strcmp(v, "root") && strcmp(v, "sandbox")))
-        return bad(c, 400, "invalid_request", "%s", "query \"user\": root or sandbox (the default)");
+        return http_req_failf(&c->req, 400, "invalid_request", "%s",
+                              "query \"user\": root or sandbox (the default)");
     a->root = r > 0 && !strcmp(v, "root");
     if (s->state != S_RUNNING)
-        return bad(c, 409, "conflict", "session %s is not running; remove it and create a new one",
-                   s->id);
+        return http_req_failf(&c->req, 409, "conflict",
+                              "session %s is not running; remove it and create a new one", s->id);
     return 0;
 }
 
@@ -157,7 +153,9 @@ static int start(struct conn *c, struct session *s, const struct fargs *a)
         .what = "file worker",
         .body = a->op == FOP_WRITE,
         .stream_type = a->op == FOP_READ ? "application/octet-stream" : NULL,
-        .ok_status = a->op == FOP_MKDIR ? 201 : a->op == FOP_REMOVE ? 204 : 200,
+        .ok_status = a->op == FOP_MKDIR    ? 201
+                     : a->op == FOP_REMOVE ? 204
+                                           : 200,
         .run = worker,
         .arg = (void *)a,
     };
@@ -190,7 +188,8 @@ void files_dispatch(struct conn *c, struct session *s, const char *sub)
         if (m != HTTP_POST) goto method;
     } else {
         char msg[200];
-        snprintf(msg, sizeof(msg), "no such endpoint: files/%.64s (stat, list, mkdir, rename)", sub);
+        snprintf(msg, sizeof(msg), "no such endpoint: files/%.64s (stat, list, mkdir, rename)",
+                 sub);
         conn_respond_error3(c, 404, "not_found", msg);
         return;
     }

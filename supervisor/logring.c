@@ -66,13 +66,22 @@ void logring_append(struct logring *r, int stream, const void *data, size_t n)
         p += skip;
         n -= skip;
     }
-    while (r->len + LOGRING_HDR + n > r->cap) drop_oldest(r);
-    uint8_t h[LOGRING_HDR] = {(uint8_t)stream, (uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16),
-                              (uint8_t)(n >> 24)};
-    size_t tail = r->head + r->len;
-    put(r, tail, h, LOGRING_HDR);
-    put(r, tail + LOGRING_HDR, p, n);
-    r->len += LOGRING_HDR + n;
+    /* Records of at most an eighth of the ring (4 KiB at least): dropping
+     * the oldest whole record then never costs more than that, so the ring
+     * stays nearly full of the newest output whatever the reads' sizes. */
+    size_t most = r->cap / 8 > 4096 ? r->cap / 8 : 4096;
+    while (n > 0) {
+        size_t take = n < most ? n : most;
+        while (r->len + LOGRING_HDR + take > r->cap) drop_oldest(r);
+        uint8_t h[LOGRING_HDR] = {(uint8_t)stream, (uint8_t)take, (uint8_t)(take >> 8),
+                                  (uint8_t)(take >> 16), (uint8_t)(take >> 24)};
+        size_t tail = r->head + r->len;
+        put(r, tail, h, LOGRING_HDR);
+        put(r, tail + LOGRING_HDR, p, take);
+        r->len += LOGRING_HDR + take;
+        p += take;
+        n -= take;
+    }
 }
 
 size_t logring_bytes(const struct logring *r)

@@ -94,11 +94,29 @@ static void test_wrapped_records_replay_and_search_across_boundaries(void)
     logring_free(&r);
 }
 
+/* Reads larger than the ring's eighth are kept as several records, so the
+ * newest output fills the ring whatever the sizes of the reads: a 16 KiB
+ * ring fed 10 KiB reads keeps far more than the last read. */
+static void test_big_reads_still_leave_the_ring_nearly_full(void)
+{
+    struct logring r;
+    CHECK(logring_init(&r, 16384) == 0);
+    static char buf[10240];
+    for (int i = 0; i < 50; i++) {
+        memset(buf, 'a' + i % 26, sizeof(buf));
+        logring_append(&r, 1, buf, sizeof(buf));
+    }
+    CHECK(logring_bytes(&r) >= 16384 - 4096 - 8 * LOGRING_HDR);
+    CHECK(r.total == r.dropped + logring_bytes(&r) && r.len <= r.cap);
+    logring_free(&r);
+}
+
 int main(void)
 {
     RUN(test_replays_records_in_order_with_their_streams);
     RUN(test_full_ring_drops_oldest_whole_records_and_counts_them);
     RUN(test_record_larger_than_ring_keeps_its_tail);
     RUN(test_wrapped_records_replay_and_search_across_boundaries);
+    RUN(test_big_reads_still_leave_the_ring_nearly_full);
     UNIT_MAIN_END();
 }

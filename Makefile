@@ -49,7 +49,7 @@ CPPFLAGS  += $(PKG_CFLAGS)
 
 COMMON_SRC := common/error.c common/log.c common/initproto.c common/json.c common/util.c
 # Egress policy (pure logic): for sbxd, sbx-shim and `sbx policy check`.
-POLICY_SRC := policy/policy.c policy/addr.c
+POLICY_SRC := policy/policy.c policy/addr.c policy/httprules.c
 SBXD_SRC   := $(COMMON_SRC) common/http.c \
               supervisor/main.c supervisor/server.c supervisor/api.c supervisor/session.c \
               supervisor/sandbox.c supervisor/userns.c supervisor/mounts.c supervisor/cgroup.c \
@@ -96,7 +96,7 @@ $(BUILD)/sbx-init: $(INIT_SRC) common/initproto.h supervisor/init/caps.h
 # sbx-shim: the network edge (shim/, docs/network.md), linking the policy library.
 # Unit tests named test_shim_*.c link its pure-logic objects.
 SHIM_PKGS    := json-c libevent_core ldns libcares libssl libcrypto
-SHIM_LIB_SRC := $(COMMON_SRC) policy/policy.c policy/addr.c shim/fakenet.c shim/quota.c \
+SHIM_LIB_SRC := $(COMMON_SRC) $(POLICY_SRC) shim/fakenet.c shim/quota.c \
                 shim/sni.c shim/httpflow.c shim/hosts.c shim/audit.c shim/ca.c
 SHIM_SRC     := $(SHIM_LIB_SRC) shim/main.c shim/sessions.c shim/dns.c shim/proxy.c shim/resolve.c
 all: $(BUILD)/sbx-shim

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "httprules.h"
 #include "json.h"
 
 #define POLICY_ERR_CODE "invalid_policy"
@@ -182,11 +183,20 @@ static int parse_ports(const char *s, const char *path, const char *entry, uint1
     return 0;
 }
 
-/* ---- allow / deny entries ---- */
+/* ---- allow / deny entries, host patterns ---- */
 
-static int ip_entry_error(sbx_err *err, const char *path, const char *entry, int is_deny)
+/* What a host entry is for: an allow or deny entry (NAME[:PORTS]), or a host
+ * pattern without ports ("http" keys, secrets' hosts). */
+enum host_kind { HOST_ALLOW, HOST_DENY, HOST_PATTERN };
+
+static int ip_entry_error(sbx_err *err, const char *path, const char *entry, enum host_kind kind)
 {
-    if (is_deny)
+    if (kind == HOST_PATTERN)
+        return BAD(err,
+                   "%s: \"%s\" is an IP address: write a host name (\"example.com\" or "
+                   "\"*.example.com\")",
+                   path, entry);
+    if (kind == HOST_DENY)
         return BAD(err,
                    "%s: \"%s\" is an IP address: deny takes host names; literal addresses are "
                    "refused anyway unless allow_cidrs lists them",
@@ -205,8 +215,8 @@ static size_t count_char(const char *s, char c)
     return n;
 }
 
-static int parse_host_rule(const char *s, const char *path, int is_deny, struct policy_host_rule *r,
-                           sbx_err *err)
+static int parse_host_rule(const char *s, const char *path, enum host_kind kind,
+                           struct policy_host_rule *r, sbx_err *err)
 {
     char name[sizeof(r->text)];
     memset(r, 0, sizeof(*r));
@@ -226,7 +236,7 @@ static int parse_host_rule(const char *s, const char *path, int is_deny, struct 
                    path, s);
     /* IP literals in any spelling, with or without a port, belong in allow_cidrs. */
     if (addr_host_is_literal(s, NULL) || s[0] == '[' || count_char(s, ':') >= 2)
-        return ip_entry_error(err, path, s, is_deny);
+        return ip_entry_error(err, path, s, kind);
     const char *colon = strchr(s, ':');
     size_t nl = colon ? (size_t)(colon - s) : n;
     memcpy(name, s, nl);
@@ -235,8 +245,11 @@ static int parse_host_rule(const char *s, const char *path, int is_deny, struct 
     if (slash) *slash = '\0';
     int literal = addr_host_is_literal(name, NULL);
     if (slash) *slash = '/';
-    if (literal) return ip_entry_error(err, path, s, is_deny);
+    if (literal) return ip_entry_error(err, path, s, kind);
 
+    if (colon && kind == HOST_PATTERN)
+        return BAD(err, "%s: \"%s\": no port here: write the host name only (\"%s\")", path, s,
+                   name);
     if (colon && parse_ports(colon + 1, path, s, &r->port_lo, &r->port_hi, err) < 0) return -1;
 
     const char *domain = name;
@@ -259,6 +272,18 @@ static int parse_host_rule(const char *s, const char *path, int is_deny, struct 
                        "(e.g. \"*.example.com\")",
                        path, s);
     }
+    return 0;
+}
+
+int policy_parse_host_pattern(const char *s, const char *path, char *name, size_t cap,
+                              int *wildcard, sbx_err *err)
+{
+    struct policy_host_rule r;
+    if (parse_host_rule(s, path, HOST_PATTERN, &r, err) < 0) return -1;
+    size_t n = strlen(r.name);
+    if (n >= cap) return BAD(err, "%s: \"%s\" is too long", path, s);
+    memcpy(name, r.name, n + 1);
+    *wildcard = r.wildcard;
     return 0;
 }
 
@@ -398,10 +423,10 @@ static int parse_list(struct json_object *obj, const char *where, const char *ke
         int rc;
         switch (kind) {
         case LIST_ALLOW:
-            rc = parse_host_rule(s, epath, 0, &p->allow[i], err);
+            rc = parse_host_rule(s, epath, HOST_ALLOW, &p->allow[i], err);
             break;
         case LIST_DENY:
-            rc = parse_host_rule(s, epath, 1, &p->deny[i], err);
+            rc = parse_host_rule(s, epath, HOST_DENY, &p->deny[i], err);
             break;
         default:
             rc = parse_cidr_rule(s, epath, &p->cidr[i], err);
@@ -451,10 +476,100 @@ static int parse_quotas(struct json_object *obj, const char *where, struct polic
     return 0;
 }
 
+/* One "METHOD PATH" of network.http[KEY] into r (host already set). */
+static int parse_http_rule(const char *s, const char *path, const char *key,
+                           struct policy_http_rule *r, sbx_err *err)
+{
+    const char *sp = strchr(s, ' ');
+    if (!sp || sp == s || sp[1] == '\0')
+        return BAD(err, "%s: rule \"%.300s\" must be METHOD /PATH, e.g. \"GET /repos/**\"", path,
+                   s);
+    if (sp[1] == ' ' || strchr(sp + 1, ' '))
+        return BAD(err,
+                   "%s: rule \"%.300s\": write exactly one space, between METHOD and PATH "
+                   "(e.g. \"GET /repos/**\"); PATH has no spaces",
+                   path, s);
+    size_t ml = (size_t)(sp - s);
+    const char *why = httprule_check_method(s, ml);
+    if (why)
+        return BAD(err, "%s: rule \"%.300s\": the method \"%.*s\" %s", path, s,
+                   ml > 32 ? 32 : (int)ml, s, why);
+    if (sp[1] != '/')
+        return BAD(err, "%s: rule \"%.300s\" must be METHOD /PATH, e.g. \"GET /repos/**\"", path,
+                   s);
+    if ((why = httprule_check_path(sp + 1)))
+        return BAD(err, "%s: rule \"%.300s\": %s", path, s, why);
+    memcpy(r->method, s, ml);
+    r->method[ml] = '\0';
+    snprintf(r->path, sizeof(r->path), "%s", sp + 1);
+    snprintf(r->text, sizeof(r->text), "%s %s", key, s);
+    return 0;
+}
+
+/* "http": {"PATTERN": ["METHOD /PATH", ...], ...}, flat into p->http. */
+static int parse_http(struct json_object *obj, const char *where, struct policy *p, sbx_err *err)
+{
+    struct json_object *ho;
+    char hpath[256], kpath[600], epath[640];
+    if (json_get_obj(obj, where, "http", &ho, err) < 0) return recode(err);
+    if (!ho) return 0;
+    json_path(hpath, sizeof(hpath), where, "http");
+    int nkeys = json_object_object_length(ho);
+    if (nkeys > POLICY_MAX_HTTP_HOSTS)
+        return BAD(err, "%s: at most %d host patterns (got %d)", hpath, POLICY_MAX_HTTP_HOSTS,
+                   nkeys);
+    json_object_object_foreach(ho, key, val)
+    {
+        char name[POLICY_NAME_MAX + 1];
+        int wildcard = 0, first = p->nhttp;
+        snprintf(kpath, sizeof(kpath), "%s[\"%.280s\"]", hpath, key);
+        if (policy_parse_host_pattern(key, kpath, name, sizeof(name), &wildcard, err) < 0)
+            return -1;
+        for (int i = 0; i < p->nhttp; i++) {
+            const struct policy_http_rule *o = &p->http[i];
+            if (o->wildcard == wildcard && strcmp(o->host, name) == 0)
+                return BAD(err,
+                           "%s: the same host pattern as %s[\"%.*s\"]: put all its rules in one "
+                           "list",
+                           kpath, hpath, (int)strcspn(o->text, " "), o->text);
+        }
+        if (!val || !json_object_is_type(val, json_type_array))
+            return BAD(err,
+                       "%s: must be a list of rules (got %s), e.g. [\"GET /repos/**\", "
+                       "\"POST /repos/*/issues\"]",
+                       kpath, val ? json_type_to_name(json_object_get_type(val)) : "null");
+        size_t len = json_object_array_length(val);
+        if (len == 0)
+            return BAD(err,
+                       "%s: empty list: give at least one rule (\"* /**\" allows every request)",
+                       kpath);
+        for (size_t i = 0; i < len; i++) {
+            const char *s = NULL;
+            snprintf(epath, sizeof(epath), "%s[%zu]", kpath, i);
+            if (entry_string(json_object_array_get_idx(val, i), epath, &s, err) < 0) return -1;
+            if (p->nhttp >= POLICY_MAX_HTTP_RULES)
+                return BAD(err, "%s: at most %d http rules in all (over every host pattern)", epath,
+                           POLICY_MAX_HTTP_RULES);
+            struct policy_http_rule *r = &p->http[p->nhttp];
+            memset(r, 0, sizeof(*r));
+            memcpy(r->host, name, sizeof(name));
+            r->wildcard = wildcard;
+            if (parse_http_rule(s, epath, key, r, err) < 0) return -1;
+            for (int j = first; j < p->nhttp; j++)
+                if (strcmp(p->http[j].method, r->method) == 0 &&
+                    strcmp(p->http[j].path, r->path) == 0)
+                    return BAD(err, "%s: rule \"%s\" is there twice (also [%d])", epath, s,
+                               j - first);
+            p->nhttp++;
+        }
+    }
+    return 0;
+}
+
 static int parse_policy(struct json_object *obj, const char *where, struct policy *p, sbx_err *err)
 {
     static const char *const fields[] = {"mode",   "allow",       "deny", "allow_cidrs",
-                                         "quotas", "description", NULL};
+                                         "quotas", "description", "http", NULL};
     char path[256];
     const char *s;
     if (!json_object_is_type(obj, json_type_object))
@@ -480,7 +595,8 @@ static int parse_policy(struct json_object *obj, const char *where, struct polic
     if (parse_list(obj, where, "allow", LIST_ALLOW, p, err) < 0) return -1;
     if (parse_list(obj, where, "deny", LIST_DENY, p, err) < 0) return -1;
     if (parse_list(obj, where, "allow_cidrs", LIST_CIDR, p, err) < 0) return -1;
-    return parse_quotas(obj, where, &p->quotas, err);
+    if (parse_quotas(obj, where, &p->quotas, err) < 0) return -1;
+    return parse_http(obj, where, p, err);
 }
 
 int policy_from_json(struct json_object *obj, const char *where, struct policy *p, sbx_err *err)
@@ -549,6 +665,22 @@ struct json_object *policy_to_json(const struct policy *p)
         json_object_object_add(q, "bytes_out", json_object_new_int64((int64_t)p->quotas.bytes_out));
     }
     json_object_object_add(o, "quotas", q);
+    if (p->nhttp > 0) {
+        struct json_object *h = json_object_new_object(), *arr = NULL;
+        for (int i = 0; h && i < p->nhttp; i++) {
+            const struct policy_http_rule *r = &p->http[i];
+            if (i == 0 || r->wildcard != r[-1].wildcard || strcmp(r->host, r[-1].host) != 0) {
+                char key[POLICY_NAME_MAX + 3];
+                snprintf(key, sizeof(key), "%s%s", r->wildcard ? "*." : "", r->host);
+                arr = json_object_new_array();
+                json_object_object_add(h, key, arr);
+            }
+            char rule[POLICY_HTTP_METHOD_MAX + POLICY_HTTP_PATH_MAX + 2];
+            snprintf(rule, sizeof(rule), "%s %s", r->method, r->path);
+            if (arr) json_object_array_add(arr, json_object_new_string(rule));
+        }
+        json_object_object_add(o, "http", h);
+    }
     return o;
 }
 
@@ -572,12 +704,18 @@ static void refuse(struct policy_decision *d, const char *reason)
     d->rule = NULL;
 }
 
+int policy_host_pattern_match(const char *pat, int wildcard, const char *name)
+{
+    if (!pat || !name) return 0;
+    if (!wildcard) return strcmp(pat, name) == 0;
+    size_t nl = strlen(name), rl = strlen(pat);
+    return nl > rl + 1 && name[nl - rl - 1] == '.' && strcmp(name + nl - rl, pat) == 0;
+}
+
 /* name is normalised. "*.D" matches names strictly below D. */
 static int name_matches(const struct policy_host_rule *r, const char *name)
 {
-    if (!r->wildcard) return strcmp(r->name, name) == 0;
-    size_t nl = strlen(name), rl = strlen(r->name);
-    return nl > rl + 1 && name[nl - rl - 1] == '.' && strcmp(name + nl - rl, r->name) == 0;
+    return policy_host_pattern_match(r->name, r->wildcard, name);
 }
 
 static int allow_port_matches(const struct policy_host_rule *r, unsigned port)
@@ -734,4 +872,45 @@ void policy_decide_addr(const struct policy *p, const struct sockaddr *sa,
         }
     }
     decide(p, d, POLICY_DENY, "no allow_cidrs rule allows this address", NULL);
+}
+
+/* ---- HTTP requests ---- */
+
+int policy_http_inspected(const struct policy *p, const char *host)
+{
+    char name[POLICY_NAME_MAX + 1];
+    if (p->nhttp == 0 || policy_normalize_host(host, name, sizeof(name)) < 0) return 0;
+    for (int i = 0; i < p->nhttp; i++)
+        if (policy_host_pattern_match(p->http[i].host, p->http[i].wildcard, name)) return 1;
+    return 0;
+}
+
+void policy_decide_request(const struct policy *p, const char *host, const char *method,
+                           const char *target, struct policy_decision *d)
+{
+    char name[POLICY_NAME_MAX + 1], path[HTTPRULE_TARGET_MAX + 1];
+    if (!policy_http_inspected(p, host)) {
+        decide(p, d, POLICY_ALLOW, "no http rules for this host", NULL);
+        return;
+    }
+    policy_normalize_host(host, name, sizeof(name)); /* cannot fail: inspected */
+    if (!method || !*method) {
+        refuse(d, "no request method");
+        return;
+    }
+    const char *why = httprule_request_path(target, path, sizeof(path));
+    if (why) {
+        decide(p, d, POLICY_DENY, why, NULL);
+        return;
+    }
+    for (int i = 0; i < p->nhttp; i++) {
+        const struct policy_http_rule *r = &p->http[i];
+        if (!policy_host_pattern_match(r->host, r->wildcard, name)) continue;
+        if (strcmp(r->method, "*") != 0 && strcmp(r->method, method) != 0) continue;
+        if (httprule_path_match(r->path, path)) {
+            decide(p, d, POLICY_ALLOW, "allowed by http rule", r->text);
+            return;
+        }
+    }
+    decide(p, d, POLICY_DENY, "no http rule allows this method and path", NULL);
 }

@@ -13,7 +13,8 @@
  *     "deny":  ["gist.githubusercontent.com"],
  *     "allow_cidrs": ["203.0.113.0/24:443"],   literal-address connects (off unless listed)
  *     "quotas": {"connections": 64, "connections_per_minute": 600,
- *                "requests_per_minute": 1200, "bytes_out": 1073741824}
+ *                "requests_per_minute": 1200, "bytes_out": 1073741824},
+ *     "http": {"api.github.com": [...], "*.example.com": [...]}   see below
  *   }
  * A host entry is NAME[:PORTS]; PORTS is a port or a range LO-HI; no ports
  * means 80 and 443. NAME is a DNS name (letters, digits, '-', '.'; matched
@@ -35,7 +36,31 @@
  * Addresses of the classes addr.h forbids (loopback, private, metadata, ...)
  * are never allowed, whatever allow_cidrs says, in report mode too. The shim
  * must check every address it connects to (an allowed name can resolve to
- * one); policy_decide_addr refuses them as well, as a second line. */
+ * one); policy_decide_addr refuses them as well, as a second line.
+ *
+ * "http": method/path rules, see the // comment below. */
+// (A line comment: its globs would end a block comment.)
+//   "http": {"api.github.com": ["GET /repos/**", "POST /repos/*/issues"],
+//            "*.example.com": ["* /v1/**"]}
+//
+// "http": method/path rules, per host pattern (the NAME syntax of allow
+// entries, no ports; "*.DOMAIN" strictly below DOMAIN). They narrow what the
+// connection rules allow, never widen it: a host must still be allowed. For a
+// host that some pattern matches, the shim looks at every request (it
+// terminates TLS for it) and lets one through only when a rule of a matching
+// pattern allows its method and path. At most 64 patterns, 256 rules in all;
+// each pattern has a non-empty list. A rule is "METHOD PATH" with exactly one
+// space: METHOD is "*" (any) or 1-15 of 'A'-'Z', '-', '_' (compared exactly);
+// PATH starts with '/', at most 255 bytes of printable ASCII without spaces,
+// '?', '#', '%' or '\', no "." or ".." segment, no empty segment but a
+// trailing '/'. PATH is a glob over '/'-separated segments: a segment "**"
+// matches zero or more whole segments ("/repos/**" matches "/repos",
+// "/repos/", "/repos/a/b"), "*" alone exactly one non-empty segment, '*' inside
+// a segment any run of characters but '/' ("/v1/*.json"), the rest itself,
+// case-sensitively. A request's path (query dropped) is matched after
+// decoding %-escapes of unreserved characters; requests whose path holds an
+// encoded slash or backslash, a backslash, %00, a malformed escape or a "." /
+// ".." segment (raw or encoded) are refused (httprules.h).
 #ifndef SBX_POLICY_H
 #define SBX_POLICY_H
 
@@ -48,6 +73,10 @@
 
 #define POLICY_MAX_RULES 256
 #define POLICY_NAME_MAX 253
+#define POLICY_MAX_HTTP_RULES 256 /* "http" rules, over every host pattern */
+#define POLICY_MAX_HTTP_HOSTS 64  /* "http" host patterns */
+#define POLICY_HTTP_METHOD_MAX 15
+#define POLICY_HTTP_PATH_MAX 255
 
 enum policy_mode { POLICY_ENFORCE = 0, POLICY_REPORT };
 
@@ -67,6 +96,17 @@ struct policy_cidr_rule {
     char text[64];
 };
 
+/* One "http" rule, with its host pattern (rules of one pattern are adjacent,
+ * in the order written). */
+struct policy_http_rule {
+    char host[POLICY_NAME_MAX + 1];          /* lower case, no trailing dot, no "*." */
+    int wildcard;                            /* "*.host": strictly below host */
+    char method[POLICY_HTTP_METHOD_MAX + 1]; /* "*" = any method */
+    char path[POLICY_HTTP_PATH_MAX + 1];     /* the glob */
+    /* "PATTERN METHOD PATH" as written (for "rule" in audit lines) */
+    char text[POLICY_NAME_MAX + 4 + POLICY_HTTP_METHOD_MAX + 1 + POLICY_HTTP_PATH_MAX + 1];
+};
+
 struct policy_quotas { /* 0 = no limit */
     uint32_t connections;            /* open at once */
     uint32_t connections_per_minute;
@@ -81,6 +121,8 @@ struct policy {
     struct policy_host_rule deny[POLICY_MAX_RULES];
     struct policy_cidr_rule cidr[POLICY_MAX_RULES];
     struct policy_quotas quotas;
+    int nhttp;
+    struct policy_http_rule http[POLICY_MAX_HTTP_RULES];
 };
 
 /* Parse obj (a JSON object) into *p. `where` prefixes field names in error
@@ -88,7 +130,8 @@ struct policy {
  * "invalid_policy". Unknown fields are rejected. obj NULL (absent) gives the
  * deny-all policy; on error *p is left deny-all too, never half parsed. */
 int policy_from_json(struct json_object *obj, const char *where, struct policy *p, sbx_err *err);
-/* The canonical JSON form (what GET /v1/sessions/{id} shows). */
+/* The canonical JSON form (what GET /v1/sessions/{id} shows). "http" is there
+ * only when the policy has http rules. */
 struct json_object *policy_to_json(const struct policy *p);
 /* An empty policy: enforce, nothing allowed. */
 void policy_init_deny_all(struct policy *p);
@@ -97,6 +140,16 @@ void policy_init_deny_all(struct policy *p);
  * case, trailing dot removed, syntax checked. Returns 0, or -1 when it is not
  * a valid DNS name (then it can never match a rule). */
 int policy_normalize_host(const char *in, char *out, size_t cap);
+
+/* A host pattern without ports, as in the allow list: "example.com" or
+ * "*.example.com". name gets the normalised name without "*." (cap bytes,
+ * POLICY_NAME_MAX + 1 is enough), *wildcard whether it had one. Errors name
+ * `path` ("secrets.X.hosts[1]: ..."; SBX_E_INVALID, "invalid_policy"). */
+int policy_parse_host_pattern(const char *s, const char *path, char *name, size_t cap,
+                              int *wildcard, sbx_err *err);
+/* Does the pattern (name, wildcard) match host? host is normalised
+ * (policy_normalize_host); "*.D" matches names strictly below D. */
+int policy_host_pattern_match(const char *name, int wildcard, const char *host);
 
 enum policy_verdict { POLICY_DENY = 0, POLICY_ALLOW = 1 };
 
@@ -121,5 +174,19 @@ void policy_decide_host(const struct policy *p, const char *host, uint16_t port,
  * host that is an IP literal ("0x7f.1", "[::1]") to this function. */
 void policy_decide_addr(const struct policy *p, const struct sockaddr *sa,
                         struct policy_decision *d);
+
+/* 1 when an "http" rule's pattern matches host (normalised here too): the
+ * shim must then inspect every request to it (and terminate TLS for it). */
+int policy_http_inspected(const struct policy *p, const char *host);
+/* One HTTP request to host (an allowed connection): method as sent ("GET"),
+ * target the request-target as received (origin-form "/p?q", absolute-form
+ * "http://h/p?q", or "*"). Not inspected: allowed ("no http rules for this
+ * host"). Else the path is normalised (httprules.h; a refused one is denied
+ * with why as the reason) and allowed by the first rule of a matching
+ * pattern whose method is "*" or method and whose glob matches ("allowed by
+ * http rule", rule = its text), or denied ("no http rule allows this method
+ * and path"). Report mode lets denied requests through, as elsewhere. */
+void policy_decide_request(const struct policy *p, const char *host, const char *method,
+                           const char *target, struct policy_decision *d);
 
 #endif

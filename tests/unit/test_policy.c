@@ -540,7 +540,7 @@ static void test_errors_name_the_field(void)
         {"{\"mode\": \"Enforce\"}", "network.mode: must be"},
         {"{\"mode\": 1}", "field \"network.mode\" must be a string"},
         {"{\"alow\": []}", "unknown field \"network.alow\" (allowed: mode, allow, deny, "
-                           "allow_cidrs, quotas, description)"},
+                           "allow_cidrs, quotas, description, http)"},
         {"{\"description\": 5}", "field \"network.description\" must be a string"},
         {"{\"quotas\": []}", "field \"network.quotas\" must be an object"},
         {"{\"quotas\": {\"conections\": 1}}", "unknown field \"network.quotas.conections\""},

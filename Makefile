@@ -59,7 +59,7 @@ SBXD_SRC   := $(COMMON_SRC) common/http.c \
               supervisor/fileops.c supervisor/init/caps.c supervisor/logring.c \
               supervisor/workspace.c supervisor/wsrules.c \
               supervisor/procapi.c supervisor/state.c supervisor/enter.c supervisor/sbjob.c \
-              supervisor/jobio.c supervisor/archives.c $(POLICY_SRC)
+              supervisor/jobio.c supervisor/archives.c supervisor/secrets.c $(POLICY_SRC)
 # Tar packing and safe extraction (libarchive), shared by sbx-archive and the CLI.
 ARCHIVE_LIB_SRC := archive/names.c archive/dirlist.c archive/unpack.c archive/commit.c \
                    archive/extract.c archive/pack.c
@@ -95,10 +95,11 @@ $(BUILD)/sbx-init: $(INIT_SRC) common/initproto.h supervisor/init/caps.h
 
 # sbx-shim: the network edge (shim/, docs/network.md), linking the policy library.
 # Unit tests named test_shim_*.c link its pure-logic objects.
-SHIM_PKGS    := json-c libevent_core ldns libcares libssl libcrypto
+SHIM_PKGS    := json-c libevent_core ldns libcares libssl libcrypto libcurl
 SHIM_LIB_SRC := $(COMMON_SRC) $(POLICY_SRC) shim/fakenet.c shim/quota.c \
                 shim/sni.c shim/httpflow.c shim/hosts.c shim/audit.c shim/ca.c shim/secrets.c
-SHIM_SRC     := $(SHIM_LIB_SRC) shim/main.c shim/sessions.c shim/dns.c shim/proxy.c shim/resolve.c
+SHIM_SRC     := $(SHIM_LIB_SRC) shim/main.c shim/sessions.c shim/dns.c shim/proxy.c shim/resolve.c \
+                shim/tlsterm.c shim/upstream.c
 all: $(BUILD)/sbx-shim
 $(BUILD)/obj/shim/%.o: CPPFLAGS += -Ishim -Ipolicy
 $(BUILD)/sbx-shim: $(call obj,$(SHIM_SRC))

@@ -1,6 +1,8 @@
 /* json.c - request-body validation on top of json-c. Pure: no I/O. */
 #include "json.h"
 
+#include <json-c/printbuf.h>
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -90,6 +92,9 @@ int json_parse_object(const char *buf, size_t len, struct json_object **out, sbx
     struct json_object *o = json_tokener_parse_ex(tok, buf, (int)len);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     size_t end = json_tokener_get_parse_end(tok);
+    /* the tokener's scratch buffer held the last string it read (maybe a
+     * secret's value): wipe it before it goes back to the allocator */
+    if (tok->pb && tok->pb->buf) explicit_bzero(tok->pb->buf, (size_t)tok->pb->size);
     json_tokener_free(tok);
     if (jerr == json_tokener_continue || (!o && jerr == json_tokener_success)) {
         if (o) json_object_put(o);

@@ -63,6 +63,17 @@ char *audit_format(const struct audit_rec *r)
     add_str(o, "decision", r->decision);
     add_str(o, "reason", r->reason);
     add_str(o, "rule", r->rule);
+    struct json_object *sec = NULL; /* "A,B" -> ["A","B"] */
+    if (r->secrets && r->secrets[0]) {
+        sec = json_object_new_array();
+        for (const char *p = r->secrets; *p;) {
+            const char *e = strchr(p, ',');
+            size_t n = e ? (size_t)(e - p) : strlen(p);
+            json_object_array_add(sec, json_object_new_string_len(p, (int)n));
+            p += n + (e ? 1 : 0);
+        }
+    }
+    json_object_object_add(o, "secrets", sec);
     add_int(o, "status", r->status, r->status > 0);
     add_int(o, "bytes_in", r->bytes_in, r->bytes_in >= 0);
     add_int(o, "bytes_out", r->bytes_out, r->bytes_out >= 0);

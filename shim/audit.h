@@ -14,7 +14,8 @@
  *                    "close"   an allowed connection ended: bytes and duration
  *   conn             connection number (ties connect/request/close lines together)
  *   session, labels  the session (null, null when the source address is unknown)
- *   proto            "dns" | "tcp" | "tls" | "http"
+ *   proto            "dns" | "tcp" | "tls" | "http" | "https" (TLS the shim
+ *                    terminated: every request is seen, like "http")
  *   src              the sandbox's address
  *   requested_host   DNS question, SNI, Host header, or the DNS name behind the
  *                    fake address dialled when the client said nothing
@@ -26,6 +27,8 @@
  *   decision         "allow" | "deny" | "report" (report mode: let through,
  *                    enforce would have denied)
  *   reason, rule     why; the policy entry that matched (as written)
+ *   secrets          names of the secrets injected into the request (request
+ *                    lines of terminated HTTPS; never a value), else null
  *   status           HTTP status the client got (request lines)
  *   bytes_in         upstream -> sandbox, bytes_out sandbox -> upstream,
  *   duration_ms      close lines (and request lines: time to response head)
@@ -54,6 +57,7 @@ struct audit_rec {
     const char *method, *path;
     const char *decision;
     const char *reason, *rule;
+    const char *secrets; /* "NAME,NAME" injected, or NULL */
     int status;                               /* 0 = null */
     int64_t bytes_in, bytes_out, duration_ms; /* < 0 = null */
 };

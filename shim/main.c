@@ -19,12 +19,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "audit.h"
+#include "ca.h"
 #include "cleanup.h"
 #include "ctl.h"
 #include "dns.h"
@@ -33,13 +35,17 @@
 #include "policy.h"
 #include "proxy.h"
 #include "resolve.h"
+#include "secrets.h"
 #include "sessions.h"
 #include "shim.h"
+#include "upstream.h"
 
 #define CTL_MAX_FDS 8
 
 struct shim_config g_cfg;
 struct event_base *g_base;
+struct ca *g_ca;
+SSL_CTX *g_tls_ctx;
 
 static char *g_ctl_buf;
 
@@ -53,13 +59,18 @@ double shim_now(void)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: sbx-shim [--ctl-fd N] [--audit-fd N | --audit PATH] [--hosts FILE]\n"
-               "                [--gateway ADDR] [--fake-net CIDR] [--debug]\n"
+               "                [--gateway ADDR] [--fake-net CIDR] [--ca-dir DIR]\n"
+               "                [--upstream-ca FILE] [--debug]\n"
                "  --ctl-fd N       control socket from sbxd (default 3)\n"
                "  --audit-fd N     append audit lines to fd N (default: stdout)\n"
                "  --audit PATH     append audit lines to PATH\n"
                "  --hosts FILE     resolve upstream names with this hosts file only\n"
                "  --gateway ADDR   the sandboxes' gateway (default 100.127.255.254)\n"
                "  --fake-net CIDR  addresses handed out by DNS (default 198.18.0.0/15)\n"
+               "  --ca-dir DIR     the node CA (created there on first start) for TLS the\n"
+               "                   shim terminates; without it, TLS passes through only\n"
+               "  --upstream-ca F  PEM bundle for verifying upstream HTTPS servers instead of\n"
+               "                   the system's trust store\n"
                "  --debug          debug logging\n");
 }
 
@@ -169,13 +180,15 @@ static int op_listen(struct json_object *m, int *fds, int nfds, sbx_err *err)
 
 static int op_session(struct json_object *m, sbx_err *err)
 {
-    static const char *const fields[] = {"op", "seq", "id", "addr", "labels", "policy", NULL};
+    static const char *const fields[] = {"op",     "seq",    "id",      "addr",
+                                         "labels", "policy", "secrets", NULL};
     const char *id, *addr;
-    struct json_object *labels = NULL, *pj = NULL;
+    struct json_object *labels = NULL, *pj = NULL, *sj = NULL;
     if (json_check_fields(m, "", fields, err) < 0 || json_get_str(m, "", "id", 1, &id, err) < 0 ||
         json_get_str(m, "", "addr", 1, &addr, err) < 0 ||
         json_get_obj(m, "", "labels", &labels, err) < 0 ||
-        json_get_obj(m, "", "policy", &pj, err) < 0)
+        json_get_obj(m, "", "policy", &pj, err) < 0 ||
+        json_get_obj(m, "", "secrets", &sj, err) < 0)
         return -1;
     size_t idlen = strlen(id);
     if (idlen == 0 || idlen > SESSION_ID_MAX)
@@ -195,10 +208,30 @@ static int op_session(struct json_object *m, sbx_err *err)
         free(pol);
         return -1;
     }
+    /* "secrets" absent: the session keeps what it holds (a policy change) */
+    struct secret_set secrets = {0};
+    if (sj && secrets_from_json(sj, &secrets, err) < 0) {
+        free(pol);
+        return -1;
+    }
     struct json_object *lab = labels ? json_object_get(labels) : json_object_new_object();
-    if (session_put(id, a.s_addr, lab, pol, err) < 0) return -1;
+    if (session_put(id, a.s_addr, lab, pol, sj ? &secrets : NULL, err) < 0) {
+        secrets_free(&secrets);
+        return -1;
+    }
     sbx_log(SBX_LOG_INFO, "session", "id", id, "addr", addr, NULL);
     return 0;
+}
+
+/* {"op":"trust","pem":"..."}: the CA bundle upstream HTTPS servers are
+ * verified with, instead of the system's (sbxd --upstream-ca). */
+static int op_trust(struct json_object *m, sbx_err *err)
+{
+    static const char *const fields[] = {"op", "seq", "pem", NULL};
+    const char *pem;
+    if (json_check_fields(m, "", fields, err) < 0 || json_get_str(m, "", "pem", 1, &pem, err) < 0)
+        return -1;
+    return upstream_set_ca_pem(pem, strlen(pem), err);
 }
 
 static int op_remove(struct json_object *m, sbx_err *err)
@@ -245,6 +278,8 @@ static void handle(const char *buf, size_t len, int *fds, int nfds)
                            op);
     } else if (strcmp(op, "session") == 0) {
         r = op_session(m, &err);
+    } else if (strcmp(op, "trust") == 0) {
+        r = op_trust(m, &err);
     } else if (strcmp(op, "remove") == 0) {
         r = op_remove(m, &err);
     } else {
@@ -288,6 +323,7 @@ static void ctl_cb(evutil_socket_t fd, short what, void *arg)
             continue;
         }
         handle(g_ctl_buf, (size_t)n, fds, nfds);
+        explicit_bzero(g_ctl_buf, (size_t)n); /* may have carried secret values */
     }
 }
 
@@ -309,6 +345,8 @@ int main(int argc, char **argv)
         {"gateway", required_argument, NULL, 'g'},
         {"fake-net", required_argument, NULL, 'f'},
         {"debug", no_argument, NULL, 'd'},
+        {"ca-dir", required_argument, NULL, 'C'},
+        {"upstream-ca", required_argument, NULL, 'u'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -341,6 +379,12 @@ int main(int argc, char **argv)
         case 'd':
             g_cfg.debug = 1;
             break;
+        case 'C':
+            g_cfg.ca_dir = optarg;
+            break;
+        case 'u':
+            g_cfg.upstream_ca = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -355,6 +399,9 @@ int main(int argc, char **argv)
     }
     sbx_log_init("sbx-shim", g_cfg.debug ? SBX_LOG_DEBUG : SBX_LOG_INFO);
     signal(SIGPIPE, SIG_IGN);
+    /* it holds secret values and the CA key: no core dumps, no ptrace by
+     * other processes of its user */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -395,6 +442,17 @@ int main(int argc, char **argv)
         sbx_log(SBX_LOG_ERROR, "resolver", "error", err.msg, NULL);
         return 1;
     }
+    /* the node CA for the TLS the shim terminates, libcurl for its upstreams */
+    if (g_cfg.ca_dir) {
+        if (ca_open(&g_ca, g_cfg.ca_dir, &err) < 0 || !(g_tls_ctx = ca_server_ctx(&err))) {
+            sbx_log(SBX_LOG_ERROR, "node CA", "dir", g_cfg.ca_dir, "error", err.msg, NULL);
+            return 1;
+        }
+    }
+    if (upstream_init(g_cfg.upstream_ca, &err) < 0) {
+        sbx_log(SBX_LOG_ERROR, "libcurl", "error", err.msg, NULL);
+        return 1;
+    }
     int fl = fcntl(g_cfg.ctl_fd, F_GETFL);
     fcntl(g_cfg.ctl_fd, F_SETFL, fl | O_NONBLOCK);
     fcntl(g_cfg.ctl_fd, F_SETFD, FD_CLOEXEC);
@@ -416,6 +474,7 @@ int main(int argc, char **argv)
             "gateway", gw, "resolver", g_cfg.hosts_file ? g_cfg.hosts_file : "c-ares", NULL);
     struct json_object *ready = json_object_new_object();
     json_object_object_add(ready, "op", json_object_new_string("ready"));
+    if (g_ca) json_object_object_add(ready, "ca", json_object_new_string(ca_cert_pem(g_ca)));
     ctl_send(ready);
     json_object_put(ready);
 

@@ -69,14 +69,18 @@
 
 #include "addr.h"
 #include "audit.h"
+#include "ca.h"
 #include "cleanup.h"
 #include "httpflow.h"
 #include "log.h"
 #include "policy.h"
 #include "resolve.h"
+#include "secrets.h"
 #include "sessions.h"
 #include "shim.h"
 #include "sni.h"
+#include "tlsterm.h"
+#include "upstream.h"
 
 #define FIRST_BYTE_MS 250
 #define HEAD_DEADLINE_S 10
@@ -90,6 +94,7 @@
 #define LINGER_MAX_BYTES (1 << 20)
 #define SPLICE_CHUNK (1 << 20)
 #define STEP_ROUNDS 32
+#define TLS_HEAD_ROOM (96 * 1024) /* cb room for heads that grow with injected secrets */
 
 enum kind { K_UNKNOWN = 0, K_TLS, K_HTTP, K_OPAQUE };
 enum phase { PH_PEEK = 0, PH_RESOLVE, PH_CONNECT, PH_RELAY, PH_RESPOND, PH_LINGER };
@@ -110,6 +115,7 @@ struct pending_req {
     char rule[POLICY_NAME_MAX + 16];
     double t;
     int is_head;
+    char secrets[256]; /* names injected, "A,B" */
 };
 
 struct conn {
@@ -165,6 +171,13 @@ struct conn {
     size_t resp_len, resp_off;
     size_t linger_bytes;
     char close_reason[256];
+    /* TLS the shim terminates (docs/secrets.md): the sandbox speaks TLS to
+     * tls, the upstream is a libcurl connection; in between it is plain HTTP */
+    struct tlsterm *tls;
+    struct upstream *up;
+    int up_started;
+    char inj[256]; /* secrets injected into the request being approved */
+    int resp_notified;
 };
 
 static uint64_t g_next_id = 1;
@@ -172,6 +185,7 @@ static int g_conns;
 
 static void conn_step(struct conn *c);
 static void start_upstream(struct conn *c);
+static void compact_cb(struct conn *c);
 
 int proxy_conn_count(void)
 {
@@ -186,7 +200,7 @@ static const char *proto_of(const struct conn *c)
     case K_TLS:
         return "tls";
     case K_HTTP:
-        return "http";
+        return c->tls ? "https" : "http";
     default:
         return "tcp";
     }
@@ -283,6 +297,7 @@ static void update_events(struct conn *c)
     switch (c->phase) {
     case PH_PEEK:
         cr = !c->c_eof;
+        cw = c->tls && tlsterm_pending(c->tls);
         break;
     case PH_RESOLVE:
         break;
@@ -299,11 +314,11 @@ static void update_events(struct conn *c)
             cr = !c->c_eof && !c->deny_pending && c->cb_len - c->cb_sent < CBUF_CAP;
             uw = c->cb_sent < c->cb_ok;
             ur = !c->u_eof && c->ub_len - c->ub_sent < UBUF_CAP;
-            cw = c->ub_sent < c->ub_len;
+            cw = c->ub_sent < c->ub_len || (c->tls && tlsterm_pending(c->tls));
         }
         break;
     case PH_RESPOND:
-        cw = c->resp_off < c->resp_len;
+        cw = c->resp_off < c->resp_len || (c->tls && tlsterm_pending(c->tls));
         break;
     case PH_LINGER:
         cr = 1;
@@ -322,11 +337,13 @@ static void conn_free_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct conn *c = arg;
+    if (c->tls && c->cb) explicit_bzero(c->cb, CBUF_CAP + TLS_HEAD_ROOM); /* injected values */
     free(c->cb);
     free(c->ub);
     free(c->pend);
     free(c->hreq);
     free(c->hresp);
+    tlsterm_free(c->tls);
     free(c);
 }
 
@@ -350,6 +367,7 @@ static void pend_emit(struct conn *c, struct pending_req *p, const char *decisio
     r.rule = p->rule[0] ? p->rule : NULL;
     r.status = status;
     r.duration_ms = ms_since(p->t);
+    r.secrets = p->secrets[0] ? p->secrets : NULL;
     audit_write(&r);
 }
 
@@ -392,6 +410,15 @@ static void conn_close(struct conn *c, int rst, const char *reason)
     for (size_t i = 0; i < SBX_ARRAY_SIZE(evs); i++)
         if (evs[i]) event_free(evs[i]);
     c->cr = c->cw = c->ur = c->uw = c->timer = NULL;
+    if (c->up) { /* its socket is libcurl's */
+        upstream_free(c->up);
+        c->up = NULL;
+        c->ufd = -1;
+    }
+    if (c->tls && c->cfd >= 0 && !rst) {
+        tlsterm_close_notify(c->tls);
+        tlsterm_flush(c->tls, c->cfd);
+    }
     if (c->cfd >= 0) {
         if (rst)
             reset_fd(c->cfd);
@@ -421,6 +448,21 @@ void proxy_close_session(struct session *s)
 
 /* ---- refusing ---- */
 
+static void drop_upstream(struct conn *c)
+{
+    if (c->ur) event_free(c->ur);
+    if (c->uw) event_free(c->uw);
+    c->ur = c->uw = NULL;
+    c->ur_on = c->uw_on = 0;
+    if (c->up) {
+        upstream_free(c->up);
+        c->up = NULL;
+    } else if (c->ufd >= 0) {
+        reset_fd(c->ufd);
+    }
+    c->ufd = -1;
+}
+
 /* Our own HTTP response, then a lingering close. Upstream is dropped. */
 static void respond(struct conn *c, int status, const char *reason)
 {
@@ -437,14 +479,7 @@ static void respond(struct conn *c, int status, const char *reason)
     c->resp_off = 0;
     if (c->rq) resolve_cancel(c->rq);
     c->rq = NULL;
-    if (c->ufd >= 0) {
-        if (c->ur) event_free(c->ur);
-        if (c->uw) event_free(c->uw);
-        c->ur = c->uw = NULL;
-        c->ur_on = c->uw_on = 0;
-        reset_fd(c->ufd);
-        c->ufd = -1;
-    }
+    drop_upstream(c);
     if (!c->close_reason[0]) snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
     c->phase = PH_RESPOND;
     arm_timer(c, LINGER_S);
@@ -526,6 +561,53 @@ static int admit(struct conn *c, struct verdict *v)
     return 1;
 }
 
+/* Hosts whose every request the shim must see (and so whose TLS it
+ * terminates): an http method/path rule names them, or a secret is bound to
+ * them. */
+static int inspected(const struct conn *c, const char *host)
+{
+    if (!c->s) return 0;
+    if (policy_http_inspected(c->s->pol, host)) return 1;
+    for (int i = 0; i < c->s->secrets.n; i++)
+        if (secret_host_match(&c->s->secrets.v[i], host)) return 1;
+    return 0;
+}
+
+/* The TLS connection was allowed to a host the shim inspects: answer the
+ * ClientHello (already read into cb) with a leaf of the node CA, then handle
+ * the requests inside as plain HTTP (http_head decides each). */
+static void begin_terminate(struct conn *c)
+{
+    sbx_err err;
+    if (!g_ca || !g_tls_ctx) {
+        conn_close(c, 1, "TLS termination is not available (the shim has no CA)");
+        return;
+    }
+    SSL *ssl = SSL_new(g_tls_ctx);
+    if (!ssl || ca_ssl_use_host(g_ca, ssl, c->name, &err) < 0) {
+        if (ssl) SSL_free(ssl);
+        conn_close(c, 1, ssl ? err.msg : "out of memory");
+        return;
+    }
+    c->tls = tlsterm_new(ssl, c->cb, c->cb_len);
+    char *big = realloc(c->cb, CBUF_CAP + TLS_HEAD_ROOM);
+    if (big) c->cb = big;
+    c->hreq = malloc(sizeof(*c->hreq));
+    c->pend = calloc(PENDING_MAX, sizeof(*c->pend));
+    if (!c->tls || !big || !c->hreq || !c->pend) {
+        if (!c->tls) SSL_free(ssl);
+        conn_close(c, 1, "out of memory");
+        return;
+    }
+    explicit_bzero(c->cb, c->cb_len);
+    c->cb_len = c->cb_sent = c->cb_ok = c->cb_parsed = 0;
+    hflow_init(c->hreq, HTTP_REQUEST);
+    c->kind = K_HTTP;
+    c->phase = PH_PEEK;
+    double left = HEAD_DEADLINE_S - (shim_now() - c->t0);
+    arm_timer(c, left > 1 ? left : 1);
+}
+
 /* TLS (sni: the SNI or NULL) and opaque connections: one decision. */
 static void decide_stream(struct conn *c, enum sni_status st, const char *sni, const char *why)
 {
@@ -552,6 +634,10 @@ static void decide_stream(struct conn *c, enum sni_status st, const char *sni, c
     if (!v.allow) goto deny;
     c->allowed = 1;
     c->first = v; /* the connect line is written once the address is known */
+    if (c->kind == K_TLS && c->name[0] && inspected(c, c->name)) {
+        begin_terminate(c);
+        return;
+    }
     start_upstream(c);
     return;
 deny:
@@ -571,6 +657,8 @@ static void pend_push(struct conn *c, const struct hflow_info *in, const struct 
     snprintf(p->rule, sizeof(p->rule), "%s", v->rule);
     p->t = shim_now();
     p->is_head = in->is_head;
+    snprintf(p->secrets, sizeof(p->secrets), "%s", c->inj);
+    c->inj[0] = '\0';
 }
 
 /* A refused HTTP request: audited now; the 403 goes out once the responses
@@ -595,6 +683,75 @@ static void http_deny(struct conn *c, const struct hflow_info *in, const struct 
     c->cb_len = c->cb_parsed = c->cb_ok; /* the refused bytes never go anywhere */
     c->msg_approved = 0;
     arm_timer(c, DENY_DRAIN_S);
+}
+
+/* Replace secret placeholders in the request head cb[cb_ok, cb_parsed]
+ * (hflow stops on the head's last LF) for a terminated connection. */
+static int inject(struct conn *c, struct verdict *v)
+{
+    compact_cb(c);
+    size_t hs = c->cb_ok, he = c->cb_parsed + 1;
+    if (he > c->cb_len) he = c->cb_len;
+    char *out = NULL;
+    size_t olen = 0;
+    struct secrets_result res;
+    memset(&res, 0, sizeof(res));
+    int r = secrets_rewrite_head(&c->s->secrets, c->name, c->cb + hs, he - hs, &out, &olen, &res);
+    if (r < 0 || res.deny || !out) {
+        verdict_deny(v, "%s", res.deny && res.reason[0] ? res.reason : "cannot rewrite the request head");
+        if (out) secrets_free_head(out, olen);
+        return -1;
+    }
+    if (c->cb_len - (he - hs) + olen > CBUF_CAP + TLS_HEAD_ROOM) {
+        secrets_free_head(out, olen);
+        verdict_deny(v, "request head too large with the secrets injected");
+        return -1;
+    }
+    memmove(c->cb + hs + olen, c->cb + he, c->cb_len - he);
+    memcpy(c->cb + hs, out, olen);
+    secrets_free_head(out, olen);
+    c->cb_len = c->cb_len - (he - hs) + olen;
+    c->cb_parsed = hs + olen - 1;
+    size_t k = 0;
+    c->inj[0] = '\0';
+    for (int i = 0; i < res.ninjected; i++) {
+        int w = snprintf(c->inj + k, sizeof(c->inj) - k, "%s%s", k ? "," : "", res.injected[i]);
+        if (w < 0 || (size_t)w >= sizeof(c->inj) - k) break;
+        k += (size_t)w;
+    }
+    return 0;
+}
+
+/* Method/path rules, then secrets: injected on terminated connections; a
+ * placeholder in plain HTTP is refused (values only travel encrypted). */
+static int inspect_request(struct conn *c, const struct hflow_info *in, struct verdict *v)
+{
+    if (!c->s) return 0;
+    const char *host = c->name[0] ? c->name : in->host;
+    char norm[POLICY_NAME_MAX + 1];
+    if (!c->name[0] && policy_normalize_host(host, norm, sizeof(norm)) == 0) host = norm;
+    struct policy_decision d;
+    policy_decide_request(c->s->pol, host, in->method, c->hreq->url, &d);
+    if (!d.enforced_allow) {
+        verdict_from(v, &d);
+        return -1;
+    }
+    if (d.verdict != POLICY_ALLOW)
+        verdict_from(v, &d); /* report mode */
+    else if (d.rule)
+        snprintf(v->rule, sizeof(v->rule), "%s", d.rule);
+    if (!c->s->secrets.n) return 0;
+    if (c->tls) return inject(c, v);
+    size_t he = c->cb_parsed + 1 > c->cb_len ? c->cb_len : c->cb_parsed + 1;
+    const struct secret *sec = secrets_find_placeholder(&c->s->secrets, c->cb + c->cb_ok, he - c->cb_ok);
+    if (sec) {
+        verdict_deny(v,
+                     "placeholder of secret %s in a plain-HTTP request to %s; secrets are only "
+                     "injected into HTTPS requests to their hosts",
+                     sec->name, host);
+        return -1;
+    }
+    return 0;
 }
 
 /* An HTTP request head is complete: decide it. */
@@ -648,14 +805,18 @@ static void http_head(struct conn *c)
     judge(c, hosts, whats, n, &v);
     if (v.allow && n == 0 && c->name[0]) verdict_deny(&v, "HTTP request without a Host header");
     if (!v.allow) goto deny;
+    if (inspect_request(c, in, &v) < 0) goto deny;
     pend_push(c, in, &v);
     c->msg_approved = 1;
-    if (first) {
+    if (!c->up_started) {
+        c->up_started = 1;
         c->allowed = 1;
+        evtimer_del(c->timer);
         start_upstream(c);
     }
     return;
 deny:
+    c->inj[0] = '\0';
     http_deny(c, in, &v);
 }
 
@@ -808,9 +969,43 @@ static void connect_failed_all(struct conn *c)
 
 static void conn_cb_u(evutil_socket_t fd, short what, void *arg);
 
+static void connected(struct conn *c);
+
+/* libcurl has the upstream TLS connection (or gave up). */
+static void up_connected(void *arg, const char *error, int verify_failed)
+{
+    (void)verify_failed;
+    struct conn *c = arg;
+    if (c->dead) return;
+    if (c->up) snprintf(c->resolved, sizeof(c->resolved), "%s", upstream_addr(c->up));
+    if (error) {
+        upstream_free(c->up);
+        c->up = NULL;
+        pend_flush(c, NULL, error, 502);
+        respond(c, 502, error);
+        conn_step(c);
+        return;
+    }
+    c->ufd = upstream_fd(c->up);
+    c->ur = event_new(g_base, c->ufd, EV_READ | EV_PERSIST, conn_cb_u, c);
+    c->uw = event_new(g_base, c->ufd, EV_WRITE | EV_PERSIST, conn_cb_u, c);
+    if (!c->ur || !c->uw) {
+        conn_close(c, 1, "out of memory");
+        return;
+    }
+    connected(c);
+    if (!c->dead) conn_step(c);
+}
+
 /* Connect to cand[icand] (then the next ones on failure). */
 static void connect_next(struct conn *c)
 {
+    if (c->tls) { /* libcurl connects, verifies and tries the next address itself */
+        c->phase = PH_CONNECT;
+        c->up = upstream_connect(c->name, c->port, c->cand, c->ncand, up_connected, c);
+        if (!c->up) conn_close(c, 1, "out of memory");
+        return;
+    }
     if (c->ufd >= 0) {
         if (c->ur) event_free(c->ur);
         if (c->uw) event_free(c->uw);
@@ -920,6 +1115,40 @@ static void quota_close(struct conn *c)
     conn_close(c, 1, why);
 }
 
+/* Upstream I/O: a plain socket, or the libcurl TLS connection (-1 + errno). */
+static ssize_t up_write(struct conn *c, const void *buf, size_t len)
+{
+    if (!c->up) return send(c->ufd, buf, len, MSG_NOSIGNAL);
+    ssize_t n = upstream_send(c->up, buf, len);
+    if (n < 0) errno = n == -EAGAIN ? EAGAIN : EIO;
+    return n < 0 ? -1 : n;
+}
+
+static ssize_t up_read(struct conn *c, void *buf, size_t len)
+{
+    if (!c->up) return read(c->ufd, buf, len);
+    ssize_t n = upstream_recv(c->up, buf, len);
+    if (n < 0) errno = n == -EAGAIN ? EAGAIN : EIO;
+    return n < 0 ? -1 : n;
+}
+
+/* Client writes: the socket, or through the TLS the shim terminates. */
+static ssize_t cl_write(struct conn *c, const void *buf, size_t len)
+{
+    if (!c->tls) return send(c->cfd, buf, len, MSG_NOSIGNAL);
+    ssize_t n = tlsterm_write(c->tls, c->cfd, buf, len);
+    if (n < 0) errno = n == -EAGAIN ? EAGAIN : EPIPE;
+    return n < 0 ? -1 : n;
+}
+
+/* Encrypted bytes still queued for the client (0 without TLS); -1: failed. */
+static ssize_t cl_pending(struct conn *c)
+{
+    if (!c->tls) return 0;
+    if (tlsterm_flush(c->tls, c->cfd) < 0) return -1;
+    return (ssize_t)tlsterm_pending(c->tls);
+}
+
 /* Write cb[sent, limit) upstream, within the bytes_out quota. */
 static int write_client_bytes(struct conn *c, size_t limit)
 {
@@ -932,7 +1161,7 @@ static int write_client_bytes(struct conn *c, size_t limit)
         }
         size_t want = limit - c->cb_sent;
         if (want > left) want = (size_t)left;
-        ssize_t n = send(c->ufd, c->cb + c->cb_sent, want, MSG_NOSIGNAL);
+        ssize_t n = up_write(c, c->cb + c->cb_sent, want);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && errno == EAGAIN) break;
         if (n <= 0) {
@@ -1065,6 +1294,19 @@ static int read_client(struct conn *c, size_t cap)
     if (c->c_eof) return 0;
     if (c->cb_len == cap) compact_cb(c);
     if (c->cb_len >= cap) return 0;
+    if (c->tls) {
+        ssize_t t = tlsterm_read(c->tls, c->cfd, c->cb + c->cb_len, cap - c->cb_len);
+        if (t == -EAGAIN) return 0;
+        if (t < 0) {
+            conn_close(c, 1, tlsterm_error(c->tls));
+            return 1;
+        }
+        if (t == 0)
+            c->c_eof = 1;
+        else
+            c->cb_len += (size_t)t;
+        return 1;
+    }
     ssize_t n = read(c->cfd, c->cb + c->cb_len, cap - c->cb_len);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
     if (n < 0) {
@@ -1091,14 +1333,14 @@ static int relay_http(struct conn *c)
     progress |= write_client_bytes(c, c->cb_ok);
     if (c->dead) return 1;
     if (c->c_eof && !c->u_shut && !c->upgrade_wait && c->cb_sent == c->cb_ok) {
-        shutdown(c->ufd, SHUT_WR);
+        if (!c->up) shutdown(c->ufd, SHUT_WR); /* TLS upstream: no half-close */
         c->u_shut = 1;
         progress = 1;
     }
     /* upstream -> client */
     if (c->ub_len == UBUF_CAP) compact_ub(c);
     if (!c->u_eof && c->ub_len < UBUF_CAP) {
-        ssize_t n = read(c->ufd, c->ub + c->ub_len, UBUF_CAP - c->ub_len);
+        ssize_t n = up_read(c, c->ub + c->ub_len, UBUF_CAP - c->ub_len);
         if (n > 0) {
             c->ub_len += (size_t)n;
             progress = 1;
@@ -1112,7 +1354,7 @@ static int relay_http(struct conn *c)
     }
     http_parse_upstream(c);
     while (c->ub_sent < c->ub_len) {
-        ssize_t n = send(c->cfd, c->ub + c->ub_sent, c->ub_len - c->ub_sent, MSG_NOSIGNAL);
+        ssize_t n = cl_write(c, c->ub + c->ub_sent, c->ub_len - c->ub_sent);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && errno == EAGAIN) break;
         if (n <= 0) {
@@ -1125,6 +1367,12 @@ static int relay_http(struct conn *c)
     }
     int drained = c->ub_sent == c->ub_len;
     if (drained) c->ub_sent = c->ub_len = c->ub_parsed = 0;
+    ssize_t queued = cl_pending(c);
+    if (queued < 0) {
+        fail_io(c, "client write", EPIPE);
+        return 1;
+    }
+    if (queued > 0) drained = 0; /* encrypted, not out yet */
     if (c->cb_sent == c->cb_len) c->cb_sent = c->cb_len = c->cb_ok = c->cb_parsed = 0;
     /* a refused request: answer it once the upstream is done with the earlier ones */
     if (c->deny_pending && drained && c->cb_sent == c->cb_ok &&
@@ -1138,6 +1386,10 @@ static int relay_http(struct conn *c)
         return 1;
     }
     if (c->u_eof && drained && !c->c_shut) {
+        if (c->tls) {
+            tlsterm_close_notify(c->tls);
+            if (cl_pending(c) != 0) return 1; /* out first, then the FIN */
+        }
         shutdown(c->cfd, SHUT_WR);
         c->c_shut = 1;
         progress = 1;
@@ -1225,7 +1477,7 @@ static int respond_step(struct conn *c)
 {
     int progress = 0;
     while (c->resp_off < c->resp_len) {
-        ssize_t n = send(c->cfd, c->resp + c->resp_off, c->resp_len - c->resp_off, MSG_NOSIGNAL);
+        ssize_t n = cl_write(c, c->resp + c->resp_off, c->resp_len - c->resp_off);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && errno == EAGAIN) return progress;
         if (n <= 0) {
@@ -1235,6 +1487,18 @@ static int respond_step(struct conn *c)
         c->resp_off += (size_t)n;
         c->bytes_in += (uint64_t)n;
         progress = 1;
+    }
+    if (c->tls) {
+        if (!c->resp_notified) {
+            tlsterm_close_notify(c->tls);
+            c->resp_notified = 1;
+        }
+        ssize_t q = cl_pending(c);
+        if (q < 0) {
+            conn_close(c, 1, NULL);
+            return 1;
+        }
+        if (q > 0) return progress;
     }
     /* all out: stop writing, read (and drop) what the client still sends so
      * that our answer is not destroyed by a reset */
@@ -1262,6 +1526,7 @@ static void conn_step(struct conn *c)
 {
     if (c->dead || c->stepping) return;
     c->stepping = 1;
+    int rounds_out = 1;
     for (int round = 0; round < STEP_ROUNDS && !c->dead; round++) {
         int progress = 0;
         enum phase before = c->phase;
@@ -1295,10 +1560,16 @@ static void conn_step(struct conn *c)
             respond(c, c->deny_status, c->deny_reason);
             progress = 1;
         }
-        if (!progress && c->phase == before) break;
+        if (!progress && c->phase == before) {
+            rounds_out = 0;
+            break;
+        }
     }
     c->stepping = 0;
     if (!c->dead) update_events(c);
+    /* out of rounds while still moving: TLS may hold decrypted bytes the
+     * socket no longer signals, so come back through the loop */
+    if (!c->dead && c->up && c->ur && rounds_out) event_active(c->ur, EV_READ, 0);
 }
 
 static void conn_cb_c(evutil_socket_t fd, short what, void *arg)

@@ -42,8 +42,16 @@ int session_count(void)
     return g_count;
 }
 
+static void take_secrets(struct session *s, struct secret_set *secrets)
+{
+    if (!secrets) return;
+    secrets_free(&s->secrets);
+    s->secrets = *secrets;
+    memset(secrets, 0, sizeof(*secrets));
+}
+
 int session_put(const char *id, uint32_t addr, struct json_object *labels, struct policy *pol,
-                sbx_err *err)
+                struct secret_set *secrets, sbx_err *err)
 {
     struct session *s = session_by_id(id);
     if (s) {
@@ -57,6 +65,7 @@ int session_put(const char *id, uint32_t addr, struct json_object *labels, struc
         s->pol = pol;
         json_object_put(s->labels);
         s->labels = labels;
+        take_secrets(s, secrets);
         return 0;
     }
     struct session *other = session_by_addr(addr);
@@ -77,6 +86,7 @@ int session_put(const char *id, uint32_t addr, struct json_object *labels, struc
     inet_ntop(AF_INET, &addr, s->addr_str, sizeof(s->addr_str));
     s->labels = labels;
     s->pol = pol;
+    take_secrets(s, secrets);
     uint32_t start = 0;
     if (getrandom(&start, sizeof(start), GRND_NONBLOCK) != sizeof(start))
         start = (uint32_t)(shim_now() * 1e6) ^ addr;
@@ -107,5 +117,6 @@ void session_remove(struct session *s)
     fakenet_free(&s->fake);
     json_object_put(s->labels);
     free(s->pol);
+    secrets_free(&s->secrets); /* wiped */
     free(s);
 }

@@ -13,6 +13,7 @@
 #include "fakenet.h"
 #include "policy.h"
 #include "quota.h"
+#include "secrets.h"
 
 #define SESSION_ID_MAX 128
 
@@ -26,6 +27,7 @@ struct session {
     struct policy *pol;         /* owned; replaced whole on "session" for a known id */
     struct fakenet fake;
     struct quota_state quota;
+    struct secret_set secrets; /* values held in memory only, wiped at removal */
     struct conn *conns; /* open connections (proxy.c links them) */
     struct session *hnext, *next;
 };
@@ -35,9 +37,11 @@ struct session *session_by_addr(uint32_t addr);
 struct session *session_by_id(const char *id);
 /* Add a session, or replace the policy (and labels) of a known id. Takes
  * ownership of pol and of a reference to labels (also on error). A known id
- * must keep its address; an address may belong to one session only. */
+ * must keep its address; an address may belong to one session only.
+ * secrets: replaces the session's (moved out of *secrets on success); NULL
+ * keeps them. */
 int session_put(const char *id, uint32_t addr, struct json_object *labels, struct policy *pol,
-                sbx_err *err);
+                struct secret_set *secrets, sbx_err *err);
 /* Close the session's connections and forget it. */
 void session_remove(struct session *s);
 int session_count(void);

@@ -15,11 +15,16 @@ struct shim_config {
     struct in_addr gateway; /* the egress address the sandbox's routes point at */
     uint32_t fake_base;     /* host byte order: first address of --fake-net */
     int fake_prefix;
+    const char *ca_dir;      /* the node CA (ca.h); NULL: no TLS termination */
+    const char *upstream_ca; /* trust for upstream HTTPS instead of the system's */
     int debug;
 };
 
 extern struct shim_config g_cfg;
 extern struct event_base *g_base;
+struct ca;
+extern struct ca *g_ca;                 /* NULL without --ca-dir */
+extern struct ssl_ctx_st *g_tls_ctx;    /* SSL_CTX for terminated connections */
 
 /* Seconds on CLOCK_MONOTONIC (for quotas and durations). */
 double shim_now(void);

@@ -73,7 +73,7 @@ static void create_session(struct conn *c)
     sbx_err err;
     int r = session_parse_create(g_sbxd, body, &req, &err);
     if (r == 0) r = session_create(g_sbxd, &req, &s, &err);
-    if (req.policy) json_object_put(req.policy);
+    session_create_req_free(&req);
     if (r < 0) {
         conn_respond_error(c, &err);
         return;

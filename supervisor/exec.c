@@ -28,6 +28,8 @@
 #include "json.h"
 #include "log.h"
 #include "proc.h"
+#include "sbxd.h"
+#include "shimctl.h"
 #include "util.h"
 
 #define ARGV_MAX 4096
@@ -448,6 +450,13 @@ int exec_start(struct sbxd *d, struct session *s, struct conn *c, struct json_ob
     env_set(env, "HOSTNAME", s->id);
     env_set(env, "LANG", "C.UTF-8");
     if (tty) env_set(env, "TERM", "xterm-256color");
+    if (d->cfg.network && shimctl_ca_pem(d)) { /* the node CA (docs/secrets.md) */
+        static const char *const bundle_vars[] = {"SSL_CERT_FILE", "REQUESTS_CA_BUNDLE",
+                                                  "CURL_CA_BUNDLE", "GIT_SSL_CAINFO"};
+        for (size_t i = 0; i < SBX_ARRAY_SIZE(bundle_vars); i++)
+            env_set(env, bundle_vars[i], "/etc/ssl/certs/ca-certificates.crt");
+        env_set(env, "NODE_EXTRA_CA_CERTS", "/etc/ssl/certs/sbx-node-ca.pem");
+    }
     json_object_object_foreach(s->env, sk, sv) env_set(env, sk, json_object_get_string(sv));
     if (env_j) {
         json_object_object_foreach(env_j, ek, ev) env_set(env, ek, json_object_get_string(ev));

@@ -71,6 +71,10 @@ static void usage(FILE *f)
             "  --shim-hosts FILE  static name -> address map the shim resolves with instead of DNS\n"
             "  --audit-log PATH   egress audit log (default /var/log/sbx/egress.jsonl)\n"
             "  --policy-dir DIR   named node policies NAME.json (default /etc/sbx/policy.d)\n"
+            "  --secrets-dir DIR  node-level secrets NAME.json, root-only files\n"
+            "                     (default /etc/sbx/secrets; docs/secrets.md)\n"
+            "  --upstream-ca FILE CA bundle the shim verifies upstream HTTPS servers with,\n"
+            "                     instead of the system's (tests, private upstreams)\n"
             "  --debug            debug logs\n"
             "  --version\n");
 }
@@ -145,6 +149,7 @@ int main(int argc, char **argv)
     d.cfg.network = 1;
     d.cfg.audit_log = "/var/log/sbx/egress.jsonl";
     d.cfg.policy_dir = "/etc/sbx/policy.d";
+    d.cfg.secrets_dir = "/etc/sbx/secrets";
     d.cfg.image_max_bytes = 64ull << 30;
     d.cfg.image_max_entries = 2000000;
     d.cfg.file_max_bytes = 1ull << 30;
@@ -168,6 +173,7 @@ int main(int argc, char **argv)
         {"log-buffer", required_argument, 0, 'L'}, {"on-exit", required_argument, 0, 'O'},
         {"archive", required_argument, 0, 'R'}, {"archive-max-bytes", required_argument, 0, 'X'},
         {"archive-max-entries", required_argument, 0, 'Y'},
+        {"secrets-dir", required_argument, 0, 1001}, {"upstream-ca", required_argument, 0, 1002},
         {"version", no_argument, 0, 'V'},       {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -209,6 +215,8 @@ int main(int argc, char **argv)
         case 'H': d.cfg.shim_hosts = optarg; break;
         case 'A': d.cfg.audit_log = optarg; break;
         case 'P': d.cfg.policy_dir = optarg; break;
+        case 1001: d.cfg.secrets_dir = optarg; break;
+        case 1002: d.cfg.upstream_ca = optarg; break;
         case 'M': d.cfg.import_path = optarg; break;
         case 'O':
             if (strcmp(optarg, "keep") == 0) d.cfg.remove_on_exit = 0;

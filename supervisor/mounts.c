@@ -11,8 +11,10 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/uio.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -278,6 +280,56 @@ static int mask_paths(int rootfd, sbx_err *err)
     return 0;
 }
 
+static int write_at(int dirfd, const char *name, const char *a, size_t alen, const char *b,
+                    size_t blen, sbx_err *err)
+{
+    _cleanup_close_ int fd =
+        openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) return sbx_error(err, errno, "write /etc/ssl/certs/%s", name);
+    struct iovec iov[3] = {{(void *)a, alen}, {(void *)"\n", alen && a[alen - 1] != '\n'},
+                           {(void *)b, blen}};
+    size_t want = iov[0].iov_len + iov[1].iov_len + iov[2].iov_len;
+    if (writev(fd, iov, 3) != (ssize_t)want)
+        return sbx_error(err, errno ? errno : EIO, "write /etc/ssl/certs/%s", name);
+    return 0;
+}
+
+/* /etc/ssl/certs/sbx-node-ca.pem (the CA alone, for NODE_EXTRA_CA_CERTS) and
+ * the system bundle /etc/ssl/certs/ca-certificates.crt with the CA appended
+ * (created when the image has none). Written in the session's upper layer:
+ * the image is untouched; in a named workspace, where the upper layer is
+ * kept, the CA is not appended twice. */
+static int install_ca(int rootfd, const char *pem, sbx_err *err)
+{
+    _cleanup_close_ int certs = mkdir_beneath(rootfd, "etc/ssl/certs", 0755, err);
+    if (certs < 0) return -1;
+    _cleanup_close_ int dir = openat(certs, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) return sbx_error(err, errno, "open /etc/ssl/certs");
+    size_t plen = strlen(pem);
+    if (write_at(dir, "sbx-node-ca.pem", pem, plen, NULL, 0, err) < 0) return -1;
+    _cleanup_free_ char *bundle = NULL;
+    size_t blen = 0;
+    _cleanup_close_ int bfd = openat(dir, "ca-certificates.crt", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (bfd >= 0) {
+        struct stat st;
+        if (fstat(bfd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (64 << 20))
+            return sbx_error(err, EINVAL, "/etc/ssl/certs/ca-certificates.crt is not a bundle");
+        bundle = malloc((size_t)st.st_size + 1);
+        if (!bundle) return sbx_error(err, ENOMEM, "CA bundle");
+        while (blen < (size_t)st.st_size) {
+            ssize_t n = read(bfd, bundle + blen, (size_t)st.st_size - blen);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            blen += (size_t)n;
+        }
+        bundle[blen] = '\0';
+        if (memmem(bundle, blen, pem, plen)) return 0; /* there already */
+    } else if (errno != ENOENT) {
+        return sbx_error(err, errno, "open /etc/ssl/certs/ca-certificates.crt");
+    }
+    return write_at(dir, "ca-certificates.crt", bundle ? bundle : "", blen, pem, plen, err);
+}
+
 int mounts_enter_root(int lockedfd, const struct sandbox_spec *spec, sbx_err *err)
 {
     char tmpopts[96];
@@ -316,6 +368,9 @@ int mounts_enter_root(int lockedfd, const struct sandbox_spec *spec, sbx_err *er
                 return sbx_error(err, errno, "write /etc/resolv.conf");
         }
     }
+    /* 5b. the node CA the shim terminates TLS with (docs/secrets.md) */
+    if (spec->ca_pem && install_ca(rootfd, spec->ca_pem, err) < 0)
+        return sbx_error_wrap(err, "install the node CA");
     /* 6. pivot_root with the old root stacked on the new one, then detached */
     if (fchdir(rootfd) < 0) return sbx_error(err, errno, "chdir into the new root");
     if (syscall(SYS_pivot_root, ".", ".") < 0) return sbx_error(err, errno, "pivot_root");

@@ -35,6 +35,7 @@ struct sandbox_spec {
     int init_memfd; /* sealed memfd holding sbx-init */
     const struct seccomp_prog *seccomp;
     const char *resolv_conf; /* written to /etc/resolv.conf when set (egress DNS) */
+    const char *ca_pem;      /* the node CA, installed in /etc/ssl/certs when set */
     /* from the request (sandbox_launch) */
     const char *image_rootfs; /* read-only lower layer */
     uint64_t tmp_size;

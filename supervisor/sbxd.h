@@ -47,6 +47,8 @@ struct sbxd_config {
     int remove_on_exit;      /* --on-exit remove: sessions end with sbxd (else they live on) */
     const char *archive_path; /* sbx-archive (default: next to sbxd, or ../libexec/sbx/) */
     uint64_t archive_max_bytes, archive_max_entries; /* one PUT .../archive */
+    const char *secrets_dir; /* node-level secrets, NAME.json (secrets.h) */
+    const char *upstream_ca; /* CA bundle the shim trusts upstream instead of the system's (tests) */
 };
 
 struct shim_listener {
@@ -65,6 +67,8 @@ struct shim_state {
     int backoff_ms;
     struct shim_listener *lis;
     int nlis;
+    char *ca_pem;          /* the node CA the shim reported (sandboxes trust it) */
+    char *upstream_ca_pem; /* --upstream-ca, sent to every shim started */
 };
 
 struct sbxd {

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "policy.h"
 #include "sbjob.h"
+#include "secrets.h"
 #include "shimctl.h"
 #include "state.h"
 #include "util.h"
@@ -129,8 +130,9 @@ int session_parse_network(struct sbxd *d, struct json_object *net, const char *w
 int session_parse_create(struct sbxd *d, struct json_object *body, struct session_create_req *req,
                          sbx_err *err)
 {
-    static const char *const fields[] = {"image",        "limits",  "env",       "labels", "ttl",
-                                         "idle_timeout", "network", "workspace", NULL};
+    static const char *const fields[] = {"image",   "limits",    "env",     "labels",
+                                         "ttl",     "idle_timeout", "network", "workspace",
+                                         "secrets", NULL};
     memset(req, 0, sizeof(*req));
     if (json_check_fields(body, "", fields, err) < 0) return -1;
     if (json_get_str(body, "", "image", 1, &req->image, err) < 0) return -1;
@@ -149,6 +151,27 @@ int session_parse_create(struct sbxd *d, struct json_object *body, struct sessio
     if (!present) req->idle_timeout = 0;
     if (json_get_str(body, "", "workspace", 0, &req->workspace, err) < 0) return -1;
     if (req->workspace && workspace_parse_name(req->workspace, err) < 0) return -1;
+    struct json_object *sec = NULL;
+    json_object_object_get_ex(body, "secrets", &sec);
+    int sr = secrets_parse(d, sec, &req->secrets_shim, &req->secrets_meta, err);
+    secrets_wipe(sec); /* the request's copy of the values is not needed any more */
+    if (sr < 0) return -1;
+    if (req->secrets_meta && req->env) {
+        json_object_object_foreach(req->secrets_meta, sk, sv)
+        {
+            (void)sv;
+            if (json_object_object_get_ex(req->env, sk, NULL))
+                return sbx_error_kind(err, SBX_E_INVALID, "invalid_request",
+                                      "\"%s\" is both in \"env\" and in \"secrets\"; the "
+                                      "sandbox gets a secret's placeholder in that variable, so "
+                                      "drop it from \"env\"",
+                                      sk);
+        }
+    }
+    if (req->secrets_meta && !d->cfg.network)
+        return sbx_error_kind(err, SBX_E_CONFLICT, "network_disabled",
+                              "\"secrets\" are injected by the network edge, and this sbxd runs "
+                              "without one (--no-network)");
     struct json_object *net;
     if (json_get_obj(body, "", "network", &net, err) < 0) return -1;
     if (net) return session_parse_network(d, net, "network", &req->policy, err);
@@ -187,6 +210,7 @@ static void free_session(struct session *s)
     if (s->env) json_object_put(s->env);
     if (s->labels) json_object_put(s->labels);
     if (s->policy) json_object_put(s->policy);
+    if (s->secrets) json_object_put(s->secrets);
     free(s);
 }
 
@@ -231,6 +255,7 @@ static struct sandbox_spec spec_for(struct sbxd *d, struct session *s)
         .init_memfd = d->init_memfd,
         .seccomp = &d->seccomp,
         .resolv_conf = d->cfg.network ? "nameserver " EGRESS_GW "\noptions ndots:0\n" : NULL,
+        .ca_pem = d->cfg.network ? shimctl_ca_pem(d) : NULL,
     };
     return spec;
 }
@@ -508,6 +533,17 @@ static void idle_cb(evutil_socket_t fd, short ev, void *arg)
     session_destroy(g_sbxd, s);
 }
 
+void session_create_req_free(struct session_create_req *req)
+{
+    if (req->policy) json_object_put(req->policy);
+    if (req->secrets_shim) {
+        secrets_wipe(req->secrets_shim);
+        json_object_put(req->secrets_shim);
+    }
+    if (req->secrets_meta) json_object_put(req->secrets_meta);
+    req->policy = req->secrets_shim = req->secrets_meta = NULL;
+}
+
 int session_create(struct sbxd *d, const struct session_create_req *req, struct session **out,
                    sbx_err *err)
 {
@@ -527,6 +563,20 @@ int session_create(struct sbxd *d, const struct session_create_req *req, struct 
     snprintf(s->image_id, sizeof(s->image_id), "%s", img.id);
     s->limits = req->limits;
     s->env = req->env ? json_object_get(req->env) : json_object_new_object();
+    if (req->secrets_meta) {
+        /* a copy: req->env belongs to the request */
+        struct json_object *env = json_object_new_object();
+        json_object_object_foreach(s->env, ek, ev) json_object_object_add(env, ek, json_object_get(ev));
+        json_object_object_foreach(req->secrets_meta, sk, sv)
+        {
+            struct json_object *ph;
+            json_object_object_get_ex(sv, "placeholder", &ph);
+            json_object_object_add(env, sk, json_object_get(ph));
+        }
+        json_object_put(s->env);
+        s->env = env;
+        s->secrets = json_object_get(req->secrets_meta);
+    }
     s->labels = req->labels ? json_object_get(req->labels) : json_object_new_object();
     s->policy = json_object_get(req->policy);
     s->ttl = req->ttl;
@@ -537,7 +587,7 @@ int session_create(struct sbxd *d, const struct session_create_req *req, struct 
     /* Limits and the network policy are in place before anything of the request runs. */
     if (cg_set_limits(&d->cg, &s->cg, &s->limits, err) < 0) goto fail;
     if (shimctl_ensure_ports(d, s->policy, err) < 0) goto fail;
-    if (shimctl_session_set(d, s, err) < 0) goto fail;
+    if (shimctl_session_create(d, s, req->secrets_shim, err) < 0) goto fail;
     struct sandbox_spec spec = spec_for(d, s);
     spec.image_rootfs = s->image_rootfs;
     spec.tmp_size = limits_tmp_size(&s->limits);
@@ -700,6 +750,7 @@ struct json_object *session_to_json(struct sbxd *d, struct session *s)
     json_object_object_add(net, "policy", json_object_get(s->policy));
     json_object_object_add(o, "network", net);
     json_object_object_add(o, "env", json_object_get(s->env));
+    json_object_object_add(o, "secrets", s->secrets ? json_object_get(s->secrets) : NULL);
     json_object_object_add(o, "labels", json_object_get(s->labels));
     json_object_object_add(o, "pid", json_object_new_int(s->sb.init_pid));
     json_object_object_add(o, "execs", json_object_new_int((int)s->nexecs));

@@ -27,6 +27,7 @@ struct session {
     struct json_object *env;    /* {"K": "V"} */
     struct json_object *labels; /* {"k": "v"} */
     struct json_object *policy; /* egress policy, canonical form (policy_to_json) */
+    struct json_object *secrets; /* secrets.h metadata (never values), or NULL */
     int net_attached;           /* veth to the egress namespace exists */
     int64_t ttl;
     int64_t idle_timeout; /* seconds without activity before the session is removed; 0 = never */
@@ -51,6 +52,8 @@ struct session_create_req {
     struct limits limits;
     struct json_object *env, *labels; /* borrowed */
     struct json_object *policy;        /* owned: canonical egress policy */
+    struct json_object *secrets_shim;  /* owned: secrets with values, for the shim (secrets.h) */
+    struct json_object *secrets_meta;  /* owned: the same without values */
     int64_t ttl, idle_timeout;
     const char *workspace; /* borrowed; NULL: none */
 };
@@ -66,6 +69,8 @@ int session_set_network(struct sbxd *d, struct session *s, struct json_object *p
 /* Parse and validate a POST /v1/sessions body. */
 int session_parse_create(struct sbxd *d, struct json_object *body, struct session_create_req *req,
                          sbx_err *err);
+/* Release what session_parse_create made (wiping secret values). */
+void session_create_req_free(struct session_create_req *req);
 int session_create(struct sbxd *d, const struct session_create_req *req, struct session **out,
                    sbx_err *err);
 struct session *session_find(struct sbxd *d, const char *id);

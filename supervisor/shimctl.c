@@ -26,6 +26,7 @@
 #include "helper.h"
 #include "log.h"
 #include "sbxd.h"
+#include "secrets.h"
 #include "session.h"
 #include "util.h"
 
@@ -61,8 +62,37 @@ static int ctl_send(struct sbxd *d, struct json_object *msg, int fd, sbx_err *er
         c->cmsg_len = CMSG_LEN(sizeof(int));
         memcpy(CMSG_DATA(c), &fd, sizeof(int));
     }
-    if (sendmsg(d->shim.ctl, &mh, MSG_NOSIGNAL) < 0) return sbx_error(err, errno, "send to sbx-shim");
+    int r = sendmsg(d->shim.ctl, &mh, MSG_NOSIGNAL) < 0 ? sbx_error(err, errno, "send to sbx-shim") : 0;
+    explicit_bzero((char *)s, len); /* it may carry secret values */
+    return r;
+}
+
+/* {"op":"ready","ca":PEM}: the node CA sandboxes trust (written to
+ * STATE/ca.pem for people and tools, 0644). */
+static int take_ca(struct sbxd *d, struct json_object *ready, sbx_err *err)
+{
+    struct json_object *v;
+    if (!json_object_object_get_ex(ready, "ca", &v) || !json_object_is_type(v, json_type_string))
+        return sbx_error(err, EPROTO, "sbx-shim reported no CA certificate");
+    const char *pem = json_object_get_string(v);
+    if (d->shim.ca_pem && strcmp(d->shim.ca_pem, pem) == 0) return 0;
+    char *copy = strdup(pem);
+    if (!copy) return sbx_error(err, ENOMEM, "CA");
+    free(d->shim.ca_pem);
+    d->shim.ca_pem = copy;
+    char path[PATH_MAX], tmp[PATH_MAX + 8];
+    snprintf(path, sizeof(path), "%s/ca.pem", d->cfg.state_dir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    size_t len = strlen(pem);
+    if (fd < 0 || write(fd, pem, len) != (ssize_t)len || rename(tmp, path) < 0)
+        log_warn("cannot write %s: %s", path, strerror(errno));
     return 0;
+}
+
+const char *shimctl_ca_pem(struct sbxd *d)
+{
+    return d->shim.ca_pem;
 }
 
 /* Wait for {"op":want} (with seq when seq > 0); 0, or -1 with the shim's error. */
@@ -88,6 +118,7 @@ static int ctl_wait(struct sbxd *d, const char *want, uint64_t seq, sbx_err *err
         uint64_t mseq = json_object_object_get_ex(m, "seq", &v) ? (uint64_t)json_object_get_int64(v) : 0;
         int match = op && strcmp(op, want) == 0 && (seq == 0 || mseq == seq);
         int ret = 0;
+        if (match && strcmp(want, "ready") == 0) ret = take_ca(d, m, err);
         if (match && json_object_object_get_ex(m, "error", &v) && json_object_is_type(v, json_type_string))
             ret = sbx_error_kind(err, SBX_E_INVALID, "invalid_policy", "sbx-shim refused: %s",
                                  json_object_get_string(v));
@@ -165,7 +196,9 @@ int shimctl_ensure_ports(struct sbxd *d, struct json_object *policy, sbx_err *er
     return 0;
 }
 
-static struct json_object *session_msg(struct session *s)
+/* secrets: the "secrets" field to send (taken), or NULL: none sent, the shim
+ * keeps what it holds */
+static struct json_object *session_msg(struct session *s, struct json_object *secrets)
 {
     char a[INET_ADDRSTRLEN];
     struct in_addr ia = {egress_slot_addr(s->slot)};
@@ -176,13 +209,31 @@ static struct json_object *session_msg(struct session *s)
     json_object_object_add(m, "addr", json_object_new_string(a));
     json_object_object_add(m, "labels", json_object_get(s->labels));
     json_object_object_add(m, "policy", json_object_get(s->policy));
+    if (secrets) json_object_object_add(m, "secrets", secrets);
     return m;
 }
 
 int shimctl_session_set(struct sbxd *d, struct session *s, sbx_err *err)
 {
     if (!d->cfg.network || !shimctl_running(d)) return 0; /* sent when it (re)starts */
-    if (ctl_call(d, session_msg(s), -1, err) < 0) return sbx_error_wrap(err, "apply network policy");
+    if (ctl_call(d, session_msg(s, NULL), -1, err) < 0)
+        return sbx_error_wrap(err, "apply network policy");
+    return 0;
+}
+
+int shimctl_session_create(struct sbxd *d, struct session *s, struct json_object *secrets,
+                           sbx_err *err)
+{
+    if (!d->cfg.network) return 0;
+    if (!shimctl_running(d)) {
+        if (!secrets) return 0; /* sent when it (re)starts */
+        return sbx_error_kind(err, SBX_E_UNAVAILABLE, "network_unavailable",
+                              "sbx-shim (the network edge) is restarting and secrets can only be "
+                              "handed to it; retry in a few seconds");
+    }
+    struct json_object *m = session_msg(s, secrets ? json_object_get(secrets) : NULL);
+    int r = ctl_call(d, m, -1, err);
+    if (r < 0) return sbx_error_wrap(err, "apply network policy");
     return 0;
 }
 
@@ -211,7 +262,7 @@ static void exec_shim(struct sbxd *d, const char *path, int ctl, int audit, int 
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
     signal(SIGPIPE, SIG_DFL);
-    const char *argv[16];
+    const char *argv[24];
     int i = 0;
     argv[i++] = "sbx-shim";
     argv[i++] = "--ctl-fd";
@@ -224,6 +275,11 @@ static void exec_shim(struct sbxd *d, const char *path, int ctl, int audit, int 
         argv[i++] = "--hosts";
         argv[i++] = d->cfg.shim_hosts;
     }
+    char cadir[PATH_MAX];
+    snprintf(cadir, sizeof(cadir), "%s/ca", d->cfg.state_dir);
+    argv[i++] = "--ca-dir";
+    argv[i++] = cadir;
+
     if (d->cfg.debug) argv[i++] = "--debug";
     argv[i] = NULL;
     execv(path, (char *const *)argv);
@@ -270,10 +326,17 @@ static int spawn(struct sbxd *d, sbx_err *err)
     d->shim.died_ev = event_new(d->base, pidfd, EV_READ, shim_died_cb, d);
     if (d->shim.died_ev) event_add(d->shim.died_ev, NULL);
     if (ctl_wait(d, "ready", 0, err) < 0) return sbx_error_wrap(err, "start sbx-shim");
+    if (d->shim.upstream_ca_pem) {
+        struct json_object *m = json_object_new_object();
+        json_object_object_add(m, "op", json_object_new_string("trust"));
+        json_object_object_add(m, "pem", json_object_new_string(d->shim.upstream_ca_pem));
+        if (ctl_call(d, m, -1, err) < 0) return sbx_error_wrap(err, "start sbx-shim: --upstream-ca");
+    }
     for (int i = 0; i < d->shim.nlis; i++)
         if (send_listener(d, i, err) < 0) return sbx_error_wrap(err, "start sbx-shim");
     for (struct session *s = d->sessions; s; s = s->next)
-        if (s->state == S_RUNNING && ctl_call(d, session_msg(s), -1, err) < 0)
+        if (s->state == S_RUNNING &&
+            ctl_call(d, session_msg(s, secrets_without_values(s->secrets)), -1, err) < 0)
             return sbx_error_wrap(err, "start sbx-shim");
     log_info("sbx-shim running (pid %ld, %d listeners, %u sessions)", pid, d->shim.nlis, d->nsessions);
     d->shim.backoff_ms = 0;
@@ -348,8 +411,29 @@ int shimctl_start(struct sbxd *d, sbx_err *err)
         *slash = '\0';
         if (mkdir_p(dir, 0750, err) < 0) return sbx_error_wrap(err, "audit log");
     }
+    /* the node CA's key lives here: the shim's alone (it creates the key) */
+    char cadir[PATH_MAX];
+    snprintf(cadir, sizeof(cadir), "%s/ca", d->cfg.state_dir);
+    if (mkdir(cadir, 0700) < 0 && errno != EEXIST) return sbx_error(err, errno, "mkdir %s", cadir);
+    struct stat cst;
+    if (lstat(cadir, &cst) < 0 || !S_ISDIR(cst.st_mode))
+        return sbx_error(err, ENOTDIR, "%s must be a directory", cadir);
+    if ((cst.st_uid != d->shim.uid || cst.st_gid != d->shim.gid || (cst.st_mode & 07777) != 0700) &&
+        (chown(cadir, d->shim.uid, d->shim.gid) < 0 || chmod(cadir, 0700) < 0))
+        return sbx_error(err, errno, "give %s to the shim user", cadir);
     d->shim.audit_fd = open(d->cfg.audit_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (d->shim.audit_fd < 0) return sbx_error(err, errno, "open audit log %s", d->cfg.audit_log);
+    if (d->cfg.upstream_ca) { /* read as root: the shim user need not reach the file */
+        _cleanup_free_ char *pem = malloc((1 << 20) + 1);
+        if (!pem) return sbx_error(err, ENOMEM, "--upstream-ca");
+        ssize_t len = read_file(d->cfg.upstream_ca, pem, 1 << 20, err);
+        if (len < 0) return sbx_error_wrap(err, "--upstream-ca");
+        pem[len] = '\0';
+        if (!strstr(pem, "-----BEGIN CERTIFICATE-----"))
+            return sbx_error(err, EINVAL, "--upstream-ca %s holds no PEM certificate",
+                             d->cfg.upstream_ca);
+        d->shim.upstream_ca_pem = steal_pointer(&pem);
+    }
     if (add_listener(d, SOCK_DGRAM, 53, err) < 0 || add_listener(d, SOCK_STREAM, 53, err) < 0 ||
         add_listener(d, SOCK_STREAM, 80, err) < 0 || add_listener(d, SOCK_STREAM, 443, err) < 0)
         return sbx_error_wrap(err, "egress listeners");

@@ -19,6 +19,13 @@ int shimctl_ensure_ports(struct sbxd *d, struct json_object *policy, sbx_err *er
 /* Tell the shim about a session or its new policy; when the shim runs, waits
  * (bounded) until it has applied it. */
 int shimctl_session_set(struct sbxd *d, struct session *s, sbx_err *err);
+/* The same for a new session, with its secrets (secrets.h shim form, values
+ * included; NULL: none). Secrets need a running shim: without one this fails
+ * (503) rather than create a session whose placeholders nothing replaces. */
+int shimctl_session_create(struct sbxd *d, struct session *s, struct json_object *secrets,
+                           sbx_err *err);
+/* The node CA's certificate (PEM) the shim reported, or NULL (no network). */
+const char *shimctl_ca_pem(struct sbxd *d);
 void shimctl_session_remove(struct sbxd *d, struct session *s);
 int shimctl_running(struct sbxd *d);
 

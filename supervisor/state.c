@@ -47,6 +47,7 @@ static struct json_object *record(struct session *s)
     json_object_object_add(o, "env", json_object_get(s->env));
     json_object_object_add(o, "labels", json_object_get(s->labels));
     json_object_object_add(o, "policy", json_object_get(s->policy));
+    if (s->secrets) json_object_object_add(o, "secrets", json_object_get(s->secrets)); /* no values */
     json_object_object_add(o, "net_attached", json_object_new_boolean(s->net_attached));
     json_object_object_add(o, "ttl", json_object_new_int64(s->ttl));
     json_object_object_add(o, "idle_timeout", json_object_new_int64(s->idle_timeout));
@@ -150,6 +151,8 @@ static int from_record(struct sbxd *d, struct json_object *o, const char *name, 
     s->env = json_object_get(env);
     s->labels = json_object_get(labels);
     s->policy = json_object_get(policy);
+    struct json_object *sec = get_o(o, "secrets");
+    if (sec) s->secrets = json_object_get(sec);
     struct json_object *na;
     s->net_attached = json_object_object_get_ex(o, "net_attached", &na) && json_object_get_boolean(na);
     s->ttl = get_i(o, "ttl", &ok);

@@ -216,6 +216,7 @@ static void test_audit_line_has_every_field_in_order(void)
                                        "decision",
                                        "reason",
                                        "rule",
+                                       "secrets",
                                        "status",
                                        "bytes_in",
                                        "bytes_out",

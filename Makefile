@@ -10,6 +10,7 @@
 #   make install         PREFIX/DESTDIR install of binaries, units and the busybox image
 #   make bench           bench/ side by side with bwrap, crun and fork+exec
 #   make bench-egress    HTTP egress only: direct vs sbx-shim vs tinyproxy (also part of bench)
+#   make bench-tls       HTTPS the shim terminates (secret injected) vs passes through (also part of bench)
 #   make bench-images    create -> first exec on busybox vs node (also part of bench, after make images)
 
 VERSION   := 0.1.0
@@ -191,6 +192,7 @@ check:
 bench: all
 	SBX_BUILD=$(BUILD) bench/run.sh
 	SBX_BUILD=$(BUILD) bench/egress.sh
+	SBX_BUILD=$(BUILD) bench/tls.sh
 	@if [ -d $(BUILD)/images/node/rootfs ]; then SBX_BUILD=$(BUILD) bench/images.sh; \
 	 else echo "bench: skipping bench/images.sh (make images builds the node image)"; fi
 
@@ -201,6 +203,9 @@ bench-images: all
 # HTTP egress alone: direct vs sbx-shim vs tinyproxy (bench/egress.sh)
 bench-egress: all
 	SBX_BUILD=$(BUILD) bench/egress.sh
+
+bench-tls: all
+	SBX_BUILD=$(BUILD) bench/tls.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/libexec/sbx
@@ -228,6 +233,6 @@ format:
 clean:
 	rm -rf build build-san
 
-.PHONY: all image-busybox images image-debian image-node images-check unit integration test vm-test check bench bench-egress bench-images install format clean
+.PHONY: all image-busybox images image-debian image-node images-check unit integration test vm-test check bench bench-egress bench-tls bench-images install format clean
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

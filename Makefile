@@ -4,6 +4,7 @@
 #                        busybox image into build/
 #   make images          the debian and node base images (debootstrap; docs/images.md)
 #   make test            unit + integration tests on this host (root needed for integration)
+#   make tools-test      the static test tool netprobe against loopback servers
 #   make SAN=1 test      the same under ASan+UBSan (objects in build-san/)
 #   make vm-test         integration tests inside a pure cgroup v2 VM (tests/vm/)
 #   make check           everything .ci/run runs
@@ -153,6 +154,23 @@ $(BUILD)/tests/%: tests/unit/%.c $(UNIT_LINK) tests/unit/unit.h
 	$(CC) $(CPPFLAGS) -Isupervisor $(CFLAGS) $(LDFLAGS) -o $@ $< $(UNIT_LINK) \
 	    $$($(PKG_CONFIG) --libs json-c) -lhttp_parser
 
+# netprobe: a static test tool that integration tests copy into sandboxes (the
+# busybox image has no curl, python or TLS client): HTTP(S) and WebSocket
+# client, a Vite-like dev server (tests/tools/netprobe.c). Static like
+# sbx-init, no sanitizers. glibc's static getaddrinfo works (nss files and dns
+# are built into libc since 2.34: /etc/hosts and /etc/resolv.conf, with or
+# without nsswitch.conf); -Wl,--no-warnings drops ld's notes that getaddrinfo,
+# gethostbyname and dlopen (OpenSSL's, unused) want glibc's shared libraries
+# at run time. Compiles keep -Werror.
+NETPROBE_CFLAGS := -std=c17 $(WARN) -O2 -g -D_GNU_SOURCE -static
+$(BUILD)/tests/netprobe: tests/tools/netprobe.c
+	@mkdir -p $(dir $@)
+	$(CC) $(NETPROBE_CFLAGS) -o $@ $< -Wl,--no-warnings -l:libssl.a -l:libcrypto.a -lpthread -ldl
+tools: $(BUILD)/tests/netprobe
+# netprobe against local servers on loopback (python3, openssl)
+tools-test: $(BUILD)/tests/netprobe
+	@tests/tools/selftest.sh $(BUILD)/tests/netprobe
+
 image-busybox: $(BUILD)/images/busybox/rootfs/bin/busybox
 $(BUILD)/images/busybox/rootfs/bin/busybox: images/busybox/build.sh
 	images/busybox/build.sh $(BUILD)/images/busybox
@@ -176,10 +194,10 @@ images-check: all image-node
 unit: $(UNIT_TESTS)
 	@tests/unit/run.sh $(UNIT_TESTS)
 
-integration: all
+integration: all $(BUILD)/tests/netprobe
 	@SBX_BUILD=$(BUILD) tests/integration/run.sh
 
-test: unit shim-test integration
+test: unit tools-test shim-test integration
 
 vm-test: all
 	@SBX_BUILD=$(BUILD) tests/vm/run.sh
@@ -233,6 +251,6 @@ format:
 clean:
 	rm -rf build build-san
 
-.PHONY: all image-busybox images image-debian image-node images-check unit integration test vm-test check bench bench-egress bench-tls bench-images install format clean
+.PHONY: all tools tools-test image-busybox images image-debian image-node images-check unit integration test vm-test check bench bench-egress bench-tls bench-images install format clean
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1385,6 +1385,13 @@ static int relay_http(struct conn *c)
         respond(c, c->deny_status, c->deny_reason);
         return 1;
     }
+    /* a TLS upstream cannot be half-closed: once the client is gone and
+     * every answer it asked for is through, the connection is done */
+    if (c->up && c->c_eof && c->cb_sent == c->cb_ok && drained &&
+        (c->raw || (c->pend_n == 0 && !c->hresp->in_message))) {
+        conn_close(c, 0, NULL);
+        return 1;
+    }
     if (c->u_eof && drained && !c->c_shut) {
         if (c->tls) {
             tlsterm_close_notify(c->tls);

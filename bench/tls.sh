@@ -50,6 +50,7 @@ command -v python3 >/dev/null || die "python3 needed"
 command -v openssl >/dev/null || die "openssl needed"
 
 TMP=$(mktemp -d /var/tmp/sbx-bench-tls.XXXXXX)
+chmod 755 "$TMP" # the shim (user nobody) reads the hosts file
 NS=sbxbench-tls-$$
 SBXD_PID="" SRV_PID=""
 cleanup() {
@@ -84,6 +85,7 @@ ip netns exec "$NS" python3 -c '
 import http.server, socketserver, ssl, sys
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else head and body wait out a delayed ACK (40 ms)
     def do_GET(self):
         b = b"x" * 100
         self.send_response(200); self.send_header("Content-Length", "100"); self.end_headers()

@@ -17,6 +17,7 @@ import http.server, socketserver, ssl, sys, threading, hashlib, json, time
 LOG = open(sys.argv[1], "a", buffering=1)
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
     def handle_any(self):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else b""

@@ -168,9 +168,10 @@ PY
     # What does not depend on the cgroup mode runs on the host only: HTTP/JSON
     # parsing of hostile input, egress policy decisions, the network CLI,
     # image archive checks (sessions on imported images do run here), the file
-    # and archive APIs, process I/O (logs, stdin, ttys) and named workspaces.
+    # and archive APIs, process I/O (logs, stdin, ttys), named workspaces,
+    # secrets and the TLS the shim terminates, and the preview ingress.
     # Restarts (taking cgroups over) and every cgroup limit and teardown do run.
-    export SBX_TEST_SKIP_FILES="test_hostile.sh test_network.sh test_cli_network.sh test_image_archives.sh test_files.sh test_archive.sh test_processes.sh test_workspaces.sh"
+    export SBX_TEST_SKIP_FILES="test_hostile.sh test_network.sh test_cli_network.sh test_image_archives.sh test_files.sh test_archive.sh test_processes.sh test_workspaces.sh test_secrets.sh test_preview.sh"
     if [ -n "${SBX_VM_CMD:-}" ]; then
         echo "== vm: running SBX_VM_CMD: $SBX_VM_CMD $*"
         if [ -f "$SBX_VM_CMD" ]; then "$SBX_VM_CMD" "$@"; else bash -c "$SBX_VM_CMD" sbx-vm "$@"; fi

@@ -23,6 +23,29 @@ class H(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(n) if n else b""
         LOG.write("%s %s %s\n" % (self.server.server_address[0], self.requestline,
                   json.dumps(dict(self.headers.items()))))
+        if self.headers.get("Upgrade", "").lower() == "websocket":
+            import base64, struct
+            key = self.headers.get("Sec-WebSocket-Key", "")
+            acc = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+            self.send_response(101)
+            self.send_header("Upgrade", "websocket")
+            self.send_header("Connection", "Upgrade")
+            self.send_header("Sec-WebSocket-Accept", acc)
+            self.end_headers()
+            self.wfile.flush()
+            def frame(t):
+                b = t.encode()
+                return bytes([0x81, len(b)]) + b
+            auth = hashlib.sha256((self.headers.get("Authorization") or "").encode()).hexdigest()
+            self.wfile.write(frame("hello auth_sha=" + auth)); self.wfile.flush()
+            h = self.rfile.read(2)
+            n = h[1] & 0x7f
+            if n == 126: n = struct.unpack(">H", self.rfile.read(2))[0]
+            mask = self.rfile.read(4) if h[1] & 0x80 else b"\0\0\0\0"
+            data = bytes(c ^ mask[i % 4] for i, c in enumerate(self.rfile.read(n)))
+            self.wfile.write(frame("echo " + data.decode())); self.wfile.flush()
+            self.close_connection = True
+            return
         if self.path.startswith("/sse"):
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
@@ -243,6 +266,16 @@ test_streaming_response_streams_through_terminated_tls() {
     last=$(grep 'data: event 4' <<<"$SX_OUT" | awk '{print $1}')
     # the server spaces them 300 ms apart: buffered, they would arrive together
     assert_ge "$((last - first))" 900 "ms between the first and the last event"
+}
+
+test_websocket_upgrade_passes_a_terminated_host_with_the_secret_injected() {
+    sec_up
+    sec_session "$(token_secret)"
+    probe 'ws wss://api.secret.test/ws -H "Authorization: Bearer $TOKEN" --send ping-$$'
+    assert_eq 0 "$SX_RC" "WebSocket over terminated TLS ($SX_ERR)"
+    assert_contains "$SX_OUT" "hello auth_sha=$(sha "Bearer $SEC_VALUE")" "the upgrade request carried the value"
+    assert_contains "$SX_OUT" "echo ping-$$" "frames both ways"
+    audit_has ".session == \"$SID\" and .proto == \"https\" and .status == 101 and .secrets == [\"TOKEN\"]" "the upgrade's request line"
 }
 
 test_keepalive_requests_on_one_terminated_connection_each_get_the_secret() {

@@ -63,7 +63,7 @@ enum { EXIT_OK = 0, EXIT_USAGE = 1, EXIT_CONNECT = 2, EXIT_TLS = 3, EXIT_HTTP = 
 #define LINE_MAX_LEN 16384
 #define MAX_HEADERS 128
 #define WS_MAX_MESSAGE (1 << 20)
-#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" /* RFC 6455, section 1.3 */
 
 static struct timespec g_start;
 static int g_timeout_s = 30;

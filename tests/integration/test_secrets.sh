@@ -271,10 +271,10 @@ test_streaming_response_streams_through_terminated_tls() {
 test_websocket_upgrade_passes_a_terminated_host_with_the_secret_injected() {
     sec_up
     sec_session "$(token_secret)"
-    probe 'ws wss://api.secret.test/ws -H "Authorization: Bearer $TOKEN" --send ping-$$'
+    probe 'ws wss://api.secret.test/ws -H "Authorization: Bearer $TOKEN" --send ping-ws'
     assert_eq 0 "$SX_RC" "WebSocket over terminated TLS ($SX_ERR)"
     assert_contains "$SX_OUT" "hello auth_sha=$(sha "Bearer $SEC_VALUE")" "the upgrade request carried the value"
-    assert_contains "$SX_OUT" "echo ping-$$" "frames both ways"
+    assert_contains "$SX_OUT" "echo ping-ws" "frames both ways"
     audit_has ".session == \"$SID\" and .proto == \"https\" and .status == 101 and .secrets == [\"TOKEN\"]" "the upgrade's request line"
 }
 

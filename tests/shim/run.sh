@@ -623,14 +623,15 @@ test_audit_lines_well_formed() {
     check "there are lines" test "$n" -gt 20
     local bad
     bad=$(jq -c 'select(
-        (keys_unsorted != ["time","event","conn","session","labels","proto","src","requested_host","port","dst_addr","resolved_addr","qtype","answer","method","path","decision","reason","rule","status","bytes_in","bytes_out","duration_ms","enforce_would_deny"])
+        (keys_unsorted != ["time","event","conn","session","labels","proto","src","requested_host","port","dst_addr","resolved_addr","qtype","answer","method","path","decision","reason","rule","secrets","status","bytes_in","bytes_out","duration_ms","enforce_would_deny"])
         or (.time | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z$") | not)
         or ((.decision == "allow" or .decision == "deny" or .decision == "report") | not)
         or (.enforce_would_deny != (.decision == "report"))
-        or ((.proto == "dns" or .proto == "tcp" or .proto == "tls" or .proto == "http") | not)
+        or ((.proto == "dns" or .proto == "tcp" or .proto == "tls" or .proto == "http" or .proto == "https") | not)
+        or ((.secrets == null or (.secrets | type) == "array") | not)
         or ((.event == "query" or .event == "connect" or .event == "request" or .event == "close") | not)
         or (.event == "close" and (.bytes_in == null or .duration_ms == null))
-        or (.proto != "http" and (.method != null or .path != null))
+        or (.proto != "http" and .proto != "https" and (.method != null or .path != null))
         or (.session == null and .labels != null))' "$AUDIT" | head -3)
     check "every line has every field, well typed" eq "$bad" ""
     check "one write per line: no torn lines" eq "$(grep -c '^{' "$AUDIT")" "$n"

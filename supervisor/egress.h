@@ -1,7 +1,9 @@
 /* egress.h - the node's egress network namespace and each session's link to
  * it (docs/network.md). All netlink work is done with libnl.
  *
- *   egress netns   lo up, "local 0.0.0.0/0 dev lo" (AnyIP), no other route;
+ *   egress netns   lo up, "local 0.0.0.0/0 dev lo" (AnyIP), no other route,
+ *                  IPv4 forwarding off (nothing passes from one session's
+ *                  link to another's, whatever the host's ip_forward);
  *                  per session "sbx<id>" with EGRESS_GW/32 and a /32 route
  *                  back to the session's address; listeners for sbx-shim.
  * A session's pair goes away with its net namespace, which the kernel tears

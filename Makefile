@@ -97,7 +97,7 @@ $(BUILD)/sbx-init: $(INIT_SRC) common/initproto.h supervisor/init/caps.h
 # Unit tests named test_shim_*.c link its pure-logic objects.
 SHIM_PKGS    := json-c libevent_core ldns libcares libssl libcrypto
 SHIM_LIB_SRC := $(COMMON_SRC) policy/policy.c policy/addr.c shim/fakenet.c shim/quota.c \
-                shim/sni.c shim/httpflow.c shim/hosts.c shim/audit.c
+                shim/sni.c shim/httpflow.c shim/hosts.c shim/audit.c shim/preview.c
 SHIM_SRC     := $(SHIM_LIB_SRC) shim/main.c shim/sessions.c shim/dns.c shim/proxy.c shim/resolve.c
 all: $(BUILD)/sbx-shim
 $(BUILD)/obj/shim/%.o: CPPFLAGS += -Ishim -Ipolicy

@@ -98,7 +98,8 @@ $(BUILD)/sbx-init: $(INIT_SRC) common/initproto.h supervisor/init/caps.h
 SHIM_PKGS    := json-c libevent_core ldns libcares libssl libcrypto
 SHIM_LIB_SRC := $(COMMON_SRC) policy/policy.c policy/addr.c shim/fakenet.c shim/quota.c \
                 shim/sni.c shim/httpflow.c shim/hosts.c shim/audit.c shim/preview.c
-SHIM_SRC     := $(SHIM_LIB_SRC) shim/main.c shim/sessions.c shim/dns.c shim/proxy.c shim/resolve.c
+SHIM_SRC     := $(SHIM_LIB_SRC) shim/main.c shim/sessions.c shim/dns.c shim/proxy.c shim/resolve.c \
+                shim/ingress.c
 all: $(BUILD)/sbx-shim
 $(BUILD)/obj/shim/%.o: CPPFLAGS += -Ishim -Ipolicy
 $(BUILD)/sbx-shim: $(call obj,$(SHIM_SRC))

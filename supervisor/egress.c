@@ -304,6 +304,29 @@ void egress_detach(struct egress *e, const char *id)
     rtnl_link_put(l);
 }
 
+int egress_sockets(struct egress *e, int *fds, int n, sbx_err *err)
+{
+    if (setns(e->netns, CLONE_NEWNET) < 0) return sbx_error(err, errno, "enter egress namespace");
+    int i, saved = 0;
+    for (i = 0; i < n; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fds[i] < 0) {
+            saved = errno;
+            break;
+        }
+    }
+    if (setns(e->host_netns, CLONE_NEWNET) < 0) {
+        log_error("egress: cannot return to the host network namespace: %s", strerror(errno));
+        abort();
+    }
+    if (i < n) {
+        while (i > 0)
+            close(fds[--i]);
+        return sbx_error(err, saved, "socket in the egress namespace");
+    }
+    return 0;
+}
+
 /* In the egress netns: no forwarding between its links. A new namespace
  * inherits the host's IPv4 settings (net.core.devconf_inherit_init_net=0),
  * so on a host with ip_forward=1 one sandbox could otherwise reach another

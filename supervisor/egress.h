@@ -56,4 +56,9 @@ void egress_detach(struct egress *e, const char *id);
  * to 0.0.0.0:port, nonblocking, CLOEXEC. Returns the fd or < 0. */
 int egress_listen(struct egress *e, int type, uint16_t port, sbx_err *err);
 
+/* n unconnected, nonblocking, CLOEXEC IPv4 TCP sockets made inside the
+ * egress netns (a socket keeps the namespace it was made in): the shim
+ * connects them to sandboxes for previews. 0 and fds[0..n), or < 0. */
+int egress_sockets(struct egress *e, int *fds, int n, sbx_err *err);
+
 #endif

@@ -25,6 +25,7 @@
 #include "server.h"
 #include "session.h"
 #include "state.h"
+#include "ports.h"
 #include "shimctl.h"
 #include "util.h"
 #include "files.h"
@@ -70,6 +71,11 @@ static void usage(FILE *f)
             "  --shim-netns PATH  network namespace sbx-shim connects out from (default: sbxd's)\n"
             "  --shim-hosts FILE  static name -> address map the shim resolves with instead of DNS\n"
             "  --audit-log PATH   egress audit log (default /var/log/sbx/egress.jsonl)\n"
+            "  --preview-listen ADDR:PORT  where people open the apps sandboxes serve\n"
+            "                     (POST /v1/sessions/ID/ports; default 127.0.0.1:8080; port 0:\n"
+            "                     any free one, GET /v1/health says which; off: no previews)\n"
+            "  --preview-domain DOMAIN  previews are http://PORT-ID.DOMAIN:PORT/ (default\n"
+            "                     preview.localhost: browsers resolve *.localhost to loopback)\n"
             "  --policy-dir DIR   named node policies NAME.json (default /etc/sbx/policy.d)\n"
             "  --debug            debug logs\n"
             "  --version\n");
@@ -168,6 +174,8 @@ int main(int argc, char **argv)
         {"log-buffer", required_argument, 0, 'L'}, {"on-exit", required_argument, 0, 'O'},
         {"archive", required_argument, 0, 'R'}, {"archive-max-bytes", required_argument, 0, 'X'},
         {"archive-max-entries", required_argument, 0, 'Y'},
+        {"preview-listen", required_argument, 0, 'W'},
+        {"preview-domain", required_argument, 0, 'Z'},
         {"version", no_argument, 0, 'V'},       {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -210,6 +218,8 @@ int main(int argc, char **argv)
         case 'A': d.cfg.audit_log = optarg; break;
         case 'P': d.cfg.policy_dir = optarg; break;
         case 'M': d.cfg.import_path = optarg; break;
+        case 'W': d.cfg.preview_listen = optarg; break;
+        case 'Z': d.cfg.preview_domain = optarg; break;
         case 'O':
             if (strcmp(optarg, "keep") == 0) d.cfg.remove_on_exit = 0;
             else if (strcmp(optarg, "remove") == 0) d.cfg.remove_on_exit = 1;
@@ -256,6 +266,13 @@ int main(int argc, char **argv)
     if (optind != argc) {
         usage(stderr);
         return 2;
+    }
+    {
+        sbx_err perr;
+        if (preview_config(&d, &perr) < 0) {
+            fprintf(stderr, "sbxd: %s\n", perr.msg);
+            return 2;
+        }
     }
     sbx_log_init("sbxd", d.cfg.debug ? SBX_LOG_DEBUG : SBX_LOG_INFO);
     if (geteuid() != 0) {
@@ -336,6 +353,10 @@ int main(int argc, char **argv)
         log_error("start-up: %s", err.msg);
         return 1;
     }
+    if (preview_init(&d, &err) < 0) {
+        log_error("start-up: %s", err.msg);
+        return 1;
+    }
     if (d.cfg.network && shimctl_start(&d, &err) < 0) {
         log_error("start-up: %s (or run with --no-network)", err.msg);
         return 1;
@@ -362,6 +383,7 @@ int main(int argc, char **argv)
     session_pool_drain(&d);
     if (d.cfg.network) {
         shimctl_stop(&d);
+        preview_fini(&d);
         egress_fini(&d.egress, leave);
     }
     server_close_all(&d);

@@ -25,6 +25,7 @@
 #include "json.h"
 #include "log.h"
 #include "policy.h"
+#include "ports.h"
 #include "sbjob.h"
 #include "shimctl.h"
 #include "state.h"
@@ -187,6 +188,7 @@ static void free_session(struct session *s)
     if (s->env) json_object_put(s->env);
     if (s->labels) json_object_put(s->labels);
     if (s->policy) json_object_put(s->policy);
+    ports_free(s);
     free(s);
 }
 

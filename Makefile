@@ -66,7 +66,7 @@ ARCHIVE_LIB_SRC := archive/names.c archive/dirlist.c archive/unpack.c archive/co
 # The CLI's pure-logic modules (unit-tested).
 CLI_PURE   := cli/jsontext.c cli/audit.c
 CLI_SRC    := common/error.c common/json.c cli/sbx.c cli/client.c cli/image.c cli/cp.c cli/cpdir.c \
-              cli/packer.c cli/proc.c cli/table.c cli/workspace.c \
+              cli/packer.c cli/proc.c cli/table.c cli/workspace.c cli/ports.c \
               $(CLI_PURE) $(POLICY_SRC) $(ARCHIVE_LIB_SRC)
 INIT_SRC   := supervisor/init/sbx-init.c supervisor/init/caps.c common/initproto.c
 

@@ -274,13 +274,26 @@ static size_t out_len(struct evbuffer *b)
     return b ? evbuffer_get_length(b) : 0;
 }
 
+/* cb's bytes before this are done with (cb_make_room drops them). */
+static size_t cb_keep(const struct iconn *c)
+{
+    size_t keep = c->st == IS_HEAD ? c->msg_start : c->fwd;
+    return c->cb_parsed < keep ? c->cb_parsed : keep;
+}
+
+/* read_client() can put something in cb (after making room). */
+static int cb_has_room(const struct iconn *c)
+{
+    return c->cb_len < c->cb_cap || c->cb_cap < CB_CAP || cb_keep(c) > 0;
+}
+
 static void update_events(struct iconn *c)
 {
     int cr = 0, cw = out_len(c->to_c) > 0, ur = 0, uw = 0;
     switch (c->st) {
     case IS_HEAD:
     case IS_BODY:
-        cr = !c->c_eof && !c->refusing && !c->resp_broken && c->cb_len < CB_CAP &&
+        cr = !c->c_eof && !c->refusing && !c->resp_broken && cb_has_room(c) &&
              out_len(c->to_u) < OUT_HIGH;
         break;
     case IS_UPWAIT:
@@ -686,8 +699,7 @@ static void on_head(struct iconn *c, size_t head_end)
 
 static void cb_make_room(struct iconn *c)
 {
-    size_t keep = c->st == IS_HEAD ? c->msg_start : c->fwd;
-    if (c->cb_parsed < keep) keep = c->cb_parsed;
+    size_t keep = cb_keep(c);
     if (keep) {
         memmove(c->cb, c->cb + keep, c->cb_len - keep);
         c->cb_len -= keep;

@@ -397,8 +397,8 @@ test_preview_session_delete_removes_its_exposures() {
 }
 
 test_preview_exposures_survive_sbxd_and_shim_restarts() {
-    daemon_start pvr --on-exit keep || fail "sbxd pvr did not start"
-    defer daemon_stop pvr
+    daemon_start pv --on-exit keep || fail "sbxd pv did not start"
+    defer daemon_stop pv
     new_session
     local sid=$SID
     pv_httpd "$sid" 5173
@@ -409,18 +409,18 @@ test_preview_exposures_survive_sbxd_and_shim_restarts() {
     assert_eq 200 "$PV_CODE" "before the restart"
     # the shim dies: sbxd starts another and hands it the exposures again
     local shim
-    shim=$(pgrep -P "$(daemon_pid pvr)" -x sbx-shim)
-    [ -n "$shim" ] || fail "no sbx-shim child of sbxd pvr"
+    shim=$(pgrep -P "$(daemon_pid pv)" -x sbx-shim)
+    [ -n "$shim" ] || fail "no sbx-shim child of sbxd pv"
     kill -KILL "$shim"
-    _new_shim() { local p; p=$(pgrep -P "$(daemon_pid pvr)" -x sbx-shim) && [ -n "$p" ] && [ "$p" != "$shim" ]; }
+    _new_shim() { local p; p=$(pgrep -P "$(daemon_pid pv)" -x sbx-shim) && [ -n "$p" ] && [ "$p" != "$shim" ]; }
     wait_until 10 _new_shim || fail "sbxd did not restart sbx-shim"
     wait_until 10 eval 'pv_get "$PV_HOST" / -b "sbx_preview_5173=$tok"; [ "$PV_CODE" = 200 ]' ||
         fail "the preview after a shim restart: HTTP $PV_CODE $PV_BODY"
     # sbxd is killed and started again (a new port: --preview-listen 127.0.0.1:0)
     # the egress namespace of a predecessor that forwarded is made safe again
     nsenter --net="$STATE/egress.netns" sysctl -q -w net.ipv4.ip_forward=1
-    daemon_stop pvr KILL
-    daemon_start pvr --on-exit keep || fail "sbxd does not start over a killed one"
+    daemon_stop pv KILL
+    daemon_start pv --on-exit keep || fail "sbxd does not start over a killed one"
     assert_eq 0 "$(nsenter --net="$STATE/egress.netns" sysctl -n net.ipv4.conf.all.forwarding)" \
         "forwarding in the reused egress namespace"
     pv_port
@@ -432,14 +432,14 @@ test_preview_exposures_survive_sbxd_and_shim_restarts() {
     assert_eq 200 "$PV_CODE" "the old cookie after the restart"
     assert_eq "hello from 5173" "$PV_BODY" "the app after the restart"
     # a clean stop (--on-exit keep) and start
-    daemon_stop pvr TERM
-    daemon_start pvr --on-exit remove || fail "sbxd pvr does not start again"
+    daemon_stop pv TERM
+    daemon_start pv --on-exit remove || fail "sbxd pv does not start again"
     pv_port
     pv_get "$PV_HOST" / -b "sbx_preview_5173=$tok"
     assert_eq 200 "$PV_CODE" "after a SIGTERM with --on-exit keep"
     api DELETE "/v1/sessions/$sid"
-    daemon_stop pvr
-    LEAK_WHAT="after stopping" assert_no_leaks pvr
+    daemon_stop pv
+    LEAK_WHAT="after stopping" assert_no_leaks pv
 }
 
 test_preview_hostile_requests_and_api_inputs_are_refused() {
@@ -518,8 +518,8 @@ test_preview_hostile_requests_and_api_inputs_are_refused() {
 }
 
 test_preview_disabled_answers_409_naming_the_flag() {
-    daemon_start pvoff --preview-listen off || fail "sbxd pvoff did not start"
-    defer daemon_stop pvoff
+    daemon_start pv --preview-listen off || fail "sbxd pv did not start"
+    defer daemon_stop pv
     api GET /v1/health
     assert_eq null "$(jb .preview)" "health's preview when off"
     new_session
@@ -538,7 +538,7 @@ test_preview_disabled_answers_409_naming_the_flag() {
     rc=$?
     assert_eq "2 yes" "$rc $([[ "$out" == *--preview-domain* ]] && echo yes)" "an invalid --preview-domain: [$out]"
     api DELETE "/v1/sessions/$SID"
-    daemon_stop pvoff
+    daemon_stop pv
 }
 
 test_sandbox_cannot_reach_another_sessions_ports_directly() {

@@ -61,14 +61,14 @@ SBXD_SRC   := $(COMMON_SRC) common/http.c \
               supervisor/fileops.c supervisor/init/caps.c supervisor/logring.c \
               supervisor/workspace.c supervisor/wsrules.c \
               supervisor/procapi.c supervisor/state.c supervisor/enter.c supervisor/sbjob.c \
-              supervisor/jobio.c supervisor/archives.c supervisor/secrets.c $(POLICY_SRC)
+              supervisor/jobio.c supervisor/archives.c supervisor/secrets.c supervisor/ports.c $(POLICY_SRC)
 # Tar packing and safe extraction (libarchive), shared by sbx-archive and the CLI.
 ARCHIVE_LIB_SRC := archive/names.c archive/dirlist.c archive/unpack.c archive/commit.c \
                    archive/extract.c archive/pack.c
 # The CLI's pure-logic modules (unit-tested).
 CLI_PURE   := cli/jsontext.c cli/audit.c
 CLI_SRC    := common/error.c common/json.c cli/sbx.c cli/client.c cli/image.c cli/cp.c cli/cpdir.c \
-              cli/packer.c cli/proc.c cli/table.c cli/workspace.c \
+              cli/packer.c cli/proc.c cli/table.c cli/workspace.c cli/ports.c \
               $(CLI_PURE) $(POLICY_SRC) $(ARCHIVE_LIB_SRC)
 INIT_SRC   := supervisor/init/sbx-init.c supervisor/init/caps.c common/initproto.c
 
@@ -99,9 +99,10 @@ $(BUILD)/sbx-init: $(INIT_SRC) common/initproto.h supervisor/init/caps.h
 # Unit tests named test_shim_*.c link its pure-logic objects.
 SHIM_PKGS    := json-c libevent_core ldns libcares libssl libcrypto libcurl
 SHIM_LIB_SRC := $(COMMON_SRC) $(POLICY_SRC) shim/fakenet.c shim/quota.c \
-                shim/sni.c shim/httpflow.c shim/hosts.c shim/audit.c shim/ca.c shim/secrets.c
+                shim/sni.c shim/httpflow.c shim/hosts.c shim/audit.c shim/ca.c shim/secrets.c \
+                shim/preview.c
 SHIM_SRC     := $(SHIM_LIB_SRC) shim/main.c shim/sessions.c shim/dns.c shim/proxy.c shim/resolve.c \
-                shim/tlsterm.c shim/upstream.c
+                shim/tlsterm.c shim/upstream.c shim/ingress.c
 all: $(BUILD)/sbx-shim
 $(BUILD)/obj/shim/%.o: CPPFLAGS += -Ishim -Ipolicy
 $(BUILD)/sbx-shim: $(call obj,$(SHIM_SRC))

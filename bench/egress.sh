@@ -197,7 +197,7 @@ IDBASE=$((0x30000000 + ($$ % 256) * 4 * 65536))
 WARM=()
 "$BUILD/sbxd" --help 2>&1 | grep -q -- --warm && WARM=(--warm 0)
 "$BUILD/sbxd" --socket "$SOCK" --state-dir "$STATE" --cgroup-name "$CGNAME" --on-exit remove \
-    --id-base "$IDBASE" --id-slots 4 "${WARM[@]}" \
+    --id-base "$IDBASE" --id-slots 4 "${WARM[@]}" --preview-listen 127.0.0.1:0 \
     --shim-netns "/run/netns/$INET_NS" --shim-hosts "$TMP/hosts" \
     --audit-log "$TMP/egress.jsonl" --policy-dir "$TMP/policy.d" >>"$TMP/sbxd.log" 2>&1 &
 SBXD_PID=$!

@@ -115,7 +115,8 @@ start_sbxd() { # SOCK STATE CGNAME [sbxd options...]
     shift 3
     mkdir -p "$state/images"
     cp -a "$BUILD/images/$IMAGE" "$state/images/" || die "cannot copy the image"
-    "$BUILD/sbxd" --socket "$sock" --state-dir "$state" --cgroup-name "$cg" --on-exit remove "$@" >>"$TMP/sbxd.log" 2>&1 &
+    "$BUILD/sbxd" --socket "$sock" --state-dir "$state" --cgroup-name "$cg" --on-exit remove \
+        --preview-listen 127.0.0.1:0 "$@" >>"$TMP/sbxd.log" 2>&1 &
     p=$!
     SBXD_PIDS+=("$p")
     for _ in $(seq 100); do

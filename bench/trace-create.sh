@@ -63,7 +63,8 @@ trap 'exit 143' TERM
 
 cc -O2 -std=c17 -o "$TMP/sbxbench" bench/sbxbench.c || exit 1
 mkdir -p "$TMP/state/images" && cp -a "$BUILD/images/busybox" "$TMP/state/images/"
-"$BUILD/sbxd" --socket "$TMP/s.sock" --state-dir "$TMP/state" --cgroup-name "$CGNAME" --on-exit remove >"$TMP/sbxd.log" 2>&1 &
+"$BUILD/sbxd" --socket "$TMP/s.sock" --state-dir "$TMP/state" --cgroup-name "$CGNAME" --on-exit remove \
+    --preview-listen 127.0.0.1:0 >"$TMP/sbxd.log" 2>&1 &
 SBXD_PID=$!
 for _ in $(seq 100); do "$BUILD/sbx" --socket "$TMP/s.sock" health >/dev/null 2>&1 && break; sleep 0.05; done
 "$TMP/sbxbench" create "$TMP/s.sock" busybox 3 0 >/dev/null || exit 1 # warm up, untraced

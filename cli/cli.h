@@ -128,6 +128,11 @@ int cmd_image(int argc, char **argv);
 extern const char help_workspace[];
 int cmd_workspace(int argc, char **argv);
 
+/* sbx expose, ports (cli/ports.c). */
+extern const char help_expose[], help_ports[];
+int cmd_expose(int argc, char **argv);
+int cmd_ports(int argc, char **argv);
+
 /* sbx cp (cli/cp.c). */
 extern const char help_cp[];
 int cmd_cp(int argc, char **argv);

@@ -737,6 +737,8 @@ static const char help_main[] =
     "  image     Import, list, inspect and remove images\n"
     "  workspace List, inspect and remove named workspaces\n"
     "  network   Show or change a session's egress policy\n"
+    "  expose    Open a session's port to a browser (preview URL), or close it\n"
+    "  ports     List the ports a session exposes\n"
     "  policy    Check an egress policy file, or show its canonical form\n"
     "  audit     Show the egress audit log (what sandboxes reached or tried to)\n"
     "  health    Show the daemon's status (alias: info)\n"
@@ -868,7 +870,8 @@ static const char help_rm[] =
 static const char help_health[] =
     "Usage: sbx health\n"
     "\n"
-    "Print the daemon's status (version, cgroup mode, sessions, execs, uptime) as JSON.\n";
+    "Print the daemon's status (version, cgroup mode, sessions, execs, uptime, where\n"
+    "previews listen) as JSON.\n";
 
 static const char help_network[] =
     "Usage: sbx network ID [OPTION...]\n"
@@ -1789,6 +1792,8 @@ static const struct command commands[] = {
     {"image", cmd_image, help_image},
     {"workspace", cmd_workspace, help_workspace},
     {"network", cmd_network, help_network},
+    {"expose", cmd_expose, help_expose},
+    {"ports", cmd_ports, help_ports},
     {"policy", cmd_policy, help_policy},
     {"audit", cmd_audit, help_audit},
     {"health", cmd_health, help_health},

@@ -12,7 +12,8 @@ STATE=$(mktemp -d /var/tmp/sbx-demo.XXXXXX)   # ext4/xfs: images are idmapped mo
 SOCK=$STATE/sbxd.sock
 mkdir -p "$STATE/images" && cp -a "$BUILD/images/busybox" "$STATE/images/"
 "$BUILD/sbxd" --socket "$SOCK" --state-dir "$STATE" --cgroup-name sbx-demo \
-    --audit-log "$STATE/egress.jsonl" --on-exit remove 2> "$STATE/sbxd.log" &
+    --audit-log "$STATE/egress.jsonl" --on-exit remove --preview-listen 127.0.0.1:0 \
+    2> "$STATE/sbxd.log" &
 PID=$!
 cleanup() { kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; rm -rf "$STATE"; }
 trap cleanup EXIT

@@ -12,7 +12,15 @@
  *                              their decisions are the "request" lines)
  *                    "request" one HTTP request on a plain-HTTP connection
  *                    "close"   an allowed connection ended: bytes and duration
- *   conn             connection number (ties connect/request/close lines together)
+ *                    "preview" one request from a browser to a preview (ingress.c):
+ *                              decision "allow" (let through, or 302 for a good
+ *                              sbx_token) or "deny" (400/401/404/405), status
+ *                              the status the browser got (502/503: the app
+ *                              could not be reached); src is the browser's
+ *                              address, dst_addr the session's, port the
+ *                              exposed port; never the token
+ *   conn             connection number (ties connect/request/close lines together;
+ *                    preview connections are numbered from 2^40)
  *   session, labels  the session (null, null when the source address is unknown)
  *   proto            "dns" | "tcp" | "tls" | "http" | "https" (TLS the shim
  *                    terminated: every request is seen, like "http")

@@ -1,7 +1,7 @@
 /* main.c - sbx-shim: the network edge of sandboxes (docs/network.md).
  *
  *   sbx-shim [--ctl-fd N] [--audit-fd N | --audit PATH] [--hosts FILE]
- *            [--gateway ADDR] [--fake-net CIDR] [--debug]
+ *            [--gateway ADDR] [--fake-net CIDR] [--sock-fd N] [--debug]
  *
  * Flags, the event loop, and the control channel with sbxd (shim/ctl.h):
  * one JSON object per SOCK_SEQPACKET packet, listeners ride along as
@@ -30,6 +30,7 @@
 #include "cleanup.h"
 #include "ctl.h"
 #include "dns.h"
+#include "ingress.h"
 #include "json.h"
 #include "log.h"
 #include "policy.h"
@@ -60,7 +61,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: sbx-shim [--ctl-fd N] [--audit-fd N | --audit PATH] [--hosts FILE]\n"
                "                [--gateway ADDR] [--fake-net CIDR] [--ca-dir DIR]\n"
-               "                [--upstream-ca FILE] [--debug]\n"
+               "                [--upstream-ca FILE] [--sock-fd N] [--debug]\n"
                "  --ctl-fd N       control socket from sbxd (default 3)\n"
                "  --audit-fd N     append audit lines to fd N (default: stdout)\n"
                "  --audit PATH     append audit lines to PATH\n"
@@ -71,6 +72,7 @@ static void usage(FILE *f)
                "                   shim terminates; without it, TLS passes through only\n"
                "  --upstream-ca F  PEM bundle for verifying upstream HTTPS servers instead of\n"
                "                   the system's trust store\n"
+               "  --sock-fd N      sbxd's supply of egress-namespace sockets for previews\n"
                "  --debug          debug logging\n");
 }
 
@@ -242,6 +244,7 @@ static int op_remove(struct json_object *m, sbx_err *err)
         return -1;
     struct session *s = session_by_id(id);
     if (s) session_remove(s); /* unknown: already gone, fine */
+    ingress_session_removed(id);
     sbx_log(SBX_LOG_INFO, "session removed", "id", id, NULL);
     return 0;
 }
@@ -271,7 +274,9 @@ static void handle(const char *buf, size_t len, int *fds, int nfds)
         return;
     }
     int r;
-    if (strcmp(op, "listen") == 0) {
+    if (strcmp(op, "listen") == 0 && json_object_object_get_ex(m, "role", NULL)) {
+        r = ingress_op_listen(m, fds, nfds, &err); /* the preview listener */
+    } else if (strcmp(op, "listen") == 0) {
         r = op_listen(m, fds, nfds, &err);
     } else if (nfds) {
         r = sbx_error_kind(&err, SBX_E_INVALID, "invalid", "unexpected file descriptors with %s",
@@ -282,6 +287,10 @@ static void handle(const char *buf, size_t len, int *fds, int nfds)
         r = op_trust(m, &err);
     } else if (strcmp(op, "remove") == 0) {
         r = op_remove(m, &err);
+    } else if (strcmp(op, "expose") == 0) {
+        r = ingress_op_expose(m, &err);
+    } else if (strcmp(op, "unexpose") == 0) {
+        r = ingress_op_unexpose(m, &err);
     } else {
         r = sbx_error_kind(&err, SBX_E_INVALID, "invalid", "op: unknown \"%.64s\"", op);
     }
@@ -344,6 +353,7 @@ int main(int argc, char **argv)
         {"hosts", required_argument, NULL, 'H'},
         {"gateway", required_argument, NULL, 'g'},
         {"fake-net", required_argument, NULL, 'f'},
+        {"sock-fd", required_argument, NULL, 's'},
         {"debug", no_argument, NULL, 'd'},
         {"ca-dir", required_argument, NULL, 'C'},
         {"upstream-ca", required_argument, NULL, 'u'},
@@ -351,6 +361,7 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *audit_path = NULL;
+    int sock_fd = -1;
     g_cfg.ctl_fd = SHIM_CTL_FD;
     g_cfg.audit_fd = -1;
     inet_pton(AF_INET, "100.127.255.254", &g_cfg.gateway);
@@ -375,6 +386,9 @@ int main(int argc, char **argv)
             break;
         case 'f':
             if (parse_cidr(optarg, &g_cfg.fake_base, &g_cfg.fake_prefix) < 0) goto bad;
+            break;
+        case 's':
+            if (parse_fd(optarg, &sock_fd) < 0) goto bad;
             break;
         case 'd':
             g_cfg.debug = 1;
@@ -451,6 +465,10 @@ int main(int argc, char **argv)
     }
     if (upstream_init(g_cfg.upstream_ca, &err) < 0) {
         sbx_log(SBX_LOG_ERROR, "libcurl", "error", err.msg, NULL);
+        return 1;
+    }
+    if (sock_fd >= 0 && ingress_set_sock_fd(sock_fd, &err) < 0) {
+        sbx_log(SBX_LOG_ERROR, "socket supply", "error", err.msg, NULL);
         return 1;
     }
     int fl = fcntl(g_cfg.ctl_fd, F_GETFL);

@@ -11,6 +11,7 @@
 #include "imgstore.h"
 #include "json.h"
 #include "log.h"
+#include "ports.h"
 #include "server.h"
 #include "session.h"
 #include "util.h"
@@ -60,6 +61,7 @@ static void health(struct conn *c)
     json_object_object_add(o, "warm", json_object_new_int((int)session_pool_ready(d)));
     json_object_object_add(o, "idmapped_images", json_object_new_boolean(d->idmap));
     json_object_object_add(o, "uptime", json_object_new_double(now_mono() - d->started));
+    json_object_object_add(o, "preview", preview_health(d));
     conn_respond(c, 200, o);
 }
 
@@ -260,6 +262,10 @@ void api_dispatch(struct conn *c)
             if (n == 4 && strcmp(seg[3], "archive") == 0) {
                 if (!s) return not_found_session(c, seg[2]);
                 return archive_dispatch(c, s);
+            }
+            if ((n == 4 || n == 5) && strcmp(seg[3], "ports") == 0) {
+                if (!s) return not_found_session(c, seg[2]);
+                return ports_dispatch(c, s, n == 5 ? seg[4] : NULL);
             }
             if (n == 4 && strcmp(seg[3], "exec") == 0) {
                 if (m != HTTP_POST) return method_not_allowed(c, "POST");

@@ -144,6 +144,9 @@ void egress_unpin_stale(const char *pin_path)
     unlink(pin_path);
 }
 
+static int forwarding_off(sbx_err *err);
+static int forwarding_off_in(struct egress *e, sbx_err *err);
+
 /* The namespace a previous sbxd pinned, if the pin still holds one: sessions
  * it left running are wired to it. */
 static int open_pinned(const char *pin_path)
@@ -173,6 +176,7 @@ int egress_init(struct egress *e, const char *pin_path, sbx_err *err)
         if (!e->nl) goto fail;
         /* AnyIP, as below; already there unless the namespace was emptied */
         if (route_add(e->nl, 0, 0, 0, 1, RTN_LOCAL, RT_SCOPE_HOST, 1, err) < 0) goto fail;
+        if (forwarding_off_in(e, err) < 0) goto fail;
         log_info("egress: reusing the namespace pinned at %s", pin_path);
         return 0;
     }
@@ -184,6 +188,7 @@ int egress_init(struct egress *e, const char *pin_path, sbx_err *err)
     int r = e->netns < 0 ? sbx_error(err, errno, "open the egress network namespace") : 0;
     if (r == 0) r = netns_loopback_up(err);
     if (r == 0) r = netns_ipv6_default_off(err);
+    if (r == 0) r = forwarding_off(err);
     if (setns(e->host_netns, CLONE_NEWNET) < 0) {
         log_error("egress: cannot return to the host network namespace: %s", strerror(errno));
         abort();
@@ -297,6 +302,54 @@ void egress_detach(struct egress *e, const char *id)
     if (r < 0 && r != -NLE_NODEV && r != -NLE_OBJ_NOTFOUND)
         log_warn("egress: delete %s: %s", name, nl_geterror(r));
     rtnl_link_put(l);
+}
+
+int egress_sockets(struct egress *e, int *fds, int n, sbx_err *err)
+{
+    if (setns(e->netns, CLONE_NEWNET) < 0) return sbx_error(err, errno, "enter egress namespace");
+    int i, saved = 0;
+    for (i = 0; i < n; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fds[i] < 0) {
+            saved = errno;
+            break;
+        }
+    }
+    if (setns(e->host_netns, CLONE_NEWNET) < 0) {
+        log_error("egress: cannot return to the host network namespace: %s", strerror(errno));
+        abort();
+    }
+    if (i < n) {
+        while (i > 0)
+            close(fds[--i]);
+        return sbx_error(err, saved, "socket in the egress namespace");
+    }
+    return 0;
+}
+
+/* In the egress netns: no forwarding between its links. A new namespace
+ * inherits the host's IPv4 settings (net.core.devconf_inherit_init_net=0),
+ * so on a host with ip_forward=1 one sandbox could otherwise reach another
+ * sandbox's address through it. Writing ip_forward sets "all" and "default". */
+static int forwarding_off(sbx_err *err)
+{
+    int fd = open("/proc/sys/net/ipv4/ip_forward", O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return sbx_error(err, errno, "open /proc/sys/net/ipv4/ip_forward");
+    int r = write(fd, "0", 1) == 1 ? 0 : sbx_error(err, errno, "turn IPv4 forwarding off");
+    close(fd);
+    return r;
+}
+
+/* forwarding_off() inside the egress netns, from the host's. */
+static int forwarding_off_in(struct egress *e, sbx_err *err)
+{
+    if (setns(e->netns, CLONE_NEWNET) < 0) return sbx_error(err, errno, "enter egress namespace");
+    int r = forwarding_off(err);
+    if (setns(e->host_netns, CLONE_NEWNET) < 0) {
+        log_error("egress: cannot return to the host network namespace: %s", strerror(errno));
+        abort();
+    }
+    return r;
 }
 
 int egress_listen(struct egress *e, int type, uint16_t port, sbx_err *err)

@@ -1,7 +1,9 @@
 /* egress.h - the node's egress network namespace and each session's link to
  * it (docs/network.md). All netlink work is done with libnl.
  *
- *   egress netns   lo up, "local 0.0.0.0/0 dev lo" (AnyIP), no other route;
+ *   egress netns   lo up, "local 0.0.0.0/0 dev lo" (AnyIP), no other route,
+ *                  IPv4 forwarding off (nothing passes from one session's
+ *                  link to another's, whatever the host's ip_forward);
  *                  per session "sbx<id>" with EGRESS_GW/32 and a /32 route
  *                  back to the session's address; listeners for sbx-shim.
  * A session's pair goes away with its net namespace, which the kernel tears
@@ -53,5 +55,10 @@ void egress_detach(struct egress *e, const char *id);
 /* A socket inside the egress netns: SOCK_STREAM listening or SOCK_DGRAM bound
  * to 0.0.0.0:port, nonblocking, CLOEXEC. Returns the fd or < 0. */
 int egress_listen(struct egress *e, int type, uint16_t port, sbx_err *err);
+
+/* n unconnected, nonblocking, CLOEXEC IPv4 TCP sockets made inside the
+ * egress netns (a socket keeps the namespace it was made in): the shim
+ * connects them to sandboxes for previews. 0 and fds[0..n), or < 0. */
+int egress_sockets(struct egress *e, int *fds, int n, sbx_err *err);
 
 #endif

@@ -25,6 +25,7 @@
 #include "server.h"
 #include "session.h"
 #include "state.h"
+#include "ports.h"
 #include "shimctl.h"
 #include "util.h"
 #include "files.h"
@@ -70,6 +71,11 @@ static void usage(FILE *f)
             "  --shim-netns PATH  network namespace sbx-shim connects out from (default: sbxd's)\n"
             "  --shim-hosts FILE  static name -> address map the shim resolves with instead of DNS\n"
             "  --audit-log PATH   egress audit log (default /var/log/sbx/egress.jsonl)\n"
+            "  --preview-listen ADDR:PORT  where people open the apps sandboxes serve\n"
+            "                     (POST /v1/sessions/ID/ports; default 127.0.0.1:8080; port 0:\n"
+            "                     any free one, GET /v1/health says which; off: no previews)\n"
+            "  --preview-domain DOMAIN  previews are http://PORT-ID.DOMAIN:PORT/ (default\n"
+            "                     preview.localhost: browsers resolve *.localhost to loopback)\n"
             "  --policy-dir DIR   named node policies NAME.json (default /etc/sbx/policy.d)\n"
             "  --secrets-dir DIR  node-level secrets NAME.json, root-only files\n"
             "                     (default /etc/sbx/secrets; docs/secrets.md)\n"
@@ -174,6 +180,8 @@ int main(int argc, char **argv)
         {"archive", required_argument, 0, 'R'}, {"archive-max-bytes", required_argument, 0, 'X'},
         {"archive-max-entries", required_argument, 0, 'Y'},
         {"secrets-dir", required_argument, 0, 1001}, {"upstream-ca", required_argument, 0, 1002},
+        {"preview-listen", required_argument, 0, 'W'},
+        {"preview-domain", required_argument, 0, 'Z'},
         {"version", no_argument, 0, 'V'},       {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -218,6 +226,8 @@ int main(int argc, char **argv)
         case 1001: d.cfg.secrets_dir = optarg; break;
         case 1002: d.cfg.upstream_ca = optarg; break;
         case 'M': d.cfg.import_path = optarg; break;
+        case 'W': d.cfg.preview_listen = optarg; break;
+        case 'Z': d.cfg.preview_domain = optarg; break;
         case 'O':
             if (strcmp(optarg, "keep") == 0) d.cfg.remove_on_exit = 0;
             else if (strcmp(optarg, "remove") == 0) d.cfg.remove_on_exit = 1;
@@ -264,6 +274,13 @@ int main(int argc, char **argv)
     if (optind != argc) {
         usage(stderr);
         return 2;
+    }
+    {
+        sbx_err perr;
+        if (preview_config(&d, &perr) < 0) {
+            fprintf(stderr, "sbxd: %s\n", perr.msg);
+            return 2;
+        }
     }
     sbx_log_init("sbxd", d.cfg.debug ? SBX_LOG_DEBUG : SBX_LOG_INFO);
     if (geteuid() != 0) {
@@ -344,6 +361,10 @@ int main(int argc, char **argv)
         log_error("start-up: %s", err.msg);
         return 1;
     }
+    if (preview_init(&d, &err) < 0) {
+        log_error("start-up: %s", err.msg);
+        return 1;
+    }
     if (d.cfg.network && shimctl_start(&d, &err) < 0) {
         log_error("start-up: %s (or run with --no-network)", err.msg);
         return 1;
@@ -370,6 +391,7 @@ int main(int argc, char **argv)
     session_pool_drain(&d);
     if (d.cfg.network) {
         shimctl_stop(&d);
+        preview_fini(&d);
         egress_fini(&d.egress, leave);
     }
     server_close_all(&d);

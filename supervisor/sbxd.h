@@ -49,6 +49,22 @@ struct sbxd_config {
     uint64_t archive_max_bytes, archive_max_entries; /* one PUT .../archive */
     const char *secrets_dir; /* node-level secrets, NAME.json (secrets.h) */
     const char *upstream_ca; /* CA bundle the shim trusts upstream instead of the system's (tests) */
+    const char *preview_listen; /* ADDR:PORT of preview ingress, or "off" (ports.h) */
+    const char *preview_domain; /* previews are PORT-ID.<domain> */
+};
+
+/* Preview ingress (ports.h): the listener sbxd made for the shim, and the
+ * channel on which the shim asks for egress-namespace sockets. */
+struct preview_state {
+    int off;            /* --preview-listen off */
+    uint32_t bind_addr; /* --preview-listen, network byte order */
+    uint16_t bind_port;
+    int lfd;          /* listening socket in sbxd's network namespace, -1: off */
+    uint16_t port;    /* the port it listens on (the kernel's pick for :0) */
+    char listen[64];  /* "ADDR:PORT" as it listens */
+    char domain[201]; /* --preview-domain, lowercase */
+    int sock;         /* sbxd's end of the socket supply channel, -1: none */
+    struct event *sock_ev;
 };
 
 struct shim_listener {
@@ -79,6 +95,7 @@ struct sbxd {
     struct slot_alloc slots;
     struct egress egress;
     struct shim_state shim;
+    struct preview_state preview;
     int init_memfd;
     int idmap; /* image dir supports idmapped mounts */
     struct img_store store;

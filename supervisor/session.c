@@ -25,6 +25,7 @@
 #include "json.h"
 #include "log.h"
 #include "policy.h"
+#include "ports.h"
 #include "sbjob.h"
 #include "secrets.h"
 #include "shimctl.h"
@@ -211,6 +212,7 @@ static void free_session(struct session *s)
     if (s->labels) json_object_put(s->labels);
     if (s->policy) json_object_put(s->policy);
     if (s->secrets) json_object_put(s->secrets);
+    ports_free(s);
     free(s);
 }
 

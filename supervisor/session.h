@@ -13,6 +13,7 @@
 #include "sbxd.h"
 
 struct exec;
+struct port_expo;
 
 enum session_state { S_WARM, S_RUNNING, S_DEAD, S_REMOVING };
 
@@ -41,6 +42,8 @@ struct session {
     enum session_state state;
     struct event *ctl_ev, *pidfd_ev, *ttl_ev, *idle_ev;
     int warm_ready; /* S_WARM: the setup child reported WARM */
+    struct port_expo *ports; /* exposed ports (ports.h), in the order exposed */
+    unsigned nports;
     struct exec *execs;
     unsigned nexecs;
     uint32_t next_exec_id;

@@ -25,6 +25,7 @@
 #include "egress.h"
 #include "helper.h"
 #include "log.h"
+#include "ports.h"
 #include "sbxd.h"
 #include "secrets.h"
 #include "session.h"
@@ -135,6 +136,20 @@ static int ctl_call(struct sbxd *d, struct json_object *msg, int fd, sbx_err *er
     json_object_put(msg);
     if (r < 0) return -1;
     return ctl_wait(d, "ack", seq, err);
+}
+
+int shimctl_call(struct sbxd *d, struct json_object *msg, int fd, sbx_err *err)
+{
+    if (!shimctl_running(d)) {
+        json_object_put(msg);
+        return sbx_error_kind(err, SBX_E_UNAVAILABLE, "unavailable", "sbx-shim is not running");
+    }
+    return ctl_call(d, msg, fd, err);
+}
+
+void shimctl_kill(struct sbxd *d)
+{
+    if (d->shim.pidfd >= 0) syscall(SYS_pidfd_send_signal, d->shim.pidfd, SIGKILL, NULL, 0);
 }
 
 static int send_listener(struct sbxd *d, int i, sbx_err *err)
@@ -248,10 +263,13 @@ void shimctl_session_remove(struct sbxd *d, struct session *s)
 }
 
 /* In the child: become the shim (never returns). */
-static void exec_shim(struct sbxd *d, const char *path, int ctl, int audit, int netns)
+static void exec_shim(struct sbxd *d, const char *path, int ctl, int audit, int netns, int sock)
 {
     if (netns >= 0 && setns(netns, CLONE_NEWNET) < 0) _exit(120);
+    /* the socket supply (ports.h) goes to fd 5: first out of the way of 3 and 4 */
+    if (sock >= 0 && (sock = fcntl(sock, F_DUPFD_CLOEXEC, 10)) < 0) _exit(121);
     if (dup2(ctl, SHIM_CTL_FD) < 0 || dup2(audit, 4) < 0) _exit(121);
+    if (sock >= 0 && dup2(sock, SHIM_SOCK_FD) < 0) _exit(121);
     /* drop to the shim user: no supplementary groups, no capabilities left */
     if (setgroups(0, NULL) < 0 || setresgid(d->shim.gid, d->shim.gid, d->shim.gid) < 0 ||
         setresuid(d->shim.uid, d->shim.uid, d->shim.uid) < 0)
@@ -280,6 +298,10 @@ static void exec_shim(struct sbxd *d, const char *path, int ctl, int audit, int 
     argv[i++] = "--ca-dir";
     argv[i++] = cadir;
 
+    if (sock >= 0) {
+        argv[i++] = "--sock-fd";
+        argv[i++] = "5"; /* SHIM_SOCK_FD */
+    }
     if (d->cfg.debug) argv[i++] = "--debug";
     argv[i] = NULL;
     execv(path, (char *const *)argv);
@@ -308,6 +330,12 @@ static int spawn(struct sbxd *d, sbx_err *err)
             return sbx_error(err, e, "open --shim-netns %s", d->cfg.shim_netns);
         }
     }
+    int sock = -1; /* the shim's end of the socket supply channel (ports.h) */
+    if (preview_shim_prespawn(d, &sock, err) < 0) {
+        close(sv[0]);
+        close(sv[1]);
+        return -1;
+    }
     int pidfd = -1;
     struct clone_args ca = {.flags = CLONE_PIDFD, .pidfd = (uint64_t)(uintptr_t)&pidfd,
                             .exit_signal = SIGCHLD};
@@ -316,10 +344,13 @@ static int spawn(struct sbxd *d, sbx_err *err)
         int e = errno;
         close(sv[0]);
         close(sv[1]);
+        preview_shim_gone(d);
+        if (sock >= 0) close(sock);
         return sbx_error(err, e, "clone sbx-shim");
     }
-    if (pid == 0) exec_shim(d, path, sv[1], d->shim.audit_fd, netns);
+    if (pid == 0) exec_shim(d, path, sv[1], d->shim.audit_fd, netns, sock);
     close(sv[1]);
+    preview_shim_spawned(d, sock);
     d->shim.ctl = sv[0];
     d->shim.pid = (pid_t)pid;
     d->shim.pidfd = pidfd;
@@ -338,6 +369,7 @@ static int spawn(struct sbxd *d, sbx_err *err)
         if (s->state == S_RUNNING &&
             ctl_call(d, session_msg(s, secrets_without_values(s->secrets)), -1, err) < 0)
             return sbx_error_wrap(err, "start sbx-shim");
+    if (preview_shim_ready(d, err) < 0) return sbx_error_wrap(err, "start sbx-shim");
     log_info("sbx-shim running (pid %ld, %d listeners, %u sessions)", pid, d->shim.nlis, d->nsessions);
     d->shim.backoff_ms = 0;
     return 0;
@@ -349,6 +381,7 @@ static void reap(struct sbxd *d)
     d->shim.died_ev = NULL;
     if (d->shim.ctl >= 0) close(d->shim.ctl);
     d->shim.ctl = -1;
+    preview_shim_gone(d);
     if (d->shim.pidfd >= 0) {
         syscall(SYS_pidfd_send_signal, d->shim.pidfd, SIGKILL, NULL, 0);
         siginfo_t si;

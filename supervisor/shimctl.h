@@ -28,5 +28,11 @@ int shimctl_session_create(struct sbxd *d, struct session *s, struct json_object
 const char *shimctl_ca_pem(struct sbxd *d);
 void shimctl_session_remove(struct sbxd *d, struct session *s);
 int shimctl_running(struct sbxd *d);
+/* One acked control message (+ an fd, or -1) to a running shim; takes msg.
+ * For ops of other modules (ports.c); 503 unavailable when it is not running. */
+int shimctl_call(struct sbxd *d, struct json_object *msg, int fd, sbx_err *err);
+/* Kill the shim: sbxd restarts it with the state it keeps (when the shim
+ * could not be told something that must not stay as it was). */
+void shimctl_kill(struct sbxd *d);
 
 #endif

@@ -1,6 +1,7 @@
 /* state.c - session records in STATE/run (see state.h). A record holds what
  * cannot be found again from the host: the request's parameters (image,
- * limits, env, labels, policy, TTL, idle timeout, named workspace), the id
+ * limits, env, labels, policy, TTL, idle timeout, named workspace, exposed
+ * ports with their preview tokens: the file is 0600), the id
  * slot, and which process is the sandbox's init (pid + start time, so a
  * recycled pid is never mistaken for it). Processes are not recorded here: init holds them
  * (initproto.h). */
@@ -18,6 +19,7 @@
 #include "cleanup.h"
 #include "json.h"
 #include "log.h"
+#include "ports.h"
 #include "session.h"
 #include "util.h"
 #include "wsrules.h"
@@ -57,6 +59,7 @@ static struct json_object *record(struct session *s)
     json_object_object_add(o, "id_base", json_object_new_int64((int64_t)s->id_base));
     json_object_object_add(o, "init_pid", json_object_new_int(s->sb.init_pid));
     json_object_object_add(o, "init_start", json_object_new_int64((int64_t)s->init_start));
+    json_object_object_add(o, "ports", ports_to_record(s));
     return o;
 }
 
@@ -164,6 +167,8 @@ static int from_record(struct sbxd *d, struct json_object *o, const char *name, 
     s->sb.init_pid = (pid_t)get_i(o, "init_pid", &ok);
     s->init_start = (uint64_t)get_i(o, "init_start", &ok);
     if (!ok || s->slot < 0 || s->sb.init_pid <= 1) return -1;
+    struct json_object *ports; /* exposed ports (absent in records of older sbxds) */
+    if (json_object_object_get_ex(o, "ports", &ports)) ports_from_record(s, ports);
     return 0;
 }
 

@@ -10,6 +10,9 @@
 #   IT_CG_MODE    v2 | hybrid (from GET /v1/health of the main daemon)
 #   SBX_BUILD     dir with sbxd, sbx, sbx-init, images/
 #
+# Every daemon's previews listen on 127.0.0.1:0 (a free port: daemons run side
+# by side); GET /v1/health's preview.port says which.
+#
 # A daemon is known by a NAME ("main" is the one run.sh starts for the whole
 # run; tests that need a fresh daemon start their own). Its files:
 #   $IT_RUN/NAME/state      --state-dir (images copied into state/images)
@@ -24,7 +27,7 @@
 # (run.sh still notices a reason written from a subshell).
 
 IT_SLOTS=16          # --id-slots of every daemon of the run
-IT_DAEMON_MAX=16     # daemons per run (main + the tests' own: 13 names now)
+IT_DAEMON_MAX=20     # daemons per run (main + the tests' own: 17 names now)
 IT_DEFAULT_SESSION='{"image":"busybox"}'
 # sbxd keeps this many sandboxes prepared ahead of requests (--warm, default
 # in its --help): a running daemon legitimately has that many cgroups,
@@ -169,6 +172,7 @@ daemon_start() {
         "$SBX_BUILD/sbxd" --socket "$SOCK" --state-dir "$STATE" --cgroup-name "$CGN" \
         --id-base "$IDBASE" --id-slots "$IT_SLOTS" --audit-log "$IT_RUN/$name/egress.jsonl" \
         --policy-dir "$IT_RUN/policy.d" --shim-user nobody --on-exit remove \
+        --preview-listen 127.0.0.1:0 \
         ${SBX_TEST_SHIM:+--shim "$SBX_TEST_SHIM"} ${IT_SBXD_ARGS[@]+"${IT_SBXD_ARGS[@]}"} \
         "$@" 2>>"$DLOG" &
     local pid

@@ -182,3 +182,13 @@ ssize_t b64_decode(const char *in, size_t n, uint8_t *out)
     }
     return (ssize_t)o;
 }
+
+int node_file_name_valid(const char *n)
+{
+    size_t len = strlen(n);
+    if (len == 0 || len > 64) return 0;
+    for (const char *p = n; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+            return 0;
+    return 1;
+}

@@ -22,6 +22,9 @@ int mkdir_p(const char *path, mode_t mode, sbx_err *err);
 int rm_rf(const char *path, sbx_err *err);
 /* n random bytes as 2n lowercase hex chars into out (size >= 2n+1). */
 int random_hex(char *out, size_t nbytes, sbx_err *err);
+/* A node-level file name an API request may name (a policy, a secret):
+ * 1..64 of [a-z0-9_-], so it can never leave its directory. */
+int node_file_name_valid(const char *n);
 double now_mono(void);
 /* RFC 3339 UTC "2026-11-25T04:49:23Z" into out (>= 21 bytes). */
 void fmt_time_utc(time_t t, char *out, size_t cap);

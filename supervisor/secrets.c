@@ -13,6 +13,7 @@
 #include "json.h"
 #include "policy.h"
 #include "sbxd.h"
+#include "util.h"
 
 #define NODE_SECRET_FILE_MAX (64 * 1024)
 
@@ -37,16 +38,6 @@ static int valid_name(const char *k)
                  (i > 0 && c >= '0' && c <= '9');
         if (!ok) return 0;
     }
-    return 1;
-}
-
-static int valid_node_name(const char *n)
-{
-    size_t len = strlen(n);
-    if (len == 0 || len > 64) return 0;
-    for (const char *p = n; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
-            return 0;
     return 1;
 }
 
@@ -151,7 +142,7 @@ static int parse_def(struct json_object *def, const char *where, struct json_obj
 static int load_node(struct sbxd *d, const char *name, const char *where, struct json_object **out,
                      sbx_err *err)
 {
-    if (!valid_node_name(name))
+    if (!node_file_name_valid(name))
         return invalid(err, "%s.node: \"%.64s\" is not a node secret name ([a-z0-9_-], at most 64)",
                        where, name);
     char path[4096];

@@ -63,16 +63,6 @@ int session_parse_env(struct json_object *env, const char *where, sbx_err *err)
     return 0;
 }
 
-static int valid_policy_name(const char *n)
-{
-    size_t len = strlen(n);
-    if (len == 0 || len > 64) return 0;
-    for (const char *p = n; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
-            return 0;
-    return 1;
-}
-
 int session_parse_network(struct sbxd *d, struct json_object *net, const char *where,
                           struct json_object **out, sbx_err *err)
 {
@@ -86,7 +76,7 @@ int session_parse_network(struct sbxd *d, struct json_object *net, const char *w
         if (json_check_fields(net, where, fields, err) < 0) return -1;
         const char *name;
         if (json_get_str(net, where, "policy", 1, &name, err) < 0) return -1;
-        if (!valid_policy_name(name))
+        if (!node_file_name_valid(name))
             return sbx_error_kind(err, SBX_E_INVALID, "invalid_policy",
                                   "%s.policy: \"%.80s\" is not a policy name ([a-z0-9_-]{1,64})",
                                   where, name);

@@ -58,10 +58,12 @@ T="$IT_RUN/runner"
 mkdir -p "$T" "$IT_RUN/t"
 
 # A uid region no running process uses (other sbxd instances on this host use
-# their default range 536870912.. upwards): 8 daemons x 16 slots x 65536 ids.
+# their default range 536870912.. upwards): IT_DAEMON_MAX daemons x 16 slots x
+# 65536 ids, ending below 2^31 (tools print uids above it as negative numbers).
 region_size=$((IT_DAEMON_MAX * IT_SLOTS * IT_IDS_PER_SLOT))
+regions=$(((0x7fffffff - 0x20000000) / region_size - 1))
 for try in 1 2 3 4 5 6 7 8; do
-    IT_ID_REGION=$((0x20000000 + (1 + (RANDOM + $$) % 100) * region_size))
+    IT_ID_REGION=$((0x20000000 + (1 + (RANDOM + $$) % regions) * region_size))
     [ -z "$(range_procs "$IT_ID_REGION" "$region_size")" ] && break
 done
 export IT_ID_REGION

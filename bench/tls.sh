@@ -111,7 +111,7 @@ cp -a "$BUILD/images/busybox" "$STATE/images/"
 "$BUILD/sbxd" --socket "$SOCK" --state-dir "$STATE" --image-dir "$STATE/images" \
     --cgroup-name "sbx-bench-tls-$$" --id-base $((0x38000000 + ($$ % 512) * 4 * 65536)) --id-slots 4 \
     --warm 0 --audit-log "$TMP/egress.jsonl" --policy-dir "$TMP" --shim-user nobody \
-    --on-exit remove --shim-netns "/run/netns/$NS" --shim-hosts "$TMP/hosts" \
+    --on-exit remove --preview-listen 127.0.0.1:0 --shim-netns "/run/netns/$NS" --shim-hosts "$TMP/hosts" \
     --upstream-ca "$P/ca.pem" 2>"$TMP/sbxd.log" &
 SBXD_PID=$!
 for _ in $(seq 100); do [ -S "$SOCK" ] && curl -sf --unix-socket "$SOCK" http://x/v1/health >/dev/null && break; sleep 0.1; done

@@ -313,7 +313,9 @@ static int conn_read_exact(struct conn *c, void *out, size_t n)
 }
 
 /* One line without its CRLF (or LF): 0, or -1 on EOF (*eof_clean when
- * nothing at all was read), error or a line over cap. */
+ * nothing at all was read: a clean EOF, or a reset, which is how a kept-alive
+ * connection the server had already closed answers the next request), error
+ * or a line over cap. */
 static int conn_read_line(struct conn *c, char *out, size_t cap, int *eof_clean)
 {
     size_t n = 0;
@@ -321,7 +323,7 @@ static int conn_read_line(struct conn *c, char *out, size_t cap, int *eof_clean)
     for (;;) {
         ssize_t r = conn_fill(c);
         if (r <= 0) {
-            if (eof_clean && r == 0 && n == 0) *eof_clean = 1;
+            if (eof_clean && n == 0) *eof_clean = 1;
             return -1;
         }
         char *start = c->buf + c->off;

@@ -589,12 +589,18 @@ static void begin_terminate(struct conn *c)
         conn_close(c, 1, ssl ? err.msg : "out of memory");
         return;
     }
-    c->tls = tlsterm_new(ssl, c->cb, c->cb_len);
+    /* cb grows first: with c->tls set, its free wipes CBUF_CAP + TLS_HEAD_ROOM bytes */
     char *big = realloc(c->cb, CBUF_CAP + TLS_HEAD_ROOM);
-    if (big) c->cb = big;
+    if (!big) {
+        SSL_free(ssl);
+        conn_close(c, 1, "out of memory");
+        return;
+    }
+    c->cb = big;
+    c->tls = tlsterm_new(ssl, c->cb, c->cb_len);
     c->hreq = malloc(sizeof(*c->hreq));
     c->pend = calloc(PENDING_MAX, sizeof(*c->pend));
-    if (!c->tls || !big || !c->hreq || !c->pend) {
+    if (!c->tls || !c->hreq || !c->pend) {
         if (!c->tls) SSL_free(ssl);
         conn_close(c, 1, "out of memory");
         return;

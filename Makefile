@@ -102,7 +102,7 @@ SHIM_LIB_SRC := $(COMMON_SRC) $(POLICY_SRC) shim/fakenet.c shim/quota.c \
                 shim/sni.c shim/httpflow.c shim/hosts.c shim/audit.c shim/ca.c shim/secrets.c \
                 shim/preview.c
 SHIM_SRC     := $(SHIM_LIB_SRC) shim/main.c shim/sessions.c shim/dns.c shim/proxy.c shim/resolve.c \
-                shim/tlsterm.c shim/upstream.c shim/ingress.c
+                shim/tlsterm.c shim/upstream.c shim/ingress.c shim/acceptor.c
 all: $(BUILD)/sbx-shim
 $(BUILD)/obj/shim/%.o: CPPFLAGS += -Ishim -Ipolicy
 $(BUILD)/sbx-shim: $(call obj,$(SHIM_SRC))

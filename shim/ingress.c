@@ -61,6 +61,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "acceptor.h"
 #include "audit.h"
 #include "httpflow.h"
 #include "json.h"
@@ -175,16 +176,10 @@ struct iconn {
     size_t linger_bytes;
 };
 
-struct ilistener {
-    int fd;
-    struct event *ev, *retry;
-};
-
 static struct iconn *g_conns;
 static int g_nconns;
 static uint64_t g_next_id = CONN_ID_BASE;
-static struct ilistener g_lis[4];
-static int g_nlis;
+static int g_nlis; /* preview listeners (at most 4) */
 
 /* the socket supply */
 static int g_sock_fd = -1;
@@ -1132,33 +1127,6 @@ static void new_conn(int fd)
     istep(c);
 }
 
-static void retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct ilistener *l = arg;
-    event_add(l->ev, NULL);
-}
-
-static void accept_cb(evutil_socket_t lfd, short what, void *arg)
-{
-    (void)what;
-    struct ilistener *l = arg;
-    for (int i = 0; i < 64; i++) {
-        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                sbx_log(SBX_LOG_WARN, "ingress: accept", "error", strerror(errno), NULL);
-                event_del(l->ev);
-                struct timeval tv = {0, 100000};
-                evtimer_add(l->retry, &tv);
-            }
-            return;
-        }
-        new_conn(fd);
-    }
-}
-
 /* ---- the socket supply ---- */
 
 static void sock_ask(int want)
@@ -1332,21 +1300,13 @@ int ingress_op_listen(struct json_object *m, int *fds, int nfds, sbx_err *err)
     l = sizeof(listening);
     if (getsockopt(fds[0], SOL_SOCKET, SO_ACCEPTCONN, &listening, &l) < 0 || !listening)
         return sbx_error_kind(err, SBX_E_INVALID, "invalid", "the descriptor is not listening");
-    if (g_nlis >= (int)(sizeof(g_lis) / sizeof(g_lis[0])))
+    if (g_nlis >= 4)
         return sbx_error_kind(err, SBX_E_CONFLICT, "conflict", "too many preview listeners");
     int fl = fcntl(fds[0], F_GETFL);
     if (fl < 0 || fcntl(fds[0], F_SETFL, fl | O_NONBLOCK) < 0)
         return sbx_error(err, errno, "fcntl");
     fcntl(fds[0], F_SETFD, FD_CLOEXEC);
-    struct ilistener *li = &g_lis[g_nlis];
-    li->fd = fds[0];
-    li->ev = event_new(g_base, li->fd, EV_READ | EV_PERSIST, accept_cb, li);
-    li->retry = evtimer_new(g_base, retry_cb, li);
-    if (!li->ev || !li->retry || event_add(li->ev, NULL) < 0) {
-        if (li->ev) event_free(li->ev);
-        if (li->retry) event_free(li->retry);
-        return sbx_error(err, ENOMEM, "listener event");
-    }
+    if (acceptor_start(fds[0], "ingress", new_conn, err) < 0) return -1;
     g_nlis++;
     snprintf(g_domain, sizeof(g_domain), "%s", domain);
     fds[0] = -1; /* kept */

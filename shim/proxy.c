@@ -67,6 +67,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "acceptor.h"
 #include "addr.h"
 #include "audit.h"
 #include "ca.h"
@@ -1646,12 +1647,6 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- accepting ---- */
 
-struct listener {
-    int fd;
-    uint16_t port;
-    struct event *ev, *retry;
-};
-
 static uint32_t v4_of(const struct sockaddr_storage *ss, uint16_t *port)
 {
     if (ss->ss_family == AF_INET) {
@@ -1716,47 +1711,8 @@ static void new_conn(int fd)
     conn_step(c);
 }
 
-static void retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct listener *l = arg;
-    event_add(l->ev, NULL);
-}
-
-static void accept_cb(evutil_socket_t lfd, short what, void *arg)
-{
-    (void)what;
-    struct listener *l = arg;
-    for (int i = 0; i < 64; i++) {
-        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                /* out of descriptors: let the backlog wait a moment */
-                sbx_log(SBX_LOG_WARN, "proxy: accept", "error", strerror(errno), NULL);
-                event_del(l->ev);
-                struct timeval tv = {0, 100000};
-                evtimer_add(l->retry, &tv);
-            }
-            return;
-        }
-        new_conn(fd);
-    }
-}
-
 int proxy_add_listener(int fd, uint16_t port, sbx_err *err)
 {
-    struct listener *l = calloc(1, sizeof(*l));
-    if (!l) return sbx_error(err, ENOMEM, "listener");
-    l->fd = fd;
-    l->port = port;
-    l->ev = event_new(g_base, fd, EV_READ | EV_PERSIST, accept_cb, l);
-    l->retry = evtimer_new(g_base, retry_cb, l);
-    if (!l->ev || !l->retry || event_add(l->ev, NULL) < 0) {
-        if (l->ev) event_free(l->ev);
-        if (l->retry) event_free(l->retry);
-        free(l);
-        return sbx_error(err, ENOMEM, "listener event");
-    }
-    return 0;
+    (void)port; /* each connection reads its port from getsockname() */
+    return acceptor_start(fd, "proxy", new_conn, err);
 }

@@ -12,6 +12,7 @@
 
 #include "json.h"
 #include "policy.h"
+#include "util.h"
 
 #define SECRETS_ERR_CODE "invalid_secret"
 #define BAD(err, ...) sbx_error_kind((err), SBX_E_INVALID, SECRETS_ERR_CODE, __VA_ARGS__)
@@ -303,8 +304,6 @@ static void wb_wipe(struct wbuf *b)
 
 /* ---- base64 and percent-encoding ---- */
 
-static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 static int b64val(unsigned char c)
 {
     if (c >= 'A' && c <= 'Z') return c - 'A';
@@ -315,9 +314,10 @@ static int b64val(unsigned char c)
     return -1;
 }
 
-/* Standard base64, padding optional. Decoded bytes to out (n * 3 / 4 + 3
+/* Standard base64 with the padding optional (clients send Basic credentials
+ * without it; common/util.c's b64_decode insists on it). Decoded bytes to out (n * 3 / 4 + 3
  * bytes are enough); returns their count, or -1 when in is not base64. */
-static long b64_decode(const char *in, size_t n, unsigned char *out)
+static long b64_decode_loose(const char *in, size_t n, unsigned char *out)
 {
     size_t m = n;
     if (n % 4 == 0 && n >= 4 && in[n - 1] == '=') m -= in[n - 2] == '=' ? 2 : 1;
@@ -341,24 +341,7 @@ static long b64_decode(const char *in, size_t n, unsigned char *out)
 static int b64_encode_into(struct wbuf *b, const unsigned char *in, size_t n)
 {
     if (wb_reserve(b, (n + 2) / 3 * 4) < 0) return -1;
-    char *o = b->p + b->len;
-    size_t i = 0;
-    for (; i + 3 <= n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        *o++ = B64[v >> 18];
-        *o++ = B64[(v >> 12) & 63];
-        *o++ = B64[(v >> 6) & 63];
-        *o++ = B64[v & 63];
-    }
-    if (i < n) {
-        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
-        *o++ = B64[v >> 18];
-        *o++ = B64[(v >> 12) & 63];
-        *o++ = i + 1 < n ? B64[(v >> 6) & 63] : '=';
-        *o++ = '=';
-    }
-    b->len = (size_t)(o - b->p);
-    b->p[b->len] = '\0';
+    b->len += b64_encode(in, n, b->p + b->len); /* NUL-terminated: wb_reserve kept room */
     return 0;
 }
 
@@ -527,7 +510,7 @@ static int rewrite_basic(struct rewrite *w, size_t a, size_t b, int *done)
         w->out.oom = 1;
         return -1;
     }
-    long dl = b64_decode(w->in + a, n, dec);
+    long dl = b64_decode_loose(w->in + a, n, dec);
     if (dl < 0) {
         wipe_free(dec, n / 4 * 3 + 4);
         return 0;

@@ -28,6 +28,18 @@ _stream_ended() { ! pgrep -f -P $$ '^curl .*/exec' >/dev/null; }
 _exited() { [ "$(_proc "$1" "$2" .state)" = exited ]; }
 # the session's processes on the host but the loops' short sleeps: pid and command
 _long_lived() { range_procs | awk '$4 == "sleep" && $5 == "0.2" { next } { $2 = ""; $3 = ""; print }' | sort; }
+# _long_lived_n N: _long_lived once it lists N processes, within 5 s. A tick
+# loop's child between fork and exec of its sleep shows up for an instant as a
+# copy of the loop's shell: not a process of the session's to keep.
+_long_lived_n() {
+    local i out
+    for i in $(seq 50); do
+        out=$(_long_lived)
+        [ "$(wc -l <<<"$out")" = "$1" ] && break
+        sleep 0.1
+    done
+    echo "$out"
+}
 # _veth ID: the session's veth end in the egress namespace ("" when none)
 _veth() { nsenter --net="$STATE/egress.netns" ip -o link show 2>/dev/null | grep -o " sbx$1[@:]" | tr -d ' @:'; }
 _no_veth() { [ -z "$(_veth "$1")" ]; }
@@ -56,7 +68,7 @@ test_kill9_with_20_background_processes_and_5_open_streams_loses_nothing() {
     # what must survive, seen from the host
     local init_pid host_procs cgs netns
     init_pid=$(session_field "$sid" .pid)
-    host_procs=$(_long_lived)
+    host_procs=$(_long_lived_n 27)
     cgs=$(cg_dirs "$CGN" "$sid")
     netns=$(readlink "/proc/$init_pid/ns/net")
     assert_eq "sbx$sid" "$(_veth "$sid")" "the session's veth before the restart"
@@ -78,7 +90,7 @@ test_kill9_with_20_background_processes_and_5_open_streams_loses_nothing() {
     api GET "/v1/sessions/$sid/processes"
     assert_eq 26 "$(jb '[.processes[] | select(.state == "running" and .adopted)] | length')" "running processes taken over ($(short "$API_BODY" 400))"
     local after
-    after=$(_long_lived)
+    after=$(_long_lived_n 27)
     [ "$host_procs" = "$after" ] ||
         fail "host processes of the session changed across the restart: $(diff <(echo "$host_procs") <(echo "$after") | grep '^[<>]' | tr '\n' ';')"
     assert_eq "$cgs" "$(cg_dirs "$CGN" "$sid")" "cgroups after the restart"

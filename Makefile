@@ -214,6 +214,11 @@ bench: all
 	SBX_BUILD=$(BUILD) bench/tls.sh
 	@if [ -d $(BUILD)/images/node/rootfs ]; then SBX_BUILD=$(BUILD) bench/images.sh; \
 	 else echo "bench: skipping bench/images.sh (make images builds the node image)"; fi
+	bench/report.sh
+
+# bench/RESULTS.md + bench/plots/ again from what bench/out/ holds
+bench-report:
+	bench/report.sh
 
 # create -> first exec on busybox vs node (needs make images; bench/images.sh)
 bench-images: all
@@ -252,6 +257,6 @@ format:
 clean:
 	rm -rf build build-san
 
-.PHONY: all tools tools-test image-busybox images image-debian image-node images-check unit integration test vm-test check bench bench-egress bench-tls bench-images install format clean
+.PHONY: all tools tools-test image-busybox images image-debian image-node images-check unit integration test vm-test check bench bench-egress bench-tls bench-images bench-report install format clean
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

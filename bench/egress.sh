@@ -222,6 +222,8 @@ SHIM_PID=$(pgrep -P "$SBXD_PID" -x sbx-shim | head -1)
 # ---------------------------------------------------------------- measuring
 RAW=$OUT/egress-raw.txt
 : >"$RAW"
+SAMPLES=$OUT/egress-samples.txt
+: >"$SAMPLES"
 declare -A F # F[row.field] from "RESULT row k=v ..."
 FAILED=()
 
@@ -243,6 +245,7 @@ m() {
     fi
     c1=$(cpu_ticks "$ppid")
     printf '%s\n' "$out" | grep '^RESULT' | tee -a "$RAW" >"$TMP/res"
+    printf '%s\n' "$out" | sed -n 's/^SAMPLE //p' >>"$SAMPLES" # for bench/report.sh's plots
     local name kv
     while read -r _ name rest; do
         for kv in $rest; do F[$name.${kv%%=*}]=${kv#*=}; done

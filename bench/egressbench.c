@@ -98,6 +98,8 @@ static void report(const char *name, const char *unit, double *s, size_t n, bool
     qsort(s, n, sizeof *s, cmpd);
     double sum = 0;
     for (size_t i = 0; i < n; i++) sum += s[i];
+    /* every sample first ("SAMPLE NAME VALUE"), for bench/report.sh's plots */
+    for (size_t i = 0; i < n; i++) printf("SAMPLE %s %.3f\n", name, s[i]);
     printf("RESULT %s unit=%s n=%zu median=%.3f p99=%.3f mean=%.3f min=%.3f max=%.3f", name, unit,
            n, pct(s, n, 50), tput ? pct(s, n, 1) : pct(s, n, 99), sum / (double)n, s[0],
            s[n - 1]);

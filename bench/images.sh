@@ -35,6 +35,7 @@ done
 mkdir -p "$OUT"
 
 TMP=$(mktemp -d /var/tmp/sbx-bench-img.XXXXXX) || die "mktemp failed"
+chmod 755 "$TMP" # sbx-shim (user nobody) reaches STATE/ca through it
 SOCK=$TMP/sbxd.sock
 STATE=$TMP/state
 CGNAME=sbx-bench-img-$$

@@ -47,6 +47,7 @@ ROOTFS=$BUILD/images/$IMAGE/rootfs
 mkdir -p "$OUT"
 
 TMP=$(mktemp -d /var/tmp/sbx-bench.XXXXXX) || die "mktemp failed"
+chmod 755 "$TMP" # sbx-shim (user nobody) reaches STATE/ca through it
 SOCK=$TMP/sbxd.sock
 STATE=$TMP/state
 CGNAME=sbx-bench-$$
@@ -141,7 +142,9 @@ fi
 
 # ---------------------------------------------------------------- measuring
 RAW=$OUT/raw.txt
+SAMPLES=$OUT/samples.txt
 : >"$RAW"
+: >"$SAMPLES"
 declare -A MED P99
 FAILED=()
 
@@ -151,12 +154,15 @@ run() {
     local label=$1; shift
     echo "bench: $label" >&2
     local out
-    if ! out=$("$@" 2>"$TMP/err"); then
+    : >"$TMP/samples"
+    if ! out=$(SBXBENCH_SAMPLES=$TMP/samples "$@" 2>"$TMP/err"); then
         FAILED+=("$label: $(tail -3 "$TMP/err" | tr '\n' ' ')")
         echo "bench:   FAILED: $(tail -3 "$TMP/err")" >&2
     fi
     printf '%s\n' "$out" | grep '^RESULT' | sed "s/^RESULT \([^ ]*\)/RESULT \1${SUFFIX:-}/" |
         tee -a "$RAW" | sed 's/^RESULT //' >"$TMP/res"
+    # every sample too ("NAME VALUE" lines, bench/out/samples.txt), for bench/report.sh's plots
+    sed "s/^\([^ ]*\)/\1${SUFFIX:-}/" "$TMP/samples" >>"$SAMPLES"
     while read -r name rest; do
         local med p99
         med=$(sed -n 's/.*median=\([^ ]*\).*/\1/p' <<<"$rest")
@@ -168,12 +174,15 @@ run() {
 # Time of a command (ms) -> throughput (GiB/s) for BYTES.
 gibs() { awk -v b="$BYTES" -v ms="$1" 'BEGIN { if (ms == "" || ms <= 0) print ""; else printf "%.4f", b / 1073741824 / (ms / 1000) }'; }
 
+# The run times (s) of a hyperfine --export-json file, one per line.
+hf_times() {
+    if [ "$JSONTOOL" = jq ]; then jq -r '.results[0].times[]' "$1"
+    else python3 -c 'import json,sys; print("\n".join(map(str, json.load(open(sys.argv[1]))["results"][0]["times"])))' "$1"; fi
+}
+
 # p50/p99 of a hyperfine --export-json file, in ms (nearest rank).
 hf_stats() {
-    local times
-    if [ "$JSONTOOL" = jq ]; then times=$(jq -r '.results[0].times[]' "$1")
-    else times=$(python3 -c 'import json,sys; print("\n".join(map(str, json.load(open(sys.argv[1]))["results"][0]["times"])))' "$1"); fi
-    sort -g <<<"$times" | awk '{ v[NR] = $1 } END {
+    hf_times "$1" | sort -g | awk '{ v[NR] = $1 } END {
         if (NR == 0) exit 1
         k50 = int(0.5 * NR + 0.999999); k99 = int(0.99 * NR + 0.999999)
         printf "%.4f %.4f %d\n", v[k50] * 1000, v[k99] * 1000, NR }'
@@ -186,6 +195,7 @@ hyper() { # NAME CMD
         read -r med p99 n < <(hf_stats "$json"); then
         MED[$name]=$med P99[$name]=$p99
         echo "RESULT $name unit=ms n=$n median=$med p99=$p99 (hyperfine)" >>"$RAW"
+        hf_times "$json" | awk -v n="$name" '{ printf "%s %.6f\n", n, $1 * 1000 }' >>"$SAMPLES"
     else
         FAILED+=("$name: $(tail -3 "$TMP/hf.out" | tr '\n' ' ')")
     fi

@@ -150,6 +150,8 @@ tp50=$(pct "$TMP/term.us" 50) tp99=$(pct "$TMP/term.us" 99)
 pp50=$(pct "$TMP/pass.us" 50) pp99=$(pct "$TMP/pass.us" 99)
 trps=$(rps "$TMP/term.total" "$TMP/term.us") prps=$(rps "$TMP/pass.total" "$TMP/pass.us")
 mkdir -p "$OUT"
+# every sample ("NAME VALUE", us) for bench/report.sh's plots
+{ sed 's/^/tls_terminated /' "$TMP/term.us"; sed 's/^/tls_passthrough /' "$TMP/pass.us"; } >"$OUT/tls-samples.txt"
 {
     echo "### HTTPS through sbx-shim: terminated + secret injected vs passed through"
     echo

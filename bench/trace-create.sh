@@ -36,6 +36,7 @@ if [ ! -e $T/trace ]; then
     MOUNTED_TRACEFS=1
 fi
 TMP=$(mktemp -d /var/tmp/sbx-trace.XXXXXX)
+chmod 755 "$TMP" # sbx-shim (user nobody) reaches STATE/ca through it
 CGNAME=sbx-trace-$$
 SBXD_PID=
 OLD_CLOCK=$(sed -n 's/.*\[\(.*\)\].*/\1/p' $T/trace_clock)

@@ -54,14 +54,14 @@ cdf() {
     done
     [ -n "$plot" ] || { say "no samples for $png: skipped"; return 0; }
     gnuplot <<EOF || { say "gnuplot failed for $png"; return 0; }
-set terminal pngcairo size 1000,600 font ",11"
+set terminal pngcairo size 1000,650 font ",11"
 set output '$PLOTS/$png'
 set title "$title"
 set xlabel "$xlabel (log scale)"
 set ylabel "fraction of samples <="
 set logscale x
 set grid xtics mxtics ytics
-set key top left box opaque
+set key outside below center maxrows 3
 set yrange [0:1]
 plot $plot
 EOF
@@ -79,7 +79,7 @@ xy() {
         plot+="${plot:+, }'$f' using 1:$c with linespoints lw 2 title '${lb//\'/}'"
     done
     gnuplot <<EOF || { say "gnuplot failed for $png"; return 0; }
-set terminal pngcairo size 1000,600 font ",11"
+set terminal pngcairo size 1000,650 font ",11"
 set output '$PLOTS/$png'
 set title "$title"
 set xlabel "$xlabel"
@@ -111,7 +111,7 @@ bars() {
     done
     [ -s "$TMP/bars.dat" ] || return 0
     gnuplot <<EOF || { say "gnuplot failed for $png"; return 0; }
-set terminal pngcairo size 1000,600 font ",11"
+set terminal pngcairo size 1000,650 font ",11"
 set output '$PLOTS/$png'
 set title "$title"
 set ylabel "$ylabel"

@@ -693,6 +693,39 @@ static void try_netlink(void)
     addattr(&d.h, IFLA_INFO_KIND, "dummy", 6);
     li->rta_len = (unsigned short)((char *)&d.h + d.h.nlmsg_len - (char *)li);
     verdict("netlink", E(EPERM), rtnl(&d, d.h.nlmsg_len), "RTM_NEWLINK create dummy escape0");
+
+    /* root keeps CAP_AUDIT_WRITE, but the kernel takes audit messages only
+     * from the initial user namespace: ECONNREFUSED (EPROTONOSUPPORT on a
+     * kernel without audit) */
+    int e;
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, 9 /* NETLINK_AUDIT */);
+    if (fd < 0) {
+        e = errno;
+    } else {
+        struct {
+            struct nlmsghdr h;
+            char text[32];
+        } m;
+        memset(&m, 0, sizeof(m));
+        strcpy(m.text, "escape: forged audit record");
+        m.h.nlmsg_len = (unsigned)NLMSG_LENGTH(strlen(m.text) + 1);
+        m.h.nlmsg_type = 1107; /* AUDIT_USER_MSG */
+        m.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+        struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+        if (sendto(fd, &m, m.h.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+            e = errno;
+        } else {
+            char buf[512];
+            struct pollfd p = {fd, POLLIN, 0};
+            ssize_t n = poll(&p, 1, 3000) == 1 ? recv(fd, buf, sizeof(buf), 0) : -1;
+            struct nlmsghdr *a = (struct nlmsghdr *)buf;
+            e = n >= (ssize_t)sizeof(*a) && a->nlmsg_type == NLMSG_ERROR
+                    ? -((struct nlmsgerr *)NLMSG_DATA(a))->error
+                    : (n < 0 ? errno : EIO);
+        }
+        close(fd);
+    }
+    verdict("netlink", E(ECONNREFUSED, EPROTONOSUPPORT), e, "NETLINK_AUDIT AUDIT_USER_MSG");
 }
 
 /* connect to HOST:PORT, bounded; expected: refused (the egress namespace
@@ -1073,6 +1106,12 @@ static void try_rlimit(void)
     r = prctl(PR_SET_NO_NEW_PRIVS, 0, 0, 0, 0);
     /* no_new_privs cannot be cleared: the kernel answers EINVAL */
     verdict("no_new_privs", E(EINVAL), RES(r), "prctl(PR_SET_NO_NEW_PRIVS, 0)");
+    /* protection from the OOM killer: lowering oom_score_adj below its
+     * current value needs CAP_SYS_RESOURCE (EACCES) */
+    try_write("oom", "/proc/self/oom_score_adj", "-1000", E(EACCES));
+    /* a second id map: the sandbox's map is written once, by sbxd (EPERM) */
+    try_write("idmap", "/proc/self/uid_map", "0 0 4294967295", E(EPERM));
+    try_write("idmap", "/proc/self/gid_map", "0 0 4294967295", E(EPERM));
     /* cgroup files are not there to write: memory.max */
     try_write("rlimit", "/sys/fs/cgroup/memory.max", "max", E(ENOENT));
 }

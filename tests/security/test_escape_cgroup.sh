@@ -41,11 +41,13 @@ test_sandbox_cannot_raise_its_limits() {
     mem=$(cat "$(cg_limit_file memory "$SID")") || fail "no memory limit file"
     pids=$(cat "$(cg_limit_file pids "$SID")") || fail "no pids limit file"
     assert_eq 64 "$pids" "pids limit on the host"
-    esc_both "$SID" rlimit 12
+    esc_both "$SID" rlimit 15
     esc_line rlimit "prlimit(init, RLIMIT_NOFILE, unlimited)" EPERM
     esc_line nice "setpriority(self, -20)" EACCES
     esc_line capset "capset(all capabilities)" EPERM
     esc_line no_new_privs "prctl(PR_SET_NO_NEW_PRIVS, 0)" EINVAL
+    esc_line oom 'write "-1000" to /proc/self/oom_score_adj' EACCES
+    esc_line idmap 'write "0 0 4294967295" to /proc/self/uid_map' EPERM
     esc_line rlimit "open /sys/fs/cgroup/memory.max for writing" ENOENT
     assert_eq "$mem" "$(cat "$(cg_limit_file memory "$SID")")" "memory limit on the host after the attempts"
     assert_eq "$pids" "$(cat "$(cg_limit_file pids "$SID")")" "pids limit on the host after the attempts"

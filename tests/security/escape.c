@@ -5,13 +5,11 @@
  *
  *   escape all                  every attempt that needs no argument
  *   escape GROUP                one group: ns mount pivot ptrace handle procfiles keyctl bpf
- *                               perf io_uring userfaultfd rawsock netlink module kernel tiocsti
- *                               procsys sysfs cgroup rlimit fds chroot unixguess
- *   escape connect HOST PORT [EXPECTED]  TCP connect (3 s bound); "GET / HTTP/1.0" when
- *                               connected. EXPECTED: errno names joined by commas (default
- *                               ECONNREFUSED), or SHIM403: sbx-shim took the connection and
- *                               refused it with HTTP 403 (its policy; ports it serves)
- *   escape unix PATH|@NAME...   connect to Unix sockets (@: abstract)
+ *                               perf io_uring userfaultfd rawsock families netlink module kernel
+ * tiocsti procsys sysfs cgroup rlimit fds chroot unixguess escape connect HOST PORT [EXPECTED]  TCP
+ * connect (3 s bound); "GET / HTTP/1.0" when connected. EXPECTED: errno names joined by commas
+ * (default ECONNREFUSED), or SHIM403: sbx-shim took the connection and refused it with HTTP 403
+ * (its policy; ports it serves) escape unix PATH|@NAME...   connect to Unix sockets (@: abstract)
  *   escape file PATH...         open and read (another session's files, host paths)
  *   escape pid PID...           signal 0, /proc/PID, ptrace of host pids
  *   escape fill PATH MIB        write PATH in 1 MiB blocks until an error or MIB MiB
@@ -559,13 +557,59 @@ static void try_rawsock(void)
         verdict(s[i].af == AF_PACKET ? "packet-socket" : "raw-socket", E(EPERM), RES(fd), "%s",
                 s[i].what);
     }
-    /* refused by sbx's seccomp filter itself */
-    int fd = socket(38 /* AF_ALG */, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (fd >= 0) close(fd);
-    verdict("alg-socket", SECCOMP, RES(fd), "socket(AF_ALG)");
-    fd = socket(40 /* AF_VSOCK */, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0) close(fd);
-    verdict("vsock-socket", SECCOMP, RES(fd), "socket(AF_VSOCK)");
+    /* AF_ALG, AF_VSOCK and the other families: the "families" group */
+}
+
+/* Socket families a sandbox has no use for. socket() of a family the
+ * kernel has as a module loads it (request_module("net-pf-N"), no privilege
+ * needed), exposing protocol code with a history of exploitable bugs (RDS,
+ * TIPC, CAN BCM, X.25, AX.25, ATM, KCM, ...). sbx's filter answers
+ * EAFNOSUPPORT, exactly what a kernel without the family answers. */
+static void try_families(void)
+{
+    static const struct {
+        int af;
+        const char *name;
+    } f[] = {
+        {3, "AF_AX25"},       {4, "AF_IPX"},         {5, "AF_APPLETALK"}, {6, "AF_NETROM"},
+        {7, "AF_BRIDGE"},     {8, "AF_ATMPVC"},      {9, "AF_X25"},       {11, "AF_ROSE"},
+        {12, "AF_DECnet"},    {13, "AF_NETBEUI"},    {14, "AF_SECURITY"}, {15, "AF_KEY"},
+        {19, "AF_ECONET"},    {20, "AF_ATMSVC"},     {21, "AF_RDS"},      {22, "AF_SNA"},
+        {23, "AF_IRDA"},      {24, "AF_PPPOX"},      {25, "AF_WANPIPE"},  {26, "AF_LLC"},
+        {27, "AF_IB"},        {28, "AF_MPLS"},       {29, "AF_CAN"},      {30, "AF_TIPC"},
+        {31, "AF_BLUETOOTH"}, {32, "AF_IUCV"},       {33, "AF_RXRPC"},    {34, "AF_ISDN"},
+        {35, "AF_PHONET"},    {36, "AF_IEEE802154"}, {37, "AF_CAIF"},     {38, "AF_ALG"},
+        {39, "AF_NFC"},       {40, "AF_VSOCK"},      {41, "AF_KCM"},      {42, "AF_QIPCRTR"},
+        {43, "AF_SMC"},       {44, "AF_XDP"},        {45, "AF_MCTP"},
+    };
+    static const int types[] = {SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM, SOCK_RAW};
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+        int e_any = 0, e_family = 0, made = -1;
+        for (size_t t = 0; t < 4 && made < 0; t++) {
+            int fd = socket(f[i].af, types[t] | SOCK_CLOEXEC, 0);
+            if (fd >= 0) {
+                made = (int)t;
+                close(fd);
+                continue;
+            }
+            int en = errno;
+            e_any = en;
+            /* errors about the type or protocol say the family exists */
+            if (!e_family && en != ESOCKTNOSUPPORT && en != EPROTONOSUPPORT && en != EINVAL &&
+                en != EPROTOTYPE)
+                e_family = en;
+        }
+        int e = e_family ? e_family : e_any;
+        verdict("socket-family", E(EAFNOSUPPORT), made >= 0 ? 0 : e, "socket(%s, any type)",
+                f[i].name);
+    }
+    int sv[2];
+    int r = socketpair(30 /* AF_TIPC */, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv);
+    if (r == 0) {
+        close(sv[0]);
+        close(sv[1]);
+    }
+    verdict("socket-family", E(EAFNOSUPPORT), RES(r), "socketpair(AF_TIPC)");
 }
 
 /* Send one rtnetlink request, return its ack's errno (0 = applied). */
@@ -1227,6 +1271,7 @@ static const struct {
     {"io_uring", try_io_uring},
     {"userfaultfd", try_userfaultfd},
     {"rawsock", try_rawsock},
+    {"families", try_families},
     {"netlink", try_netlink},
     {"module", try_module},
     {"kernel", try_kernel},

@@ -359,6 +359,9 @@ while True:
     local targets=("127.0.0.1 $port" "127.0.0.2 $port" "::1 $port" "100.127.255.254 $port"
         "127.0.0.1 $preview" "169.254.169.254 $port")
     [ -n "$hostip" ] && targets+=("$hostip $port") || note "no global IPv4 address: host IP not tried"
+    # a global IPv6 address of the host: the sandbox has no IPv6 route at all
+    local hostip6
+    hostip6=$(ip -6 -o addr show scope global 2>/dev/null | awk '{ sub(/\/.*/, "", $4); print $4; exit }')
     local user t n=0
     for user in sandbox root; do
         for t in "${targets[@]}"; do
@@ -368,6 +371,11 @@ while True:
             esc_line connect "TCP connect to ${t% *} port ${t#* }" ECONNREFUSED
             n=$((n + 1))
         done
+        if [ -n "$hostip6" ]; then
+            esc_run "$SID" "$user" connect "$hostip6" "$port" ENETUNREACH
+            esc_assert_refused "connect $hostip6 $port as $user" 1
+            esc_line connect "TCP connect to $hostip6 port $port" ENETUNREACH
+        fi
         # ports sbx-shim serves (HTTP, TLS): it takes the connection and
         # refuses the metadata address by policy
         for t in "169.254.169.254 80" "169.254.169.254 443"; do

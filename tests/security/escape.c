@@ -3,17 +3,20 @@
  * it as the default user "sandbox" and as "root" (root in the sandbox's user
  * namespace, reduced capabilities); see tests/security/README.md.
  *
- *   escape all                  every attempt that needs no argument
- *   escape GROUP                one group: ns mount pivot ptrace handle procfiles keyctl bpf
- *                               perf io_uring userfaultfd rawsock families netlink module kernel
- * tiocsti procsys sysfs cgroup rlimit fds chroot unixguess escape connect HOST PORT [EXPECTED]  TCP
- * connect (3 s bound); "GET / HTTP/1.0" when connected. EXPECTED: errno names joined by commas
- * (default ECONNREFUSED), or SHIM403: sbx-shim took the connection and refused it with HTTP 403
- * (its policy; ports it serves) escape unix PATH|@NAME...   connect to Unix sockets (@: abstract)
- *   escape file PATH...         open and read (another session's files, host paths)
- *   escape pid PID...           signal 0, /proc/PID, ptrace of host pids
- *   escape fill PATH MIB        write PATH in 1 MiB blocks until an error or MIB MiB
- *   escape inodes DIR N         create empty files in DIR until an error or N files
+ *   escape all               every attempt that needs no argument
+ *   escape GROUP             one group: ns mount pivot chroot ptrace handle procfiles
+ *                            keyctl bpf perf io_uring userfaultfd rawsock families netlink
+ *                            module kernel tiocsti procsys sysfs cgroup rlimit fds unixguess
+ *   escape connect HOST PORT [EXPECTED]
+ *                            TCP connect (3 s bound), "GET / HTTP/1.0" when connected.
+ *                            EXPECTED: errno names joined by commas (default ECONNREFUSED),
+ *                            or SHIM403: sbx-shim took the connection and refused it with
+ *                            HTTP 403 (its egress policy, on the ports it serves)
+ *   escape unix PATH|@NAME... connect to Unix sockets (@: abstract)
+ *   escape file PATH...      open and read (another session's files, host paths)
+ *   escape pid PID...        signal 0, /proc/PID, ptrace of host pids
+ *   escape fill PATH MIB     write PATH in 1 MiB blocks until an error or MIB MiB
+ *   escape inodes DIR N      create empty files in DIR until an error or N files
  *
  * Output: one line per attempt,
  *   TRY <name>: <what it did> -> <result> (expected <errnos>): ok|ESCAPE|WRONG-REASON
@@ -33,11 +36,18 @@
  *     the hard limit (no CAP_SYS_RESOURCE); capset beyond the bounding set.
  *   - EACCES: setpriority below 0 (no CAP_SYS_NICE); DAC on files owned by
  *     the host's root (the overflow uid "nobody" inside).
- *   - EROFS: /proc/sys and friends are read-only bind mounts.
+ *   - /proc/sys: EACCES first (its files belong to the host's root, and
+ *     permission is checked before the mount flags); the read-only bind
+ *     mount is the second lock (statvfs ST_RDONLY is checked).
  *   - ENOENT: the path does not exist in the sandbox's mount namespace (no
  *     /sys content, no cgroupfs, no host paths, no control sockets).
  *   - ECONNREFUSED: every address outside the sandbox routes to sbx's egress
  *     namespace, where nothing but sbx-shim's ports listen.
+ *   - EAFNOSUPPORT: socket families other than unix, inet, inet6, netlink
+ *     and packet, refused by sbx's filter with the answer of a kernel that
+ *     lacks them (so that no protocol module is autoloaded).
+ *   - ETIMEDOUT: another session's address; the egress namespace does not
+ *     forward between its links and drops the packets.
  *   - ENOSPC / EDQUOT: the filesystem's (or the session's quota's) limit.
  *   - masked (/dev/null): Docker-style masking of /proc files: open works,
  *     reads return nothing, writes go nowhere. */

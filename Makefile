@@ -5,6 +5,7 @@
 #   make images          the debian and node base images (debootstrap; docs/images.md)
 #   make test            unit + integration tests on this host (root needed for integration)
 #   make tools-test      the static test tool netprobe against loopback servers
+#   make security        escape attempts from inside sandboxes (tests/security/)
 #   make SAN=1 test      the same under ASan+UBSan (objects in build-san/)
 #   make vm-test         integration tests inside a pure cgroup v2 VM (tests/vm/)
 #   make check           everything .ci/run runs
@@ -171,6 +172,20 @@ tools: $(BUILD)/tests/netprobe
 # netprobe against local servers on loopback (python3, openssl)
 tools-test: $(BUILD)/tests/netprobe
 	@tests/tools/selftest.sh $(BUILD)/tests/netprobe
+
+# escape: the security suite's probe (tests/security/escape.c), static like
+# netprobe (it runs in the busybox image), no sanitizers. `make security` runs
+# tests/security/ (escape attempts as the sandbox user and as root) through
+# the integration runner; part of `make test`, its cgroup tests also of vm-test.
+$(BUILD)/tests/escape: tests/security/escape.c
+	@mkdir -p $(dir $@)
+	$(CC) $(NETPROBE_CFLAGS) -o $@ $<
+tools: $(BUILD)/tests/escape
+security: all $(BUILD)/tests/escape $(BUILD)/tests/netprobe
+	@SBX_BUILD=$(BUILD) tests/security/run.sh
+test: security
+vm-test: $(BUILD)/tests/escape
+.PHONY: security
 
 image-busybox: $(BUILD)/images/busybox/rootfs/bin/busybox
 $(BUILD)/images/busybox/rootfs/bin/busybox: images/busybox/build.sh

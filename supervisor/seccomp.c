@@ -6,7 +6,8 @@
  * pivot_root, bpf, keyctl family, io_uring, userfaultfd, perf_event_open,
  * ptrace and cross-process memory access, kexec, module loading,
  * open_by_handle_at, clock/time setting, swap, reboot, quotactl, syslog.
- * Sockets: AF_ALG and AF_VSOCK refused. ioctl: TIOCSTI/TIOCLINUX refused
+ * Sockets: AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, AF_PACKET; other families
+ * EAFNOSUPPORT (no module autoloading from a sandbox). ioctl: TIOCSTI/TIOCLINUX refused
  * (compared on the low 32 bits the kernel uses). personality: Docker's values.
  * Other architectures (i386, x32) hit the bad-arch action: the process dies. */
 #include "seccomp.h"
@@ -62,7 +63,7 @@ static const char *const allowed[] = {
     "set_robust_list", "set_thread_area", "set_tid_address", "setfsgid", "setfsuid", "setgid",
     "setgroups", "setitimer", "setpgid", "setpriority", "setregid", "setresgid", "setresuid",
     "setreuid", "setrlimit", "setsid", "setsockopt", "setuid", "setxattr", "shmat", "shmctl",
-    "shmdt", "shmget", "shutdown", "sigaltstack", "signalfd", "signalfd4", "socketpair",
+    "shmdt", "shmget", "shutdown", "sigaltstack", "signalfd", "signalfd4",
     "splice", "stat", "statfs", "statx", "symlink", "symlinkat", "sync", "sync_file_range",
     "syncfs", "sysinfo", "tee", "tgkill", "time", "timer_create", "timer_delete",
     "timer_getoverrun", "timer_gettime", "timer_settime", "timerfd_create", "timerfd_gettime",
@@ -118,14 +119,27 @@ int seccomp_build(struct seccomp_prog *p, sbx_err *err)
     if (add(ctx, SCMP_ACT_ALLOW, "clone", 1, clone_cmp, err) < 0) goto out;
     if (add(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL, err) < 0) goto out;
 
-    /* socket: everything but AF_ALG (38) and AF_VSOCK (40). */
-    static const uint64_t bad_af[] = {AF_ALG, AF_VSOCK};
+    /* socket: only the families programs in a sandbox use. AF_PACKET stays
+     * allowed here: the kernel refuses it without CAP_NET_RAW over the net
+     * namespace, which the sandbox's user namespace does not own. Every other
+     * family gets EAFNOSUPPORT, what a kernel without it answers: socket() of
+     * a family the kernel has as a module loads that module (net-pf-N, no
+     * privilege needed; on Debian's kernel an unprivileged process loads
+     * appletalk, atm, af_key, llc2, pppoe, can, bluetooth, rxrpc, phonet,
+     * af_alg, nfc, vsock, kcm, qrtr, smc this way), exposing protocol code
+     * with a history of exploitable bugs. socketpair: AF_UNIX only (the other
+     * family that has it is AF_TIPC). Family numbers from AF_MAX up get the
+     * default EPERM, as before. */
+    static const uint64_t ok_af[] = {AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, AF_PACKET};
     for (unsigned af = 0; af < AF_MAX; af++) {
-        int bad = 0;
-        for (size_t j = 0; j < SBX_ARRAY_SIZE(bad_af); j++) bad |= (af == bad_af[j]);
-        if (bad) continue;
+        int ok = 0;
+        for (size_t j = 0; j < SBX_ARRAY_SIZE(ok_af); j++) ok |= (af == ok_af[j]);
+        uint32_t act = ok ? SCMP_ACT_ALLOW : SCMP_ACT_ERRNO(EAFNOSUPPORT);
         struct scmp_arg_cmp c[] = {SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffULL, af)};
-        if (add(ctx, SCMP_ACT_ALLOW, "socket", 1, c, err) < 0) goto out;
+        if (add(ctx, act, "socket", 1, c, err) < 0) goto out;
+        if (add(ctx, af == AF_UNIX ? SCMP_ACT_ALLOW : SCMP_ACT_ERRNO(EAFNOSUPPORT), "socketpair",
+                1, c, err) < 0)
+            goto out;
     }
 
     /* ioctl: refuse terminal input injection (TIOCSTI, TIOCLINUX). The kernel

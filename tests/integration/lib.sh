@@ -578,7 +578,7 @@ it_test_main() {
     T="$IT_RUN/t/$1"
     mkdir -p "$T" && cd "$T" || exit 1
     local f
-    for f in "$IT_DIR"/test_*.sh; do source "$f"; done
+    for f in $(for d in ${IT_TEST_DIRS:-$IT_DIR}; do echo "$d"/test_*.sh; done); do source "$f"; done
     use_daemon main
     trap _it_test_exit EXIT
     "$1"

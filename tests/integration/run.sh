@@ -10,6 +10,9 @@
 #      SBX_TEST_TIMEOUT  seconds one test may take (default 300)
 #      SBX_TEST_BIG_MB   size of the large-output test (default 200)
 #      SBX_TEST_KEEP=1   keep the run's scratch dir (daemon logs, test logs)
+#      SBX_TEST_DIRS     directories whose test_*.sh make up the suite, space
+#                        separated (default: this one; tests/security/run.sh
+#                        passes tests/security)
 #
 # Starts one sbxd for the run (own socket, state dir under $SBX_TEST_TMP, a
 # unique cgroup name sbx-it-<pid> and a uid range no other sbxd uses); tests
@@ -52,7 +55,8 @@ chmod 755 "$IT_RUN"
 IT_TAG="sbx-it-$$"
 [ ${#IT_RUN} -lt 90 ] || die "SBX_TEST_TMP path too long for a unix socket path: $IT_RUN"
 
-export IT_DIR IT_RUN IT_TAG SBX_BUILD SBX_TEST_TMP
+IT_TEST_DIRS=${SBX_TEST_DIRS:-$IT_DIR}
+export IT_DIR IT_RUN IT_TAG SBX_BUILD SBX_TEST_TMP IT_TEST_DIRS
 source "$IT_DIR/lib.sh"
 T="$IT_RUN/runner"
 mkdir -p "$T" "$IT_RUN/t"
@@ -129,7 +133,7 @@ export IT_SLOW
 echo "# sbxd $(jb .version), cgroup $IT_CG_MODE, state $STATE, cgroup name $IT_TAG, uids $IT_ID_REGION.., slowness x$IT_SLOW"
 
 TESTS=()
-for f in "$IT_DIR"/test_*.sh; do
+for f in $(for d in $IT_TEST_DIRS; do echo "$d"/test_*.sh; done); do
     # SBX_TEST_SKIP_FILES: test files not to run here (the VM pass skips what
     # does not depend on the cgroup mode)
     case " ${SBX_TEST_SKIP_FILES:-} " in *" $(basename "$f") "*) continue ;; esac

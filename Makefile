@@ -168,7 +168,12 @@ NETPROBE_CFLAGS := -std=c17 $(WARN) -O2 -g -D_GNU_SOURCE -static
 $(BUILD)/tests/netprobe: tests/tools/netprobe.c
 	@mkdir -p $(dir $@)
 	$(CC) $(NETPROBE_CFLAGS) -o $@ $< -Wl,--no-warnings -l:libssl.a -l:libcrypto.a -lpthread -ldl
-tools: $(BUILD)/tests/netprobe
+# loadgen: the load test's exec-stream client (host) and output generator
+# (copied into sandboxes: static, no sanitizers). tests/integration/test_load.sh.
+$(BUILD)/tests/loadgen: tests/tools/loadgen.c
+	@mkdir -p $(dir $@)
+	$(CC) $(NETPROBE_CFLAGS) -o $@ $<
+tools: $(BUILD)/tests/netprobe $(BUILD)/tests/loadgen
 # netprobe against local servers on loopback (python3, openssl)
 tools-test: $(BUILD)/tests/netprobe
 	@tests/tools/selftest.sh $(BUILD)/tests/netprobe
@@ -210,7 +215,7 @@ images-check: all image-node
 unit: $(UNIT_TESTS)
 	@tests/unit/run.sh $(UNIT_TESTS)
 
-integration: all $(BUILD)/tests/netprobe
+integration: all $(BUILD)/tests/netprobe $(BUILD)/tests/loadgen
 	@SBX_BUILD=$(BUILD) tests/integration/run.sh
 
 test: unit tools-test shim-test integration

@@ -181,6 +181,8 @@ for name in "${TESTS[@]}"; do
     if [ "$rc" = 0 ]; then
         passed=$((passed + 1))
         echo "ok - $name"
+        # "# report: ..." lines of the test's log (figures a test measured)
+        sed -n 's/^# report: /#   /p' "$tdir/log"
     elif [ "$rc" = 77 ]; then
         skipped=$((skipped + 1))
         echo "ok - $name # skip $(head -n 1 "$tdir/.skip" 2>/dev/null)"

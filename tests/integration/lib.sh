@@ -472,9 +472,11 @@ stray_netns() {
         for p in $daemons; do
             ls -l "/proc/$p/fd" 2>/dev/null | grep -o 'net:\[[0-9]*\]' | sed "s/\$/ fd of sbxd $p/"
         done
-        # nsfs mounts, but those of other runs on this host (their egress pins)
-        awk -v mine="$IT_RUN" -v runs="$(dirname "$IT_RUN")/run." '
-            $4 ~ /^net:\[/ && !(index($5, runs) == 1 && index($5, mine "/") != 1) {
+        # nsfs mounts of this run (sbxd's only one is STATE/egress.netns, and
+        # every state dir is in IT_RUN): not those of other sbxd instances or
+        # test runs on this host, which come and go while a test runs
+        awk -v mine="$IT_RUN" '
+            $4 ~ /^net:\[/ && index($5, mine "/") == 1 {
                 x = $4; sub(/^net:/, "", x); print "net:" x " nsfs mount" }' /proc/self/mountinfo 2>/dev/null
     } | awk -v base="$legit" 'BEGIN { n = split(base, b, " "); for (i = 1; i <= n; i++) known[b[i]] = 1 }
         { x = $1; gsub(/[^0-9]/, "", x); if (!(x in known)) print }'

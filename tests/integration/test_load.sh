@@ -8,7 +8,8 @@
 #
 # tests/tools/loadgen.c does the streams: `loadgen gen` in the sandboxes
 # writes verifiable records, `loadgen run` on the host opens the streams
-# (framed and NDJSON) and checks them. Throughput is reported on "#" lines;
+# (framed and NDJSON; one in ten not read until late, one in ten left by the client
+# halfway) and checks them. Throughput is reported on "#" lines;
 # nothing here asserts timing.
 #
 # env: SBX_LOAD_SECONDS  how long the generators write (default 12; 8 under
@@ -67,11 +68,6 @@ test_200_concurrent_exec_streams_and_egress_lose_no_byte_and_leak_nothing() {
     secs=${SBX_LOAD_SECONDS:-$secs}
     rate=${SBX_LOAD_RATE:-$rate}
     local nstreams=${SBX_LOAD_STREAMS:-200} nsess=10 negress=4
-
-    # Net namespaces pinned by mounts before this test began are not its
-    # leaks (another sbxd on this host: its egress pin)
-    awk '$4 ~ /^net:\[/ { x = $4; gsub(/[^0-9]/, "", x); print x }' /proc/self/mountinfo \
-        >>"$IT_RUN/netns.extra"
 
     # the fake internet: one HTTP server with bodies of known sizes and md5s
     local ns="sbxit-load-$$"
@@ -152,7 +148,7 @@ test_200_concurrent_exec_streams_and_egress_lose_no_byte_and_leak_nothing() {
     )
     t0=$(now_us)
     "$lg" run --socket "$SOCK" --sessions "$list" --streams "$nstreams" --seconds "$secs" \
-        --rate "$rate" --gen /tmp/loadgen --ndjson-every 8 --deadline $((secs * 3 + 90)) \
+        --rate "$rate" --gen /tmp/loadgen --ndjson-every 8 --stall-every 10 --abort-every 10 --deadline $((secs * 3 + 90)) \
         >"$T/loadgen.out" 2>&1
     rc=$?
     sed 's/^/# /; s/^# # /# /' "$T/loadgen.out" >&2
@@ -176,9 +172,20 @@ test_200_concurrent_exec_streams_and_egress_lose_no_byte_and_leak_nothing() {
     local wall=$((($(now_us) - t0) / 1000))
     echo "# report: egress: $tok requests, $tbytes bytes verified in $negress sessions in ${wall} ms ($((tbytes / (wall > 0 ? wall : 1))) kB/s)" >&2
 
-    # afterwards: no exec left, every session destroyable, nothing leaked
+    # afterwards: no exec left (the processes of the streams the client
+    # left were killed), every session destroyable, nothing leaked
+    local aborted killed=0 running=0
+    aborted=$(sed -n 's/.* \([0-9]*\) left by the client.*/\1/p' "$T/loadgen.out")
     api GET /v1/health
     assert_eq 0 "$(jb .execs)" "execs running after the load"
+    for id in "${sids[@]}"; do
+        api GET "/v1/sessions/$id/processes"
+        assert_eq 200 "$API_CODE" "processes of $id"
+        running=$((running + $(jb '[.processes[] | select(.state != "exited")] | length')))
+        killed=$((killed + $(jb '[.processes[] | select(.signal == 9)] | length')))
+    done
+    assert_eq 0 "$running" "processes still running after the load"
+    assert_eq "$aborted" "$killed" "processes killed (SIGKILL) = streams the client left"
     for id in "${sids[@]}"; do
         api DELETE "/v1/sessions/$id"
         assert_eq 204 "$API_CODE" "DELETE session $id after the load: $API_BODY"

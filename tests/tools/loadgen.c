@@ -8,8 +8,10 @@
  *       them, interleaving the two streams; then an END record on each
  *       (record count and byte total) and exit status ID % 7.
  *       A record: "@ID:FD:SEQ:LEN\n" and LEN bytes that are a function of
- *       (ID, FD, SEQ, offset); END: "@ID:FD:END:NREC:TOTAL\n", where TOTAL
- *       counts every byte of the stream before the END record.
+ *       (ID, FD, SEQ, offset); END: "@ID:FD:END:NREC:TOTAL:BLOCKED\n", where
+ *       TOTAL counts every byte of the stream before the END record and
+ *       BLOCKED the milliseconds spent in writes that took over 50 ms (the
+ *       reader held it back).
  *
  *   loadgen verify ID FD < FILE
  *       Checks one stream gen wrote (stdout: FD 1, stderr: FD 2).
@@ -26,6 +28,13 @@
  *       line (streams, bytes, seconds, throughput) and one "FAIL ..." line
  *       per broken stream; exit 0 only if every stream passed. A stream
  *       still open after --deadline seconds (default S + 60) is a hang.
+ *       --stall-every K: the client reads nothing of every K-th stream
+ *       until 60% of S, and its generator writes --stall-rate bytes/s
+ *       (default 2 MiB/s; sbxd and the socket buffer some 13 MiB for a client, so it
+ *       must stop reading the pipes and hold the process back, losing
+ *       nothing), then reads at full speed; --abort-every K: the client closes every K-th stream
+ *       between 20% and 80% of S (what came until then is checked; sbxd must
+ *       kill the process and let go of everything).
  *
  * Exit status: 0 ok, 1 some stream failed, 2 usage or setup error. */
 #include <errno.h>
@@ -120,16 +129,25 @@ static void out_record(struct out *o)
     o->seq++;
 }
 
+static double g_blocked; /* seconds spent in writes that took over 50 ms */
+
 static int write_all(int fd, const uint8_t *p, size_t n)
 {
+    double t = now_s();
+    int r = 0;
     while (n > 0) {
         ssize_t w = write(fd, p, n);
         if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return -1;
+        if (w <= 0) {
+            r = -1;
+            break;
+        }
         p += w;
         n -= (size_t)w;
     }
-    return 0;
+    t = now_s() - t;
+    if (t > 0.05) g_blocked += t;
+    return r;
 }
 
 /* Write N bytes of the stream (making records as needed). */
@@ -189,8 +207,8 @@ static int gen_main(int argc, char **argv)
         /* finish the record in progress, then END */
         if (out_write(&o[i], o[i].len) < 0) return 98;
         char end[96];
-        int h = snprintf(end, sizeof(end), "@%u:%d:END:%" PRIu64 ":%" PRIu64 "\n", id, o[i].fd,
-                         o[i].seq, o[i].total);
+        int h = snprintf(end, sizeof(end), "@%u:%d:END:%" PRIu64 ":%" PRIu64 ":%.0f\n", id, o[i].fd,
+                         o[i].seq, o[i].total, g_blocked * 1000);
         if (write_all(o[i].fd, (uint8_t *)end, (size_t)h) < 0) return 98;
     }
     return (int)(id % 7);
@@ -204,7 +222,7 @@ struct verifier {
     char hdr[96];
     size_t hlen;
     int in_payload, ended;
-    uint64_t seq, total, bytes;
+    uint64_t seq, total, bytes, blocked_ms;
     uint32_t plen, pos;
     uint64_t pseed;
     char err[256];
@@ -236,6 +254,9 @@ struct stream {
     size_t jlen, jcap;
     /* events */
     int started, exited, exit_code, ended;
+    int slow, abort_me, aborted; /* a stalled reader; a client that leaves mid-stream */
+    double abort_at;
+    uint64_t read_bytes;
     struct verifier v[2];
     char err[512];
     double t_done;
@@ -263,11 +284,13 @@ static void verify_header(struct verifier *v)
 {
     char want[96];
     v->hdr[v->hlen] = '\0';
-    uint64_t seq, total;
+    uint64_t seq, total, blocked;
     char tail[8];
-    if (sscanf(v->hdr, "@%*u:%*u:END:%" SCNu64 ":%" SCNu64 "%1s", &seq, &total, tail) == 2) {
-        snprintf(want, sizeof(want), "@%u:%u:END:%" PRIu64 ":%" PRIu64 "\n", v->id, v->fd, v->seq,
-                 v->total);
+    if (sscanf(v->hdr, "@%*u:%*u:END:%" SCNu64 ":%" SCNu64 ":%" SCNu64 "%1s", &seq, &total,
+               &blocked, tail) == 3) {
+        snprintf(want, sizeof(want), "@%u:%u:END:%" PRIu64 ":%" PRIu64 ":%" PRIu64 "\n", v->id,
+                 v->fd, v->seq, v->total, blocked);
+        v->blocked_ms = blocked;
         if (strcmp(v->hdr, want) != 0)
             vfail(v, "END record [%.*s], expected [%.*s] (lost or extra records/bytes)",
                   (int)v->hlen - 1, v->hdr, (int)strlen(want) - 1, want);
@@ -596,9 +619,13 @@ static int run_main(int argc, char **argv)
     double rate = strtod(arg_val(argc, argv, "--rate", "65536"), NULL);
     int ndj_every = atoi(arg_val(argc, argv, "--ndjson-every", "8"));
     double deadline = strtod(arg_val(argc, argv, "--deadline", "0"), NULL);
+    int slow_every = atoi(arg_val(argc, argv, "--stall-every", "0"));
+    double stall_rate = strtod(arg_val(argc, argv, "--stall-rate", "2097152"), NULL);
+    int abort_every = atoi(arg_val(argc, argv, "--abort-every", "0"));
     if (!sock || !sessions || !gen || nstreams < 1 || secs <= 0 || rate <= 0) {
         fprintf(stderr, "usage: loadgen run --socket PATH --sessions ID[,ID...] --streams N "
-                        "--seconds S --rate BYTES --gen PATH [--ndjson-every K] [--deadline S]\n");
+                        "--seconds S --rate BYTES --gen PATH [--ndjson-every K] [--stall-every K] "
+                        "[--stall-rate BYTES] [--abort-every K] [--deadline S]\n");
         return 2;
     }
     if (deadline <= 0) deadline = secs + 60;
@@ -622,12 +649,15 @@ static int run_main(int argc, char **argv)
         s->id = (unsigned)i;
         s->sid = sids[i % nsids];
         s->ndjson = ndj_every > 0 && i % ndj_every == ndj_every - 1;
+        s->slow = slow_every > 0 && i % slow_every == 2 % slow_every;
+        s->abort_me = abort_every > 0 && i % abort_every == 3 % abort_every;
+        s->abort_at = secs * (0.2 + 0.06 * (i / (abort_every > 0 ? abort_every : 1) % 10));
         s->v[0] = (struct verifier){.id = s->id, .fd = 1};
         s->v[1] = (struct verifier){.id = s->id, .fd = 2};
         char body[512];
         int bl = snprintf(body, sizeof(body),
                           "{\"argv\":[\"%s\",\"gen\",\"%u\",\"%g\",\"%g\"],\"timeout\":%g}", gen,
-                          s->id, secs, rate, deadline + 30);
+                          s->id, secs, s->slow ? stall_rate : rate, deadline + 30);
         if (asprintf(&s->req,
                      "POST /v1/sessions/%s/exec HTTP/1.1\r\nHost: sbx\r\nAccept: %s\r\n"
                      "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
@@ -649,7 +679,20 @@ static int run_main(int argc, char **argv)
     while (open > 0) {
         double left = t0 + deadline - now_s();
         if (left <= 0) break;
-        int r = poll(pfd, (nfds_t)nstreams, (int)(left * 1000) + 1);
+        /* stalled readers read nothing until 60% of the run */
+        int throttled = 0;
+        double t = now_s() - t0;
+        for (int i = 0; i < nstreams; i++) {
+            struct stream *s = &st[i];
+            if (pfd[i].fd < 0 || !s->slow || s->req_off < s->req_len) continue;
+            int stalled = t < secs * 0.6;
+            pfd[i].events = stalled ? 0 : POLLIN;
+            throttled |= stalled;
+        }
+        int wait_ms = (int)(left * 1000) + 1;
+        if (throttled && wait_ms > 20) wait_ms = 20;
+        if (abort_every > 0 && wait_ms > 100) wait_ms = 100;
+        int r = poll(pfd, (nfds_t)nstreams, wait_ms);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) {
             perror("loadgen: poll");
@@ -657,6 +700,17 @@ static int run_main(int argc, char **argv)
         }
         for (int i = 0; i < nstreams; i++) {
             struct stream *s = &st[i];
+            if (pfd[i].fd >= 0 && s->abort_me && s->started && s->state != ST_DONE &&
+                now_s() - t0 >= s->abort_at) {
+                /* the client leaves: sbxd must kill the process and let go of it */
+                close(s->fd);
+                pfd[i].fd = -1;
+                s->fd = -1;
+                s->aborted = 1;
+                s->t_done = now_s() - t0;
+                open--;
+                continue;
+            }
             if (pfd[i].fd < 0 || !pfd[i].revents) continue;
             if ((pfd[i].revents & POLLOUT) && s->req_off < s->req_len) {
                 ssize_t w = send(s->fd, s->req + s->req_off, s->req_len - s->req_off, MSG_NOSIGNAL);
@@ -665,7 +719,8 @@ static int run_main(int argc, char **argv)
             }
             if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) {
                 for (int k = 0; k < 16; k++) {
-                    ssize_t n = read(s->fd, buf, 1 << 20);
+                    size_t want = 1 << 20;
+                    ssize_t n = read(s->fd, buf, want);
                     if (n < 0 && errno == EINTR) continue;
                     if (n < 0 && errno == EAGAIN) break;
                     if (n <= 0) {
@@ -681,8 +736,9 @@ static int run_main(int argc, char **argv)
                         break;
                     }
                     wire += (uint64_t)n;
+                    s->read_bytes += (uint64_t)n;
                     if (s->state != ST_DONE) on_read(s, buf, (size_t)n);
-                    if (n < (1 << 20)) break;
+                    if ((size_t)n < want) break;
                 }
             }
             /* sbxd keeps the connection open (keep-alive): done at the end of the body */
@@ -696,7 +752,8 @@ static int run_main(int argc, char **argv)
         }
     }
     double elapsed = now_s() - t0;
-    int failed = 0, hung = 0, nd = 0;
+    int failed = 0, hung = 0, nd = 0, nslow = 0, naborted = 0;
+    uint64_t slow_b = 0, slow_blocked = 0, other_blocked = 0;
     uint64_t out_b = 0, err_b = 0;
     double last = 0;
     for (int i = 0; i < nstreams; i++) {
@@ -708,8 +765,15 @@ static int run_main(int argc, char **argv)
                   " stderr %" PRIu64 " bytes verified",
                   deadline, s->started, s->exited, s->v[0].total, s->v[1].total);
         }
-        if (!s->err[0] && !s->exited) sfail(s, "no exit event");
-        if (!s->err[0] && !s->ended) sfail(s, "response not ended");
+        nslow += s->slow;
+        if (s->slow) slow_b += s->v[0].bytes + s->v[1].bytes;
+        if (s->slow)
+            slow_blocked += s->v[0].blocked_ms;
+        else if (!s->aborted)
+            other_blocked += s->v[0].blocked_ms;
+        naborted += s->aborted;
+        if (!s->err[0] && !s->exited && !s->aborted) sfail(s, "no exit event");
+        if (!s->err[0] && !s->ended && !s->aborted) sfail(s, "response not ended");
         const char *verr = s->v[0].err[0] ? s->v[0].err : s->v[1].err;
         int bad = s->err[0] || verr[0];
         if (bad) {
@@ -725,12 +789,19 @@ static int run_main(int argc, char **argv)
         if (s->t_done > last) last = s->t_done;
     }
     if (failed > 20) printf("FAIL ... and %d more streams\n", failed - 20);
-    printf("# loadgen: %d streams (%d frames, %d ndjson) over %d sessions, opened in %.3f s; "
-           "%d ok, %d failed, %d hung; stdout %" PRIu64 " B, stderr %" PRIu64
+    printf("# loadgen: %d streams (%d frames, %d ndjson; %d stalled readers, %d left by the client "
+           "mid-stream) over %d sessions, opened in %.3f s; "
+           "%d ok, %d failed, %d hung; stalled readers got %.1f MB each, their generators blocked "
+           "%.1f s each (the others %.2f s); stdout %" PRIu64 " B, stderr %" PRIu64
            " B verified in %.1f s (last stream done at %.1f s): %.2f MB/s of output, %.2f MB/s "
            "on the wire\n",
-           nstreams, nstreams - nd, nd, nsids, t_open, nstreams - failed, failed, hung, out_b,
-           err_b, elapsed, last, (double)(out_b + err_b) / elapsed / 1e6,
+           nstreams, nstreams - nd, nd, nslow, naborted, nsids, t_open, nstreams - failed, failed,
+           hung, nslow ? (double)slow_b / nslow / 1e6 : 0.0,
+           nslow ? (double)slow_blocked / nslow / 1e3 : 0.0,
+           nstreams - nslow - naborted > 0
+               ? (double)other_blocked / (nstreams - nslow - naborted) / 1e3
+               : 0.0,
+           out_b, err_b, elapsed, last, (double)(out_b + err_b) / elapsed / 1e6,
            (double)wire / elapsed / 1e6);
     return failed ? 1 : 0;
 }

@@ -181,6 +181,8 @@ test_200_concurrent_exec_streams_and_egress_lose_no_byte_and_leak_nothing() {
     for id in "${sids[@]}"; do
         api GET "/v1/sessions/$id/processes"
         assert_eq 200 "$API_CODE" "processes of $id"
+        jq -c --arg s "$id" '.processes[] | {s: $s, pid, argv, state, exit_code, signal, started_at, exited_at}' \
+            <<<"$API_BODY" >>"$T/processes.json"
         running=$((running + $(jb '[.processes[] | select(.state != "exited")] | length')))
         killed=$((killed + $(jb '[.processes[] | select(.signal == 9)] | length')))
     done

@@ -30,11 +30,13 @@
  *       still open after --deadline seconds (default S + 60) is a hang.
  *       --stall-every K: the client reads nothing of every K-th stream
  *       until 60% of S, and its generator writes --stall-rate bytes/s
- *       (default 2 MiB/s; sbxd and the socket buffer some 13 MiB for a client, so it
- *       must stop reading the pipes and hold the process back, losing
- *       nothing), then reads at full speed; --abort-every K: the client closes every K-th stream
- *       between 20% and 80% of S (what came until then is checked; sbxd must
- *       kill the process and let go of everything).
+ *       (default 2 MiB/s; sbxd and the socket buffer some 13 MiB for a
+ *       client, so it must stop reading the pipes and hold the process
+ *       back, losing nothing), then reads at full speed.
+ *       --abort-every K: the client closes every K-th stream, a quarter of
+ *       them right after sending the request, the others between 20% and
+ *       74% of S (what came until then is checked; sbxd must kill the
+ *       process, which would write for 3 S, and let go of everything).
  *
  * Exit status: 0 ok, 1 some stream failed, 2 usage or setup error. */
 #include <errno.h>
@@ -259,7 +261,7 @@ struct stream {
     uint64_t read_bytes;
     struct verifier v[2];
     char err[512];
-    double t_done;
+    double t_done, t_start;
 };
 
 static void vfail(struct verifier *v, const char *fmt, ...)
@@ -385,6 +387,7 @@ static ssize_t b64dec(const char *s, size_t n, uint8_t *out)
 }
 
 static uint8_t *g_dec;
+static double g_t0; /* when run began */
 
 static void on_json_event(struct stream *s, const char *js, size_t len)
 {
@@ -402,6 +405,7 @@ static void on_json_event(struct stream *s, const char *js, size_t len)
     if (strcmp(type, "start") == 0) {
         if (s->started) sfail(s, "second start event");
         s->started = 1;
+        s->t_start = now_s() - g_t0;
     } else if (strcmp(type, "exit") == 0) {
         s->exited = 1;
         const char *c = strstr(js, "\"code\":");
@@ -643,21 +647,26 @@ static int run_main(int argc, char **argv)
 
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
-    double t0 = now_s();
+    double t0 = g_t0 = now_s();
     for (int i = 0; i < nstreams; i++) {
         struct stream *s = &st[i];
         s->id = (unsigned)i;
         s->sid = sids[i % nsids];
         s->ndjson = ndj_every > 0 && i % ndj_every == ndj_every - 1;
-        s->slow = slow_every > 0 && i % slow_every == 2 % slow_every;
-        s->abort_me = abort_every > 0 && i % abort_every == 3 % abort_every;
-        s->abort_at = secs * (0.2 + 0.06 * (i / (abort_every > 0 ? abort_every : 1) % 10));
+        /* spread over the sessions: the j-th stream of each session */
+        int j = i / nsids;
+        s->slow = slow_every > 0 && j % slow_every == 2 % slow_every;
+        s->abort_me = abort_every > 0 && j % abort_every == 3 % abort_every;
+        /* a quarter of them leave as soon as the request is sent, the others
+         * between 20% and 74% of the run */
+        int k = j / (abort_every > 0 ? abort_every : 1);
+        s->abort_at = k % 4 == 0 ? 0 : secs * (0.2 + 0.06 * (k % 10));
         s->v[0] = (struct verifier){.id = s->id, .fd = 1};
         s->v[1] = (struct verifier){.id = s->id, .fd = 2};
         char body[512];
-        int bl = snprintf(body, sizeof(body),
-                          "{\"argv\":[\"%s\",\"gen\",\"%u\",\"%g\",\"%g\"],\"timeout\":%g}", gen,
-                          s->id, secs, s->slow ? stall_rate : rate, deadline + 30);
+        int bl = snprintf(
+            body, sizeof(body), "{\"argv\":[\"%s\",\"gen\",\"%u\",\"%g\",\"%g\"],\"timeout\":%g}",
+            gen, s->id, s->abort_me ? 3 * secs : secs, s->slow ? stall_rate : rate, deadline + 30);
         if (asprintf(&s->req,
                      "POST /v1/sessions/%s/exec HTTP/1.1\r\nHost: sbx\r\nAccept: %s\r\n"
                      "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
@@ -700,14 +709,19 @@ static int run_main(int argc, char **argv)
         }
         for (int i = 0; i < nstreams; i++) {
             struct stream *s = &st[i];
-            if (pfd[i].fd >= 0 && s->abort_me && s->started && s->state != ST_DONE &&
-                now_s() - t0 >= s->abort_at) {
+            if (pfd[i].fd >= 0 && s->abort_me && s->state != ST_DONE && s->req_off == s->req_len &&
+                (s->started || s->abort_at == 0) && now_s() - t0 >= s->abort_at) {
                 /* the client leaves: sbxd must kill the process and let go of it */
                 close(s->fd);
                 pfd[i].fd = -1;
                 s->fd = -1;
                 s->aborted = 1;
                 s->t_done = now_s() - t0;
+                if (getenv("LOADGEN_VERBOSE"))
+                    printf("left stream %u at %.3f s (due %.3f s): started %d (at %.3f s) exited "
+                           "%d, %" PRIu64 " + %" PRIu64 " bytes\n",
+                           s->id, s->t_done, s->abort_at, s->started, s->t_start, s->exited,
+                           s->v[0].bytes, s->v[1].bytes);
                 open--;
                 continue;
             }
@@ -718,7 +732,7 @@ static int run_main(int argc, char **argv)
                 if (s->req_off == s->req_len) pfd[i].events = POLLIN;
             }
             if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) {
-                for (int k = 0; k < 16; k++) {
+                for (int k = 0; k < 4; k++) {
                     size_t want = 1 << 20;
                     ssize_t n = read(s->fd, buf, want);
                     if (n < 0 && errno == EINTR) continue;
@@ -755,7 +769,7 @@ static int run_main(int argc, char **argv)
     int failed = 0, hung = 0, nd = 0, nslow = 0, naborted = 0;
     uint64_t slow_b = 0, slow_blocked = 0, other_blocked = 0;
     uint64_t out_b = 0, err_b = 0;
-    double last = 0;
+    double last = 0, start_max = 0;
     for (int i = 0; i < nstreams; i++) {
         struct stream *s = &st[i];
         if (s->fd >= 0) {
@@ -787,16 +801,21 @@ static int run_main(int argc, char **argv)
         out_b += s->v[0].bytes;
         err_b += s->v[1].bytes;
         if (s->t_done > last) last = s->t_done;
+        if (!s->slow && s->t_start > start_max) start_max = s->t_start;
+        if (getenv("LOADGEN_VERBOSE") && s->t_start > 1)
+            printf("late start: stream %u (session %s%s%s) at %.3f s\n", s->id, s->sid,
+                   s->slow ? ", stalled" : "", s->abort_me ? ", left" : "", s->t_start);
     }
     if (failed > 20) printf("FAIL ... and %d more streams\n", failed - 20);
     printf("# loadgen: %d streams (%d frames, %d ndjson; %d stalled readers, %d left by the client "
-           "mid-stream) over %d sessions, opened in %.3f s; "
+           "mid-stream) over %d sessions, opened in %.3f s, last start event (but the stalled "
+           "readers') at %.3f s; "
            "%d ok, %d failed, %d hung; stalled readers got %.1f MB each, their generators blocked "
            "%.1f s each (the others %.2f s); stdout %" PRIu64 " B, stderr %" PRIu64
            " B verified in %.1f s (last stream done at %.1f s): %.2f MB/s of output, %.2f MB/s "
            "on the wire\n",
-           nstreams, nstreams - nd, nd, nslow, naborted, nsids, t_open, nstreams - failed, failed,
-           hung, nslow ? (double)slow_b / nslow / 1e6 : 0.0,
+           nstreams, nstreams - nd, nd, nslow, naborted, nsids, t_open, start_max,
+           nstreams - failed, failed, hung, nslow ? (double)slow_b / nslow / 1e6 : 0.0,
            nslow ? (double)slow_blocked / nslow / 1e3 : 0.0,
            nstreams - nslow - naborted > 0
                ? (double)other_blocked / (nstreams - nslow - naborted) / 1e3

@@ -3,8 +3,9 @@
 # namespace this file creates); bounded in time. Nothing may be lost (every
 # byte of stdout and stderr of every stream, in order, exit event after all
 # output, right exit code; every fetched body whole) and nothing may be left
-# afterwards (sessions destroyable, no process, cgroup, mount or namespace,
-# sbxd's and sbx-shim's open fds back to what they were, sbxd exits cleanly).
+# afterwards (every session destroyable, one of them while its streams run;
+# no process, cgroup, mount or namespace; sbxd's and sbx-shim's open fds back
+# to what they were; sbxd exits cleanly, without sanitizer reports).
 #
 # tests/tools/loadgen.c does the streams: `loadgen gen` in the sandboxes
 # writes verifiable records, `loadgen run` on the host opens the streams
@@ -117,6 +118,12 @@ test_200_concurrent_exec_streams_and_egress_lose_no_byte_and_leak_nothing() {
         [ "$SX_RC" = 0 ] || fail "chmod in $SID: $SX_ERR"
     done
 
+    # one more session, deleted while its streams run
+    new_session '{"image":"busybox"}'
+    local doomed=$SID
+    sbx cp "$lg" "$SID:/tmp/loadgen" 2>"$T/err" || fail "sbx cp loadgen: $(cat "$T/err")"
+    as_root "$SID" "chmod 755 /tmp/loadgen"
+
     # egress: each network session fetches the bodies in turn for the whole run
     local specs
     specs=$(tr '\n' ' ' <"$T/blobs")
@@ -144,17 +151,26 @@ test_200_concurrent_exec_streams_and_egress_lose_no_byte_and_leak_nothing() {
     local list t0 rc
     list=$(
         IFS=,
-        echo "${sids[*]}"
+        echo "${sids[*]},$doomed"
     )
     t0=$(now_us)
+    (
+        sleep $((secs / 2))
+        curl -sS --max-time 60 -o "$T/doomed.out" -w '%{http_code}' --unix-socket "$SOCK" \
+            -X DELETE "http://sbx/v1/sessions/$doomed" >"$T/doomed.code" 2>&1
+    ) &
+    local dpid=$!
     "$lg" run --socket "$SOCK" --sessions "$list" --streams "$nstreams" --seconds "$secs" \
-        --rate "$rate" --gen /tmp/loadgen --ndjson-every 8 --stall-every 10 --abort-every 10 --deadline $((secs * 3 + 90)) \
+        --rate "$rate" --gen /tmp/loadgen --ndjson-every 8 --stall-every 10 --abort-every 10 --doomed "$doomed" --deadline $((secs * 3 + 90)) \
         >"$T/loadgen.out" 2>&1
     rc=$?
     sed 's/^/# /; s/^# # /# /' "$T/loadgen.out" >&2
     sed -n 's/^# loadgen: /# report: streams: /p' "$T/loadgen.out" >&2
     [ "$rc" = 0 ] || fail "loadgen: exit $rc: $(grep -m 3 FAIL "$T/loadgen.out" | tr '\n' ' ')"
 
+    wait "$dpid"
+    assert_eq 204 "$(cat "$T/doomed.code")" "DELETE of a session while its streams ran: $(cat "$T/doomed.out" 2>/dev/null)"
+    session_gone "$doomed" || fail "session $doomed still there after its DELETE"
     local e out ok bad bytes tok=0 tbytes=0
     for ((i = 0; i < negress; i++)); do
         wait "${epids[i]}"

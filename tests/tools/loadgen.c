@@ -37,6 +37,9 @@
  *       them right after sending the request, the others between 20% and
  *       74% of S (what came until then is checked; sbxd must kill the
  *       process, which would write for 3 S, and let go of everything).
+ *       --doomed ID[,ID...]: sessions the caller deletes while the streams
+ *       run (their generators would write for 3 S): their streams must end
+ *       with an exit event with signal 9 after what came until then.
  *
  * Exit status: 0 ok, 1 some stream failed, 2 usage or setup error. */
 #include <errno.h>
@@ -257,6 +260,7 @@ struct stream {
     /* events */
     int started, exited, exit_code, ended;
     int slow, abort_me, aborted; /* a stalled reader; a client that leaves mid-stream */
+    int doomed;                  /* its session is deleted while it runs */
     double abort_at;
     uint64_t read_bytes;
     struct verifier v[2];
@@ -410,6 +414,15 @@ static void on_json_event(struct stream *s, const char *js, size_t len)
         s->exited = 1;
         const char *c = strstr(js, "\"code\":");
         s->exit_code = c ? (strncmp(c + 7, "null", 4) == 0 ? -1 : atoi(c + 7)) : -2;
+        if (s->doomed) {
+            /* its session is deleted under it: killed, after what it wrote */
+            if (s->exit_code != -1 || !strstr(js, "\"signal\":9"))
+                sfail(s,
+                      "exit event [%.160s] of a stream whose session was deleted: expected "
+                      "signal 9",
+                      js);
+            return;
+        }
         for (int i = 0; i < 2; i++)
             if (!s->v[i].ended && !s->v[i].err[0])
                 sfail(s,
@@ -626,6 +639,7 @@ static int run_main(int argc, char **argv)
     int slow_every = atoi(arg_val(argc, argv, "--stall-every", "0"));
     double stall_rate = strtod(arg_val(argc, argv, "--stall-rate", "2097152"), NULL);
     int abort_every = atoi(arg_val(argc, argv, "--abort-every", "0"));
+    const char *doomed = arg_val(argc, argv, "--doomed", "");
     if (!sock || !sessions || !gen || nstreams < 1 || secs <= 0 || rate <= 0) {
         fprintf(stderr, "usage: loadgen run --socket PATH --sessions ID[,ID...] --streams N "
                         "--seconds S --rate BYTES --gen PATH [--ndjson-every K] [--stall-every K] "
@@ -652,11 +666,13 @@ static int run_main(int argc, char **argv)
         struct stream *s = &st[i];
         s->id = (unsigned)i;
         s->sid = sids[i % nsids];
+        s->doomed = strstr(doomed, s->sid) != NULL;
         s->ndjson = ndj_every > 0 && i % ndj_every == ndj_every - 1;
         /* spread over the sessions: the j-th stream of each session */
         int j = i / nsids;
         s->slow = slow_every > 0 && j % slow_every == 2 % slow_every;
         s->abort_me = abort_every > 0 && j % abort_every == 3 % abort_every;
+        if (s->doomed) s->slow = s->abort_me = 0;
         /* a quarter of them leave as soon as the request is sent, the others
          * between 20% and 74% of the run */
         int k = j / (abort_every > 0 ? abort_every : 1);
@@ -664,9 +680,10 @@ static int run_main(int argc, char **argv)
         s->v[0] = (struct verifier){.id = s->id, .fd = 1};
         s->v[1] = (struct verifier){.id = s->id, .fd = 2};
         char body[512];
-        int bl = snprintf(
-            body, sizeof(body), "{\"argv\":[\"%s\",\"gen\",\"%u\",\"%g\",\"%g\"],\"timeout\":%g}",
-            gen, s->id, s->abort_me ? 3 * secs : secs, s->slow ? stall_rate : rate, deadline + 30);
+        int bl = snprintf(body, sizeof(body),
+                          "{\"argv\":[\"%s\",\"gen\",\"%u\",\"%g\",\"%g\"],\"timeout\":%g}", gen,
+                          s->id, s->abort_me || s->doomed ? 3 * secs : secs,
+                          s->slow ? stall_rate : rate, deadline + 30);
         if (asprintf(&s->req,
                      "POST /v1/sessions/%s/exec HTTP/1.1\r\nHost: sbx\r\nAccept: %s\r\n"
                      "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
@@ -766,7 +783,7 @@ static int run_main(int argc, char **argv)
         }
     }
     double elapsed = now_s() - t0;
-    int failed = 0, hung = 0, nd = 0, nslow = 0, naborted = 0;
+    int failed = 0, hung = 0, nd = 0, nslow = 0, naborted = 0, ndoomed = 0, nother = 0;
     uint64_t slow_b = 0, slow_blocked = 0, other_blocked = 0;
     uint64_t out_b = 0, err_b = 0;
     double last = 0, start_max = 0;
@@ -780,11 +797,14 @@ static int run_main(int argc, char **argv)
                   deadline, s->started, s->exited, s->v[0].total, s->v[1].total);
         }
         nslow += s->slow;
+        ndoomed += s->doomed;
         if (s->slow) slow_b += s->v[0].bytes + s->v[1].bytes;
         if (s->slow)
             slow_blocked += s->v[0].blocked_ms;
-        else if (!s->aborted)
+        else if (!s->aborted && !s->doomed) {
             other_blocked += s->v[0].blocked_ms;
+            nother++;
+        }
         naborted += s->aborted;
         if (!s->err[0] && !s->exited && !s->aborted) sfail(s, "no exit event");
         if (!s->err[0] && !s->ended && !s->aborted) sfail(s, "response not ended");
@@ -808,20 +828,18 @@ static int run_main(int argc, char **argv)
     }
     if (failed > 20) printf("FAIL ... and %d more streams\n", failed - 20);
     printf("# loadgen: %d streams (%d frames, %d ndjson; %d stalled readers, %d left by the client "
-           "mid-stream) over %d sessions, opened in %.3f s, last start event (but the stalled "
+           "mid-stream, %d in sessions deleted under them) over %d sessions, opened in %.3f s, "
+           "last start event (but the stalled "
            "readers') at %.3f s; "
            "%d ok, %d failed, %d hung; stalled readers got %.1f MB each, their generators blocked "
            "%.1f s each (the others %.2f s); stdout %" PRIu64 " B, stderr %" PRIu64
            " B verified in %.1f s (last stream done at %.1f s): %.2f MB/s of output, %.2f MB/s "
            "on the wire\n",
-           nstreams, nstreams - nd, nd, nslow, naborted, nsids, t_open, start_max,
+           nstreams, nstreams - nd, nd, nslow, naborted, ndoomed, nsids, t_open, start_max,
            nstreams - failed, failed, hung, nslow ? (double)slow_b / nslow / 1e6 : 0.0,
            nslow ? (double)slow_blocked / nslow / 1e3 : 0.0,
-           nstreams - nslow - naborted > 0
-               ? (double)other_blocked / (nstreams - nslow - naborted) / 1e3
-               : 0.0,
-           out_b, err_b, elapsed, last, (double)(out_b + err_b) / elapsed / 1e6,
-           (double)wire / elapsed / 1e6);
+           nother > 0 ? (double)other_blocked / nother / 1e3 : 0.0, out_b, err_b, elapsed, last,
+           (double)(out_b + err_b) / elapsed / 1e6, (double)wire / elapsed / 1e6);
     return failed ? 1 : 0;
 }
 

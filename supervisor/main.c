@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -23,6 +24,7 @@
 #include "log.h"
 #include "sbxd.h"
 #include "server.h"
+#include "sandbox.h"
 #include "session.h"
 #include "state.h"
 #include "ports.h"
@@ -139,6 +141,25 @@ static int parse_u32(const char *s, uint32_t *out)
     if (errno || *end || v > UINT32_MAX) return -1;
     *out = (uint32_t)v;
     return 0;
+}
+
+/* sbxd holds about four fds per exec stream (its connection and three pipe
+ * ends) and more per session: a soft limit of 1024, a login shell's default,
+ * would refuse execs ("exec pipes: Too many open files") from about 250
+ * concurrent streams on. Raise the soft limit to the hard one, as sbx-shim
+ * does and the systemd unit's LimitNOFILE; sandboxes get the soft limit sbxd
+ * was started with (sandbox_set_nofile). */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0) return;
+    sandbox_set_nofile(&rl);
+    if (rl.rlim_cur >= rl.rlim_max) return;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        log_warn("cannot raise the open files limit from %llu to %llu: %s",
+                 (unsigned long long)was, (unsigned long long)rl.rlim_max, strerror(errno));
 }
 
 int main(int argc, char **argv)
@@ -295,6 +316,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     umask(022);
     d.started = now_mono();
+    raise_nofile();
 
     sbx_err err;
     sbx_error_clear(&err);

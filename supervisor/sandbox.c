@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -241,6 +242,15 @@ static int make_ws(const struct sandbox_spec *spec, sbx_err *err)
     return 0;
 }
 
+static struct rlimit g_nofile;
+static int g_nofile_set;
+
+void sandbox_set_nofile(const struct rlimit *rl)
+{
+    g_nofile = *rl;
+    g_nofile_set = 1;
+}
+
 int sandbox_prepare(const struct sandbox_spec *spec, struct sandbox *sb, sbx_err *err)
 {
     sb->setup_pid = sb->init_pid = -1;
@@ -268,6 +278,7 @@ int sandbox_prepare(const struct sandbox_spec *spec, struct sandbox *sb, sbx_err
         /* In the child: the socket must survive into init's exec. */
         struct sandbox_spec copy = *spec;
         close(cpidfd);
+        if (g_nofile_set) setrlimit(RLIMIT_NOFILE, &g_nofile);
         int fd = fcntl(sv[1], F_DUPFD, 3);
         setup_main(&copy, fd < 0 ? sv[1] : fd);
     }

@@ -17,6 +17,7 @@
 #define SBX_SANDBOX_H
 
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include "cgroup.h"
@@ -76,6 +77,9 @@ int sandbox_starttime(pid_t pid, uint64_t *out);
  * pidfd_getfd and greet it (IP_HELLO). init answers with IP_ADOPT records
  * and IP_ADOPT_DONE on sb->ctl_fd (blocking). */
 int sandbox_reattach(struct sandbox *sb, pid_t init_pid, uint64_t starttime, sbx_err *err);
+/* The open files limit sandboxes start with (sbxd raises its own soft limit:
+ * main.c); set in the setup child, inherited by init and every exec. */
+void sandbox_set_nofile(const struct rlimit *rl);
 /* Probe once whether dir's filesystem supports idmapped mounts. */
 int sandbox_probe_idmap(const char *dir);
 

@@ -83,12 +83,27 @@ test_200_concurrent_exec_streams_and_egress_lose_no_byte_and_leak_nothing() {
     defer "kill $!"
     wait_until 20 grep -q ready "$T/inet.log" || fail "blob server did not start: $(cat "$T/inet.log")"
     echo "93.184.216.34 blob.test" >"$T/hosts"
+    # sbxd started with a soft open-files limit of 512 (a login shell has
+    # 1024), far below the ~900 fds 200 streams take: it must raise its own
+    # (to the hard limit), and give sandboxes the 512 it was started with
+    local nofile=
+    if [ "$(ulimit -H -n)" = unlimited ] || [ "$(ulimit -H -n)" -ge 4096 ]; then
+        nofile=512
+        ulimit -S -n "$nofile"
+    fi
     daemon_start load --shim-netns "/run/netns/$ns" --shim-hosts "$T/hosts" ||
         fail "sbxd load did not start"
     LOAD_DPID=$(daemon_pid load)
     wait_until 20 sh -c "ps -o comm= --ppid $LOAD_DPID | grep -q shim" ||
         fail "sbx-shim of sbxd load not running"
     LOAD_SHIM=$(ps -o pid=,comm= --ppid "$LOAD_DPID" | awk '/shim/ { print $1; exit }')
+
+    if [ -n "$nofile" ]; then
+        new_session
+        in_sbx "$SID" 'ulimit -n'
+        assert_eq "$nofile" "$SX_OUT" "open files limit in a sandbox of an sbxd started with $nofile"
+        api DELETE "/v1/sessions/$SID"
+    fi
 
     # baseline: a daemon at rest with its warm pool full (sessions come and
     # go once, so that whatever is made lazily is made)

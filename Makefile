@@ -4,7 +4,7 @@
 #                        busybox image into build/
 #   make images          the debian and node base images (debootstrap; docs/images.md)
 #   make test            unit + integration tests on this host (root needed for integration)
-#   make tools-test      the static test tool netprobe against loopback servers
+#   make tools-test      the static test tools: netprobe against loopback servers, loadgen
 #   make security        escape attempts from inside sandboxes (tests/security/)
 #   make SAN=1 test      the same under ASan+UBSan (objects in build-san/)
 #   make vm-test         integration tests inside a pure cgroup v2 VM (tests/vm/)
@@ -175,8 +175,9 @@ $(BUILD)/tests/loadgen: tests/tools/loadgen.c
 	$(CC) $(NETPROBE_CFLAGS) -o $@ $<
 tools: $(BUILD)/tests/netprobe $(BUILD)/tests/loadgen
 # netprobe against local servers on loopback (python3, openssl)
-tools-test: $(BUILD)/tests/netprobe
+tools-test: $(BUILD)/tests/netprobe $(BUILD)/tests/loadgen
 	@tests/tools/selftest.sh $(BUILD)/tests/netprobe
+	@tests/tools/loadgen-selftest.sh $(BUILD)/tests/loadgen
 
 # escape: the security suite's probe (tests/security/escape.c), static like
 # netprobe (it runs in the busybox image), no sanitizers. `make security` runs

@@ -25,6 +25,12 @@
 
 static int g_listen_fd = -1;
 static struct event *g_listen_ev;
+static struct event *g_accept_timer; /* listening again after running out of fds */
+static double g_accept_logged;       /* when running out of fds was last logged */
+static unsigned long g_accept_refused;
+
+#define ACCEPT_PAUSE_MS 100
+#define ACCEPT_LOG_EVERY_S 10.0
 
 static void conn_flush(struct conn *c);
 static void process_input(struct conn *c);
@@ -440,6 +446,35 @@ static void read_cb(evutil_socket_t fd, short ev, void *arg)
     if (!c->busy || body_pending(c)) process_input(c);
 }
 
+static void accept_resume_cb(evutil_socket_t fd, short ev, void *arg)
+{
+    (void)fd;
+    (void)ev;
+    (void)arg;
+    if (g_listen_ev) event_add(g_listen_ev, NULL);
+}
+
+/* Out of fds (EMFILE, ENFILE): the connection stays in the backlog and the
+ * socket stays readable, so a level-triggered listener would call accept
+ * again at once, spinning and logging a line per try until an fd frees.
+ * Stop listening for ACCEPT_PAUSE_MS instead; log at most every
+ * ACCEPT_LOG_EVERY_S. */
+static void accept_pause(struct sbxd *d, int e)
+{
+    g_accept_refused++;
+    double now = now_mono();
+    if (g_accept_logged == 0 || now - g_accept_logged >= ACCEPT_LOG_EVERY_S) {
+        log_warn("accept: %s: not accepting connections for %d ms (%lu times so far)",
+                 strerror(e), ACCEPT_PAUSE_MS, g_accept_refused);
+        g_accept_logged = now;
+    }
+    if (!g_accept_timer) g_accept_timer = evtimer_new(d->base, accept_resume_cb, d);
+    if (!g_accept_timer) return; /* keep listening: better busy than deaf */
+    event_del(g_listen_ev);
+    struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
+    evtimer_add(g_accept_timer, &tv);
+}
+
 static void accept_cb(evutil_socket_t lfd, short ev, void *arg)
 {
     (void)ev;
@@ -447,7 +482,10 @@ static void accept_cb(evutil_socket_t lfd, short ev, void *arg)
     for (int i = 0; i < 64; i++) {
         int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EINTR) log_warn("accept: %s", strerror(errno));
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                accept_pause(d, errno);
+            else if (errno != EAGAIN && errno != EINTR)
+                log_warn("accept: %s", strerror(errno));
             return;
         }
         struct conn *c = calloc(1, sizeof(*c));
@@ -538,6 +576,8 @@ int server_listen(struct sbxd *d, sbx_err *err)
 
 void server_close_all(struct sbxd *d)
 {
+    if (g_accept_timer) event_free(g_accept_timer);
+    g_accept_timer = NULL;
     if (g_listen_ev) event_free(g_listen_ev);
     g_listen_ev = NULL;
     if (g_listen_fd >= 0) close(g_listen_fd);

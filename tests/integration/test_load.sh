@@ -233,3 +233,42 @@ test_200_concurrent_exec_streams_and_egress_lose_no_byte_and_leak_nothing() {
         fail "sanitizer report in sbxd's log: $(grep -m 2 -E 'ERROR: |runtime error:' "$DLOG")"
     LEAK_WHAT="after sbxd stopped" assert_no_leaks load
 }
+
+# sbxd out of fds (its hard limit reached by idle clients) must neither spin
+# on the listening socket nor flood its log, and must serve again once the
+# clients are gone.
+test_out_of_fds_pauses_accepting_without_spinning_and_recovers() {
+    command -v python3 >/dev/null || skip "python3 not installed"
+    # a low hard limit for this daemon only (set in the subshell that starts it)
+    (ulimit -n 128 && daemon_start fds) || fail "sbxd fds did not start"
+    use_daemon fds
+    local pid lines0
+    pid=$(daemon_pid fds)
+    assert_eq 128 "$(awk '/Max open files/ { print $5 }' /proc/"$pid"/limits)" "hard open files limit of sbxd"
+    lines0=$(grep -c . "$DLOG")
+    # 400 idle connections held for 3 s: sbxd accepts until it has no fd left
+    python3 -c '
+import socket, sys, time
+ss = []
+for i in range(400):
+    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); ss.append(s)
+sys.stderr.write("connected\n"); sys.stderr.flush()
+time.sleep(3)
+' "$SOCK" 2>"$T/py.err" &
+    local py=$!
+    wait_until 20 grep -q connected "$T/py.err" || fail "clients did not connect: $(cat "$T/py.err")"
+    wait "$py"
+    local accept_lines
+    accept_lines=$(tail -n +"$((lines0 + 1))" "$DLOG" | grep -c 'accept')
+    note "log lines about accept while out of fds for 3 s: $accept_lines"
+    assert_le "$accept_lines" 3 "log lines about accept while out of fds for 3 s (one per 10 s expected)"
+    assert_ge "$accept_lines" 1 "log lines about accept while out of fds (the condition must be logged)"
+    # the clients are gone: sbxd serves again
+    wait_until 10 health_ok || fail "sbxd does not answer after the clients left: HTTP $API_CODE $API_ERR"
+    new_session
+    sx "$SID" -- echo served
+    assert_eq "0 served" "$SX_RC $SX_OUT" "exec after running out of fds"
+    api DELETE "/v1/sessions/$SID"
+    assert_eq 204 "$API_CODE" "DELETE"
+    LEAK_WHAT="after running out of fds" assert_no_leaks fds
+}

@@ -62,9 +62,9 @@ test_200_concurrent_exec_streams_and_egress_lose_no_byte_and_leak_nothing() {
     command -v python3 >/dev/null || skip "python3 not installed"
     local lg=$SBX_BUILD/tests/loadgen np=$SBX_BUILD/tests/netprobe
     [ -x "$lg" ] && [ -x "$np" ] || skip "loadgen/netprobe not built (make tools)"
-    local secs=12 rate=32768 san=
-    if grep -q __asan_init "$SBX_BUILD/sbxd" 2>/dev/null; then
-        san=1 secs=8 rate=8192
+    local secs=12 rate=32768
+    if grep -q __asan_init "$SBX_BUILD/sbxd" 2>/dev/null; then # under ASan: lighter
+        secs=8 rate=8192
     fi
     secs=${SBX_LOAD_SECONDS:-$secs}
     rate=${SBX_LOAD_RATE:-$rate}

@@ -1,7 +1,9 @@
 /* http.c - request parsing with http-parser; see http.h. */
 #include "http.h"
 
+#include <ctype.h>
 #include <stdarg.h>
+#include <stdint.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,9 +127,17 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
         r->hdr_which = strcasecmp(r->hname, "Accept") == 0   ? H_ACCEPT
                        : strcasecmp(r->hname, "Expect") == 0 ? H_EXPECT
                                                              : H_OTHER;
+        r->expect_matched = 0;
     }
-    if (r->hdr_which == H_EXPECT && n >= 12 && strncasecmp(at, "100-continue", 12) == 0)
-        r->expect_continue = 1;
+    if (r->hdr_which == H_EXPECT) {
+        /* the value may come in pieces (one per read): match across them */
+        static const char want[] = "100-continue";
+        size_t m = r->expect_matched;
+        for (size_t i = 0; i < n && m < sizeof(want) - 1; i++)
+            m = tolower((unsigned char)at[i]) == want[m] ? m + 1 : SIZE_MAX;
+        if (m == sizeof(want) - 1) r->expect_continue = 1;
+        r->expect_matched = m;
+    }
     if (r->hdr_which == H_ACCEPT) {
         size_t have = strlen(r->accept);
         size_t room = sizeof(r->accept) - 1 - have;

@@ -225,6 +225,32 @@ static void test_streamed_body_skips_the_16mib_cap_and_buffers_nothing(void)
     http_req_free(&r);
 }
 
+/* Found by fuzz_api_request: the value used to be matched only when one read
+ * held all of "100-continue", so a client whose head was cut inside it got
+ * no "100 Continue" and waited. */
+static void test_expect_continue_is_seen_when_reads_cut_its_value(void)
+{
+    const char *s = "PUT /v1/sessions/abc/files?path=/x HTTP/1.1\r\nHost: x\r\n"
+                    "Expect: 100-Continue\r\nContent-Length: 0\r\n\r\n";
+    const char *v = strstr(s, "100-");
+    for (size_t cut = 1; cut < 12; cut++) {
+        struct http_req r;
+        http_req_init(&r);
+        size_t at = (size_t)(v - s) + cut;
+        CHECK(http_req_feed(&r, s, at) == (ssize_t)at);
+        CHECK(feed_all(&r, s + at) == (ssize_t)strlen(s + at));
+        CHECK(r.complete && r.expect_continue == 1);
+        http_req_free(&r);
+    }
+    /* and a value that only starts like it is not taken for it */
+    struct http_req r;
+    http_req_init(&r);
+    const char *n = "PUT /x HTTP/1.1\r\nExpect: 100-\r\nX: continue\r\nContent-Length: 0\r\n\r\n";
+    CHECK(feed_all(&r, n) == (ssize_t)strlen(n));
+    CHECK(r.complete && r.expect_continue == 0);
+    http_req_free(&r);
+}
+
 int main(void)
 {
     RUN(test_query_get_decodes_and_rejects_malformed);
@@ -232,6 +258,7 @@ int main(void)
     RUN(test_parses_post_with_body_path_query_and_accept);
     RUN(test_stops_after_one_request_when_pipelined);
     RUN(test_request_split_byte_by_byte);
+    RUN(test_expect_continue_is_seen_when_reads_cut_its_value);
     RUN(test_chunked_request_body_is_reassembled);
     RUN(test_rejects_garbage_with_400);
     RUN(test_rejects_oversized_body_by_content_length_with_413);

@@ -84,7 +84,7 @@ static int count_header(struct http_req *r, size_t n)
 
 static int on_message_begin(http_parser *p)
 {
-    (void)p;
+    REQ(p)->started = 1;
     return 0;
 }
 
@@ -268,6 +268,7 @@ void http_req_reset(struct http_req *r)
     r->url_len = r->body_len = 0;
     r->accept[0] = '\0';
     r->complete = 0;
+    r->started = 0;
     r->header_bytes = 0;
     r->hname_len = 0;
     r->hname[0] = '\0';
@@ -322,7 +323,9 @@ int http_req_eof(struct http_req *r)
     if (r->complete) return 0;
     http_parser_execute(&r->parser, &settings, NULL, 0);
     if (r->complete) return 0;
-    if (r->parser.nread > 0 || r->url_len > 0) {
+    /* not parser.nread: after a request whose last byte came in a read of
+     * its own, it stays 1 into the next (empty) message */
+    if (r->started || r->url_len > 0) {
         fail(r, 400, "bad_request", "connection closed in the middle of a request");
         return -1;
     }

@@ -28,6 +28,7 @@ struct http_req {
     char accept[256];
     int keep_alive;
     int complete;
+    int started; /* a byte of the next request (not a stray CRLF) arrived */
     size_t header_bytes;
     /* header parsing state */
     char hname[64];

@@ -251,6 +251,30 @@ static void test_expect_continue_is_seen_when_reads_cut_its_value(void)
     http_req_free(&r);
 }
 
+/* Found by fuzz_api_request: http_req_eof judged "cut short" by the parser's
+ * byte count, which a chunked request whose last LF came in a read of its
+ * own leaves at 1 into the next message: a clean close after it was taken
+ * for a request cut short. */
+static void test_eof_after_a_complete_request_is_clean_however_it_was_read(void)
+{
+    const char *s = "POST /v1/sessions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "2\r\n{}\r\n0\r\n\r\n";
+    size_t n = strlen(s);
+    for (size_t cut = 1; cut < n; cut++) {
+        struct http_req r;
+        http_req_init(&r);
+        CHECK(http_req_feed(&r, s, cut) == (ssize_t)cut);
+        CHECK(feed_all(&r, s + cut) == (ssize_t)(n - cut));
+        CHECK(r.complete);
+        http_req_reset(&r);
+        CHECK(http_req_eof(&r) == 0);
+        /* while one byte of a next request is a request cut short */
+        CHECK(feed_all(&r, "G") == 1);
+        CHECK(http_req_eof(&r) < 0 && r.err_status == 400);
+        http_req_free(&r);
+    }
+}
+
 int main(void)
 {
     RUN(test_query_get_decodes_and_rejects_malformed);
@@ -265,6 +289,7 @@ int main(void)
     RUN(test_rejects_oversized_headers_with_431);
     RUN(test_rejects_bad_percent_encoding_and_nul_in_path);
     RUN(test_eof_mid_request_is_an_error);
+    RUN(test_eof_after_a_complete_request_is_clean_however_it_was_read);
     RUN(test_http10_without_keepalive_closes);
     RUN(test_split_path_rejects_dot_segments_and_empty_segments);
     UNIT_MAIN_END();

@@ -122,6 +122,9 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
 {
     struct http_req *r = REQ(p);
     if (count_header(r, n)) return -1;
+    /* http-parser lets a NUL through as a value's first byte (RFC 9110 5.5:
+     * invalid); the value would be cut there, differently per read */
+    if (memchr(at, '\0', n)) return fail(r, 400, "bad_request", "NUL byte in a header value");
     if (!r->in_value) {
         r->in_value = 1;
         r->hdr_which = strcasecmp(r->hname, "Accept") == 0   ? H_ACCEPT

@@ -275,6 +275,21 @@ static void test_eof_after_a_complete_request_is_clean_however_it_was_read(void)
     }
 }
 
+/* Found by fuzz_api_request: http-parser passes a NUL that starts a header
+ * value; the Accept copy (a C string) then depended on where reads ended. */
+static void test_rejects_nul_in_a_header_value_with_400(void)
+{
+    static const char s[] = "GET /v1/health HTTP/1.1\r\nAccept:\0application/json\r\n\r\n";
+    for (size_t cut = 1; cut < sizeof(s) - 1; cut++) {
+        struct http_req r;
+        http_req_init(&r);
+        ssize_t a = http_req_feed(&r, s, cut);
+        if (a >= 0) a = http_req_feed(&r, s + cut, sizeof(s) - 1 - cut);
+        CHECK(a < 0 && r.err_status == 400 && !r.complete);
+        http_req_free(&r);
+    }
+}
+
 int main(void)
 {
     RUN(test_query_get_decodes_and_rejects_malformed);
@@ -285,6 +300,7 @@ int main(void)
     RUN(test_expect_continue_is_seen_when_reads_cut_its_value);
     RUN(test_chunked_request_body_is_reassembled);
     RUN(test_rejects_garbage_with_400);
+    RUN(test_rejects_nul_in_a_header_value_with_400);
     RUN(test_rejects_oversized_body_by_content_length_with_413);
     RUN(test_rejects_oversized_headers_with_431);
     RUN(test_rejects_bad_percent_encoding_and_nul_in_path);

@@ -149,9 +149,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (int i = 0; i < P.ndeny; i++)
             decide_host(&P, P.deny[i].name);
         for (int i = 0; i < P.nhttp; i++) {
+            const struct policy_http_rule *h = &P.http[i];
             struct policy_decision d;
-            policy_decide_request(&P, P.http[i].host, P.http[i].method, P.http[i].path, &d);
+            policy_decide_request(&P, h->host, h->method, h->path, &d);
             check_decision(&P, &d);
+            /* a rule without globs allows exactly its own method and path */
+            const char *m = strcmp(h->method, "*") ? h->method : "GET";
+            char host[POLICY_NAME_MAX + 8];
+            snprintf(host, sizeof(host), "%s%s", h->wildcard ? "a." : "", h->host);
+            if (!strchr(h->path, '*')) {
+                policy_decide_request(&P, host, m, h->path, &d);
+                if (d.verdict != POLICY_ALLOW) {
+                    fprintf(stderr, "rule \"%s\" does not allow %s %s %s: %s\n", h->text, host, m,
+                            h->path, d.reason);
+                    FUZZ_ASSERT(0);
+                }
+            }
+        }
+        /* without deny rules, an allow rule allows its own name and ports */
+        for (int i = 0; i < P.nallow && P.ndeny == 0; i++) {
+            const struct policy_host_rule *a = &P.allow[i];
+            char host[POLICY_NAME_MAX + 8];
+            snprintf(host, sizeof(host), "%s%s", a->wildcard ? "a." : "", a->name);
+            struct policy_decision d;
+            policy_decide_host(&P, host, a->port_lo ? a->port_hi : 443, &d);
+            if (d.verdict != POLICY_ALLOW) {
+                fprintf(stderr, "rule \"%s\" does not allow %s: %s\n", a->text, host, d.reason);
+                FUZZ_ASSERT(0);
+            }
+            policy_decide_name(&P, host, &d);
+            FUZZ_ASSERT(d.verdict == POLICY_ALLOW);
         }
         for (int i = 0; i < P.ncidr; i++) {
             struct sockaddr_storage ss = {0};

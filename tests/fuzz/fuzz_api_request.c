@@ -181,7 +181,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_cuts_init(&c, data, size);
     run_once(data, size, &c, &cut);
     FUZZ_ASSERT(whole.n == cut.n);
-    FUZZ_ASSERT(whole.failed == cut.failed && whole.err_status == cut.err_status);
+    /* Refused either way; but with two faults (a NUL byte beyond 8 KiB of
+     * URL) which one is seen first depends on when http-parser hands data
+     * over (400 or 414): the status may differ, a 4xx it must be. */
+    FUZZ_ASSERT(whole.failed == cut.failed);
+    if (whole.failed) FUZZ_ASSERT(whole.err_status / 100 == 4 && cut.err_status / 100 == 4);
     FUZZ_ASSERT(whole.eof_rc == cut.eof_rc);
     FUZZ_ASSERT(whole.chunk_len == cut.chunk_len && whole.chunk_h == cut.chunk_h);
     for (int i = 0; i < whole.n && i < MAX_REQS; i++) {

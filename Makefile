@@ -9,6 +9,7 @@
 #   make SAN=1 test      the same under ASan+UBSan (objects in build-san/)
 #   make vm-test         integration tests inside a pure cgroup v2 VM (tests/vm/)
 #   make check           everything .ci/run runs
+#   make fuzz            libFuzzer targets (tests/fuzz/), FUZZ_SECONDS each (build-fuzz/)
 #   make install         PREFIX/DESTDIR install of binaries, units and the busybox image
 #   make bench           bench/ side by side with bwrap, crun and fork+exec
 #   make bench-egress    HTTP egress only: direct vs sbx-shim vs tinyproxy (also part of bench)
@@ -224,10 +225,51 @@ test: unit tools-test shim-test integration
 vm-test: all
 	@SBX_BUILD=$(BUILD) tests/vm/run.sh
 
+# libFuzzer targets (tests/fuzz/, README "Fuzzing"): clang with
+# -fsanitize=fuzzer,address,undefined, objects in their own FUZZ_BUILD.
+# make fuzz runs each target FUZZ_SECONDS on a scratch copy of its corpus
+# (the repo's corpus is never written) and fails on any crash, leak, UB or
+# hang; artifacts land in $(FUZZ_BUILD)/artifacts/<target>/. make fuzz-long:
+# an hour each, keeping what it learns in $(FUZZ_BUILD)/corpus/<target>/.
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 20
+FUZZ_LONG_SECONDS ?= 3600
+FUZZ_TARGETS := api_request policy dns shim_http
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -std=c17 $(filter-out -Wno-format-truncation,$(WARN)) -Wno-format-nonliteral -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+fuzzobj = $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(1))
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -c -o $@ $<
+$(FUZZ_BUILD)/obj/shim/%.o $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_dns.o \
+    $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_shim_http.o: CPPFLAGS += -Ishim
+$(FUZZ_BUILD)/obj/tests/fuzz/fuzz_api_request.o: CPPFLAGS += -Isupervisor
+FUZZ_API_SRC  := $(COMMON_SRC) common/http.c supervisor/limits.c
+FUZZ_POL_SRC  := $(COMMON_SRC) $(POLICY_SRC)
+FUZZ_SHIM_SRC := $(SHIM_LIB_SRC) shim/dns.c shim/sessions.c
+FUZZ_LINK      = $(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^
+$(FUZZ_BUILD)/fuzz_api_request: $(call fuzzobj,tests/fuzz/fuzz_api_request.c $(FUZZ_API_SRC))
+	$(FUZZ_LINK) $$($(PKG_CONFIG) --libs json-c) -lhttp_parser
+$(FUZZ_BUILD)/fuzz_policy: $(call fuzzobj,tests/fuzz/fuzz_policy.c $(FUZZ_POL_SRC))
+	$(FUZZ_LINK) $$($(PKG_CONFIG) --libs json-c)
+$(FUZZ_BUILD)/fuzz_dns: $(call fuzzobj,tests/fuzz/fuzz_dns.c $(FUZZ_SHIM_SRC))
+	$(FUZZ_LINK) $$($(PKG_CONFIG) --libs $(SHIM_PKGS)) -lhttp_parser
+$(FUZZ_BUILD)/fuzz_shim_http: $(call fuzzobj,tests/fuzz/fuzz_shim_http.c $(SHIM_LIB_SRC))
+	$(FUZZ_LINK) $$($(PKG_CONFIG) --libs $(SHIM_PKGS)) -lhttp_parser
+fuzz-build: $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))
+fuzz: fuzz-build
+	@tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) fresh $(FUZZ_TARGETS)
+fuzz-long: fuzz-build
+	@tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_LONG_SECONDS) keep $(FUZZ_TARGETS)
+.PHONY: fuzz fuzz-build fuzz-long
+-include $(shell find $(FUZZ_BUILD)/obj -name '*.d' 2>/dev/null)
+
 check:
 	$(MAKE) test
 	$(MAKE) SAN=1 test
 	$(MAKE) vm-test
+	$(MAKE) fuzz
 
 bench: all
 	SBX_BUILD=$(BUILD) bench/run.sh
@@ -276,7 +318,7 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 .PHONY: all tools tools-test image-busybox images image-debian image-node images-check unit integration test vm-test check bench bench-egress bench-tls bench-images bench-report install format clean
 

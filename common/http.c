@@ -1,7 +1,9 @@
 /* http.c - request parsing with http-parser; see http.h. */
 #include "http.h"
 
+#include <ctype.h>
 #include <stdarg.h>
+#include <stdint.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,7 +84,7 @@ static int count_header(struct http_req *r, size_t n)
 
 static int on_message_begin(http_parser *p)
 {
-    (void)p;
+    REQ(p)->started = 1;
     return 0;
 }
 
@@ -120,14 +122,25 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
 {
     struct http_req *r = REQ(p);
     if (count_header(r, n)) return -1;
+    /* http-parser lets a NUL through as a value's first byte (RFC 9110 5.5:
+     * invalid); the value would be cut there, differently per read */
+    if (memchr(at, '\0', n)) return fail(r, 400, "bad_request", "NUL byte in a header value");
     if (!r->in_value) {
         r->in_value = 1;
         r->hdr_which = strcasecmp(r->hname, "Accept") == 0   ? H_ACCEPT
                        : strcasecmp(r->hname, "Expect") == 0 ? H_EXPECT
                                                              : H_OTHER;
+        r->expect_matched = 0;
     }
-    if (r->hdr_which == H_EXPECT && n >= 12 && strncasecmp(at, "100-continue", 12) == 0)
-        r->expect_continue = 1;
+    if (r->hdr_which == H_EXPECT) {
+        /* the value may come in pieces (one per read): match across them */
+        static const char want[] = "100-continue";
+        size_t m = r->expect_matched;
+        for (size_t i = 0; i < n && m < sizeof(want) - 1; i++)
+            m = tolower((unsigned char)at[i]) == want[m] ? m + 1 : SIZE_MAX;
+        if (m == sizeof(want) - 1) r->expect_continue = 1;
+        r->expect_matched = m;
+    }
     if (r->hdr_which == H_ACCEPT) {
         size_t have = strlen(r->accept);
         size_t room = sizeof(r->accept) - 1 - have;
@@ -258,6 +271,7 @@ void http_req_reset(struct http_req *r)
     r->url_len = r->body_len = 0;
     r->accept[0] = '\0';
     r->complete = 0;
+    r->started = 0;
     r->header_bytes = 0;
     r->hname_len = 0;
     r->hname[0] = '\0';
@@ -312,7 +326,9 @@ int http_req_eof(struct http_req *r)
     if (r->complete) return 0;
     http_parser_execute(&r->parser, &settings, NULL, 0);
     if (r->complete) return 0;
-    if (r->parser.nread > 0 || r->url_len > 0) {
+    /* not parser.nread: after a request whose last byte came in a read of
+     * its own, it stays 1 into the next (empty) message */
+    if (r->started || r->url_len > 0) {
         fail(r, 400, "bad_request", "connection closed in the middle of a request");
         return -1;
     }

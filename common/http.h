@@ -28,6 +28,7 @@ struct http_req {
     char accept[256];
     int keep_alive;
     int complete;
+    int started; /* a byte of the next request (not a stray CRLF) arrived */
     size_t header_bytes;
     /* header parsing state */
     char hname[64];
@@ -43,7 +44,8 @@ struct http_req {
     int stream_body;
     void (*on_chunk)(void *ud, const char *p, size_t n);
     void *chunk_ud;
-    int expect_continue; /* "Expect: 100-continue" */
+    int expect_continue;   /* "Expect: 100-continue" */
+    size_t expect_matched; /* bytes of "100-continue" matched so far in an Expect value */
     /* on error */
     int err_status;
     const char *err_code;

@@ -18,6 +18,17 @@ const char *httprule_check_method(const char *m, size_t len)
     return NULL;
 }
 
+/* "." or "..", also before a ';' parameter ("..;x", "..%3B"): servers that
+ * strip parameters before resolving the path would climb out. */
+static int dot_segment(const char *s, size_t n)
+{
+    size_t k = 0;
+    while (k < n && s[k] != ';' &&
+           !(s[k] == '%' && k + 2 < n && s[k + 1] == '3' && (s[k + 2] == 'b' || s[k + 2] == 'B')))
+        k++;
+    return (k == 1 && s[0] == '.') || (k == 2 && s[0] == '.' && s[1] == '.');
+}
+
 const char *httprule_check_path(const char *path)
 {
     if (path[0] != '/') return "the path must start with '/'";
@@ -37,8 +48,11 @@ const char *httprule_check_path(const char *path)
     for (;;) {
         size_t sl = strcspn(seg, "/");
         int last = seg[sl] == '\0';
-        if ((sl == 1 && seg[0] == '.') || (sl == 2 && seg[0] == '.' && seg[1] == '.'))
-            return "\".\" and \"..\" segments are not allowed (requests with them are refused)";
+        /* as httprule_request_path sees segments: a rule that no request
+         * can match would be dead weight, taken for a working rule */
+        if (dot_segment(seg, sl))
+            return "\".\" and \"..\" segments are not allowed, also before a ';' parameter "
+                   "(requests with them are refused)";
         if (sl == 0 && !last) return "empty segment (\"//\"): not allowed";
         for (size_t i = 0; i + 1 < sl; i++)
             if (seg[i] == '*' && seg[i + 1] == '*' && sl != 2)
@@ -61,17 +75,6 @@ static int unreserved(int c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
            c == '.' || c == '_' || c == '~';
-}
-
-/* "." or "..", also before a ';' parameter ("..;x", "..%3B"): servers that
- * strip parameters before resolving the path would climb out. */
-static int dot_segment(const char *s, size_t n)
-{
-    size_t k = 0;
-    while (k < n && s[k] != ';' &&
-           !(s[k] == '%' && k + 2 < n && s[k + 1] == '3' && (s[k + 2] == 'b' || s[k + 2] == 'B')))
-        k++;
-    return (k == 1 && s[0] == '.') || (k == 2 && s[0] == '.' && s[1] == '.');
 }
 
 const char *httprule_request_path(const char *target, char *out, size_t cap)

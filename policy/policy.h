@@ -52,9 +52,9 @@
 // each pattern has a non-empty list. A rule is "METHOD PATH" with exactly one
 // space: METHOD is "*" (any) or 1-15 of 'A'-'Z', '-', '_' (compared exactly);
 // PATH starts with '/', at most 255 bytes of printable ASCII without spaces,
-// '?', '#', '%' or '\', no "." or ".." segment, no empty segment but a
-// trailing '/'. PATH is a glob over '/'-separated segments: a segment "**"
-// matches zero or more whole segments ("/repos/**" matches "/repos",
+// '?', '#', '%' or '\', no "." or ".." segment (also not before a ';': "..;x"),
+// no empty segment but a trailing '/'. PATH is a glob over '/'-separated
+// segments: a segment "**" matches zero or more whole segments ("/repos/**" matches "/repos",
 // "/repos/", "/repos/a/b"), "*" alone exactly one non-empty segment, '*' inside
 // a segment any run of characters but '/' ("/v1/*.json"), the rest itself,
 // case-sensitively. A request's path (query dropped) is matched after

@@ -1,7 +1,8 @@
 #!/bin/bash
 # scripts/install-deps.sh [--vm] [--bench] [--images] - install what sbx needs (Debian 12).
 #
-#   (always)  building, unit + integration tests, sanitizer builds
+#   (always)  building, unit + integration tests, sanitizer builds, fuzzing
+#             (clang with libFuzzer: make fuzz)
 #   --vm      the pure cgroup v2 VM pass (make vm-test)
 #   --bench   make bench (bubblewrap, crun, runc, hyperfine, gnuplot)
 #   --images  make images and make images-check (debootstrap; npm on the host
@@ -15,7 +16,8 @@ set -euo pipefail
 PKGS=(build-essential pkg-config libhttp-parser-dev libevent-dev libnl-3-dev
       libnl-route-3-dev libseccomp-dev libcap-dev libjson-c-dev
       libcurl4-openssl-dev libsystemd-dev libldns-dev libc-ares-dev libssl-dev libarchive-dev
-      busybox-static curl iproute2 e2fsprogs util-linux procps jq python3 socat openssl zstd)
+      busybox-static curl iproute2 e2fsprogs util-linux procps jq python3 socat openssl zstd
+      clang libclang-rt-14-dev)
 VM_PKGS=(qemu-system-x86 linux-image-amd64 cpio xz-utils)
 BENCH_PKGS=(bubblewrap crun runc hyperfine gnuplot-nox tinyproxy)
 IMAGES_PKGS=(debootstrap debian-archive-keyring gpgv wget tar)

@@ -225,6 +225,71 @@ static void test_streamed_body_skips_the_16mib_cap_and_buffers_nothing(void)
     http_req_free(&r);
 }
 
+/* Found by fuzz_api_request: the value used to be matched only when one read
+ * held all of "100-continue", so a client whose head was cut inside it got
+ * no "100 Continue" and waited. */
+static void test_expect_continue_is_seen_when_reads_cut_its_value(void)
+{
+    const char *s = "PUT /v1/sessions/abc/files?path=/x HTTP/1.1\r\nHost: x\r\n"
+                    "Expect: 100-Continue\r\nContent-Length: 0\r\n\r\n";
+    const char *v = strstr(s, "100-");
+    for (size_t cut = 1; cut < 12; cut++) {
+        struct http_req r;
+        http_req_init(&r);
+        size_t at = (size_t)(v - s) + cut;
+        CHECK(http_req_feed(&r, s, at) == (ssize_t)at);
+        CHECK(feed_all(&r, s + at) == (ssize_t)strlen(s + at));
+        CHECK(r.complete && r.expect_continue == 1);
+        http_req_free(&r);
+    }
+    /* and a value that only starts like it is not taken for it */
+    struct http_req r;
+    http_req_init(&r);
+    const char *n = "PUT /x HTTP/1.1\r\nExpect: 100-\r\nX: continue\r\nContent-Length: 0\r\n\r\n";
+    CHECK(feed_all(&r, n) == (ssize_t)strlen(n));
+    CHECK(r.complete && r.expect_continue == 0);
+    http_req_free(&r);
+}
+
+/* Found by fuzz_api_request: http_req_eof judged "cut short" by the parser's
+ * byte count, which a chunked request whose last LF came in a read of its
+ * own leaves at 1 into the next message: a clean close after it was taken
+ * for a request cut short. */
+static void test_eof_after_a_complete_request_is_clean_however_it_was_read(void)
+{
+    const char *s = "POST /v1/sessions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "2\r\n{}\r\n0\r\n\r\n";
+    size_t n = strlen(s);
+    for (size_t cut = 1; cut < n; cut++) {
+        struct http_req r;
+        http_req_init(&r);
+        CHECK(http_req_feed(&r, s, cut) == (ssize_t)cut);
+        CHECK(feed_all(&r, s + cut) == (ssize_t)(n - cut));
+        CHECK(r.complete);
+        http_req_reset(&r);
+        CHECK(http_req_eof(&r) == 0);
+        /* while one byte of a next request is a request cut short */
+        CHECK(feed_all(&r, "G") == 1);
+        CHECK(http_req_eof(&r) < 0 && r.err_status == 400);
+        http_req_free(&r);
+    }
+}
+
+/* Found by fuzz_api_request: http-parser passes a NUL that starts a header
+ * value; the Accept copy (a C string) then depended on where reads ended. */
+static void test_rejects_nul_in_a_header_value_with_400(void)
+{
+    static const char s[] = "GET /v1/health HTTP/1.1\r\nAccept:\0application/json\r\n\r\n";
+    for (size_t cut = 1; cut < sizeof(s) - 1; cut++) {
+        struct http_req r;
+        http_req_init(&r);
+        ssize_t a = http_req_feed(&r, s, cut);
+        if (a >= 0) a = http_req_feed(&r, s + cut, sizeof(s) - 1 - cut);
+        CHECK(a < 0 && r.err_status == 400 && !r.complete);
+        http_req_free(&r);
+    }
+}
+
 int main(void)
 {
     RUN(test_query_get_decodes_and_rejects_malformed);
@@ -232,12 +297,15 @@ int main(void)
     RUN(test_parses_post_with_body_path_query_and_accept);
     RUN(test_stops_after_one_request_when_pipelined);
     RUN(test_request_split_byte_by_byte);
+    RUN(test_expect_continue_is_seen_when_reads_cut_its_value);
     RUN(test_chunked_request_body_is_reassembled);
     RUN(test_rejects_garbage_with_400);
+    RUN(test_rejects_nul_in_a_header_value_with_400);
     RUN(test_rejects_oversized_body_by_content_length_with_413);
     RUN(test_rejects_oversized_headers_with_431);
     RUN(test_rejects_bad_percent_encoding_and_nul_in_path);
     RUN(test_eof_mid_request_is_an_error);
+    RUN(test_eof_after_a_complete_request_is_clean_however_it_was_read);
     RUN(test_http10_without_keepalive_closes);
     RUN(test_split_path_rejects_dot_segments_and_empty_segments);
     UNIT_MAIN_END();

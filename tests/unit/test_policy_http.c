@@ -123,6 +123,9 @@ static void test_errors_name_the_field(void)
         {"{\"http\": {\"a.example.com\": [\"GET /a/../b\"]}}", "\"..\" segments are not allowed"},
         {"{\"http\": {\"a.example.com\": [\"GET /a/.\"]}}", "\"..\" segments are not allowed"},
         {"{\"http\": {\"a.example.com\": [\"GET /..\"]}}", "\"..\" segments are not allowed"},
+        /* found by fuzz_policy: accepted, yet every request path it could match is refused */
+        {"{\"http\": {\"a.example.com\": [\"GET /..;repo/\"]}}", "also before a ';' parameter"},
+        {"{\"http\": {\"a.example.com\": [\"GET /a/.;x\"]}}", "also before a ';' parameter"},
         {"{\"http\": {\"a.example.com\": [\"GET /a%2Fb\"]}}", "'%' is not allowed"},
         {"{\"http\": {\"a.example.com\": [\"GET /a\\\\b\"]}}", "'\\' is not allowed"},
         {"{\"http\": {\"a.example.com\": [\"GET /a?x=1\"]}}", "'?' is not allowed"},

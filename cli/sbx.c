@@ -553,11 +553,11 @@ static int read_json_object(const char *path, json_object **out, sbx_err *err)
     return 0;
 }
 
-/* Read and parse a policy file into *p (heap: a policy is some 200 KiB). */
+/* Read and parse a policy file into *out (heap; policy_destroy it). */
 static int load_policy(const char *path, struct policy **out, sbx_err *err)
 {
     _cleanup_json_ json_object *o = NULL;
-    _cleanup_free_ struct policy *p = calloc(1, sizeof(*p));
+    _cleanup_policy_ struct policy *p = calloc(1, sizeof(*p));
     if (!p) return sbx_error(err, ENOMEM, "policy");
     if (read_json_object(path, &o, err) < 0 || policy_from_json(o, "", p, err) < 0) return -1;
     *out = steal_pointer(&p);
@@ -1553,7 +1553,7 @@ static int cmd_network(int argc, char **argv)
 static int policy_check_one(const char *path)
 {
     sbx_err err;
-    _cleanup_free_ struct policy *p = NULL;
+    _cleanup_policy_ struct policy *p = NULL;
     if (load_policy(path, &p, &err) < 0) {
         fprintf(stderr, "%s: %s\n", file_label(path), err.msg);
         return EXIT_FAIL;
@@ -1566,7 +1566,7 @@ static int policy_check_one(const char *path)
 static int policy_show(const char *path)
 {
     sbx_err err;
-    _cleanup_free_ struct policy *p = NULL;
+    _cleanup_policy_ struct policy *p = NULL;
     if (load_policy(path, &p, &err) < 0) {
         fprintf(stderr, "%s: %s\n", file_label(path), err.msg);
         return EXIT_FAIL;

@@ -3,7 +3,9 @@
 #include "policy.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "addr.h"
@@ -29,6 +31,22 @@ void policy_init_deny_all(struct policy *p)
 {
     memset(p, 0, sizeof(*p));
     p->mode = POLICY_ENFORCE;
+}
+
+void policy_free(struct policy *p)
+{
+    if (!p) return;
+    free(p->allow);
+    free(p->deny);
+    free(p->cidr);
+    free(p->http);
+    policy_init_deny_all(p);
+}
+
+void policy_destroy(struct policy *p)
+{
+    policy_free(p);
+    free(p);
 }
 
 /* ---- host names ---- */
@@ -416,6 +434,22 @@ static int parse_list(struct json_object *obj, const char *where, const char *ke
     size_t len = json_object_array_length(arr);
     if (len > POLICY_MAX_RULES)
         return BAD(err, "%s: at most %d entries (got %zu)", apath, POLICY_MAX_RULES, len);
+    if (len == 0) return 0;
+    /* exactly len rules, owned by p from here (policy_free on error) */
+    void *mem = calloc(len, kind == LIST_CIDR ? sizeof(struct policy_cidr_rule)
+                                              : sizeof(struct policy_host_rule));
+    if (!mem) return sbx_error(err, ENOMEM, "%s", apath);
+    switch (kind) {
+    case LIST_ALLOW:
+        p->allow = mem;
+        break;
+    case LIST_DENY:
+        p->deny = mem;
+        break;
+    default:
+        p->cidr = mem;
+        break;
+    }
     for (size_t i = 0; i < len; i++) {
         const char *s = NULL;
         snprintf(epath, sizeof(epath), "%s[%zu]", apath, i);
@@ -518,6 +552,17 @@ static int parse_http(struct json_object *obj, const char *where, struct policy 
     if (nkeys > POLICY_MAX_HTTP_HOSTS)
         return BAD(err, "%s: at most %d host patterns (got %d)", hpath, POLICY_MAX_HTTP_HOSTS,
                    nkeys);
+    /* room for exactly the rules written (no more than the maximum: past it,
+     * the loop below stops with an error before storing one) */
+    size_t total = 0;
+    json_object_object_foreach(ho, k0, v0)
+    {
+        (void)k0;
+        if (v0 && json_object_is_type(v0, json_type_array)) total += json_object_array_length(v0);
+    }
+    if (total > POLICY_MAX_HTTP_RULES) total = POLICY_MAX_HTTP_RULES;
+    if (total > 0 && !(p->http = calloc(total, sizeof(*p->http))))
+        return sbx_error(err, ENOMEM, "%s", hpath);
     json_object_object_foreach(ho, key, val)
     {
         char name[POLICY_NAME_MAX + 1];
@@ -550,6 +595,8 @@ static int parse_http(struct json_object *obj, const char *where, struct policy 
             if (p->nhttp >= POLICY_MAX_HTTP_RULES)
                 return BAD(err, "%s: at most %d http rules in all (over every host pattern)", epath,
                            POLICY_MAX_HTTP_RULES);
+            if ((size_t)p->nhttp >= total) /* cannot happen: total counted every rule */
+                return BAD(err, "%s: internal error: more http rules than counted", epath);
             struct policy_http_rule *r = &p->http[p->nhttp];
             memset(r, 0, sizeof(*r));
             memcpy(r->host, name, sizeof(name));
@@ -604,7 +651,7 @@ int policy_from_json(struct json_object *obj, const char *where, struct policy *
     policy_init_deny_all(p);
     if (!obj) return 0;
     if (parse_policy(obj, where ? where : "", p, err) < 0) {
-        policy_init_deny_all(p); /* never half a policy */
+        policy_free(p); /* never half a policy */
         return -1;
     }
     return 0;

@@ -114,27 +114,45 @@ struct policy_quotas { /* 0 = no limit */
     uint64_t bytes_out;              /* sandbox -> internet, whole session */
 };
 
+/* The rule arrays are heap-allocated to exactly the number of rules (NULL
+ * when there are none): a deny-all policy is this struct alone (~100 bytes),
+ * where fixed arrays of the maxima cost ~557 KiB per session in sbx-shim.
+ * policy_free releases them. */
 struct policy {
     enum policy_mode mode;
     int nallow, ndeny, ncidr;
-    struct policy_host_rule allow[POLICY_MAX_RULES];
-    struct policy_host_rule deny[POLICY_MAX_RULES];
-    struct policy_cidr_rule cidr[POLICY_MAX_RULES];
+    struct policy_host_rule *allow; /* [nallow] */
+    struct policy_host_rule *deny;  /* [ndeny] */
+    struct policy_cidr_rule *cidr;  /* [ncidr] */
     struct policy_quotas quotas;
     int nhttp;
-    struct policy_http_rule http[POLICY_MAX_HTTP_RULES];
+    struct policy_http_rule *http; /* [nhttp] */
 };
 
 /* Parse obj (a JSON object) into *p. `where` prefixes field names in error
  * messages ("network.allow[2]: ..."). Errors are SBX_E_INVALID, code
  * "invalid_policy". Unknown fields are rejected. obj NULL (absent) gives the
- * deny-all policy; on error *p is left deny-all too, never half parsed. */
+ * deny-all policy; on error *p is left deny-all too, never half parsed (and
+ * holds no memory). *p is overwritten, not freed: it may be uninitialised;
+ * policy_free a policy that holds rules before parsing into it again. */
 int policy_from_json(struct json_object *obj, const char *where, struct policy *p, sbx_err *err);
 /* The canonical JSON form (what GET /v1/sessions/{id} shows). "http" is there
  * only when the policy has http rules. */
 struct json_object *policy_to_json(const struct policy *p);
-/* An empty policy: enforce, nothing allowed. */
+/* An empty policy: enforce, nothing allowed. An initialiser: whatever *p held
+ * is overwritten, not freed (policy_free does both). */
 void policy_init_deny_all(struct policy *p);
+/* Free the rules *p holds and leave it deny-all. p NULL, or a policy that holds
+ * nothing (deny-all, all zero), is fine; so is calling it twice. */
+void policy_free(struct policy *p);
+/* A heap policy (malloc'd struct policy): policy_free, then free(p). NULL ok. */
+void policy_destroy(struct policy *p);
+static inline void policy_destroyp(struct policy **p)
+{
+    policy_destroy(*p);
+}
+/* _cleanup_policy_ struct policy *p = calloc(1, sizeof(*p));  destroyed at scope exit */
+#define _cleanup_policy_ __attribute__((cleanup(policy_destroyp)))
 
 /* Normalise a host name as the shim sees it (SNI, Host, DNS question): lower
  * case, trailing dot removed, syntax checked. Returns 0, or -1 when it is not

@@ -204,16 +204,16 @@ static int op_session(struct json_object *m, sbx_err *err)
         return sbx_error_kind(err, SBX_E_INVALID, "invalid", "addr: not an IPv4 address");
     if (!pj) return sbx_error_kind(err, SBX_E_INVALID, "invalid", "policy: missing");
     if (labels && json_check_str_map(labels, "labels", 64, 128, 256, err) < 0) return -1;
-    struct policy *pol = malloc(sizeof(*pol));
+    struct policy *pol = calloc(1, sizeof(*pol));
     if (!pol) return sbx_error(err, ENOMEM, "policy");
     if (policy_from_json(pj, "policy", pol, err) < 0) {
-        free(pol);
+        free(pol); /* holds nothing on error */
         return -1;
     }
     /* "secrets" absent: the session keeps what it holds (a policy change) */
     struct secret_set secrets = {0};
     if (sj && secrets_from_json(sj, &secrets, err) < 0) {
-        free(pol);
+        policy_destroy(pol);
         return -1;
     }
     struct json_object *lab = labels ? json_object_get(labels) : json_object_new_object();

@@ -57,11 +57,11 @@ int session_put(const char *id, uint32_t addr, struct json_object *labels, struc
     if (s) {
         if (s->addr != addr) {
             json_object_put(labels);
-            free(pol);
+            policy_destroy(pol);
             return sbx_error_kind(err, SBX_E_CONFLICT, "conflict",
                                   "session %s has address %s, not another", id, s->addr_str);
         }
-        free(s->pol); /* the swap: connections decide with s->pol at each decision */
+        policy_destroy(s->pol); /* the swap: connections decide with s->pol at each decision */
         s->pol = pol;
         json_object_put(s->labels);
         s->labels = labels;
@@ -71,14 +71,14 @@ int session_put(const char *id, uint32_t addr, struct json_object *labels, struc
     struct session *other = session_by_addr(addr);
     if (other) {
         json_object_put(labels);
-        free(pol);
+        policy_destroy(pol);
         return sbx_error_kind(err, SBX_E_CONFLICT, "conflict", "address belongs to session %s",
                               other->id);
     }
     s = calloc(1, sizeof(*s));
     if (!s) {
         json_object_put(labels);
-        free(pol);
+        policy_destroy(pol);
         return sbx_error(err, ENOMEM, "session");
     }
     snprintf(s->id, sizeof(s->id), "%s", id);
@@ -116,7 +116,7 @@ void session_remove(struct session *s)
     g_count--;
     fakenet_free(&s->fake);
     json_object_put(s->labels);
-    free(s->pol);
+    policy_destroy(s->pol);
     secrets_free(&s->secrets); /* wiped */
     free(s);
 }

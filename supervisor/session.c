@@ -67,7 +67,7 @@ int session_parse_network(struct sbxd *d, struct json_object *net, const char *w
                           struct json_object **out, sbx_err *err)
 {
     *out = NULL;
-    _cleanup_free_ struct policy *p = calloc(1, sizeof(*p));
+    _cleanup_policy_ struct policy *p = calloc(1, sizeof(*p));
     if (!p) return sbx_error(err, ENOMEM, "policy");
     struct json_object *name_o;
     if (json_object_object_get_ex(net, "policy", &name_o)) {
@@ -166,7 +166,7 @@ int session_parse_create(struct sbxd *d, struct json_object *body, struct sessio
     struct json_object *net;
     if (json_get_obj(body, "", "network", &net, err) < 0) return -1;
     if (net) return session_parse_network(d, net, "network", &req->policy, err);
-    _cleanup_free_ struct policy *p = calloc(1, sizeof(*p));
+    _cleanup_policy_ struct policy *p = calloc(1, sizeof(*p));
     if (!p) return sbx_error(err, ENOMEM, "policy");
     policy_init_deny_all(p);
     req->policy = policy_to_json(p);

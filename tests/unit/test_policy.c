@@ -1,5 +1,6 @@
 /* Unit tests: egress policy parsing and decisions (policy/policy.c). */
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <stdlib.h>
 
 #include "cleanup.h"
@@ -7,10 +8,18 @@
 #include "policy.h"
 #include "unit.h"
 
-/* struct policy is ~300 KiB: keep it off the stack. */
 static struct policy P, Q;
 
 /* Parse JSON text as the "network" field of a request. */
+/* P and Q are reused: free what the last parse left before parsing again
+ * (policy_from_json overwrites; the leak checker of make SAN=1 unit would see
+ * the rules it dropped). */
+static int parse_into(struct json_object *o, const char *where, struct policy *p, sbx_err *err)
+{
+    policy_free(p);
+    return policy_from_json(o, where, p, err);
+}
+
 static int load(const char *json, struct policy *p, sbx_err *err)
 {
     struct json_object *o = NULL;
@@ -18,7 +27,7 @@ static int load(const char *json, struct policy *p, sbx_err *err)
         fprintf(stderr, "  test JSON does not parse: %s: %s\n", json, err->msg);
         abort();
     }
-    int rc = policy_from_json(o, "network", p, err);
+    int rc = parse_into(o, "network", p, err);
     json_object_put(o);
     return rc;
 }
@@ -75,12 +84,13 @@ static void test_empty_policy_allows_nothing(void)
     policy_decide_name(&P, "example.com", &d);
     CHECK(d.verdict == POLICY_DENY && !d.enforced_allow);
 
+    policy_free(&Q);
     policy_init_deny_all(&Q);
     CHECK(Q.mode == POLICY_ENFORCE && Q.nallow == 0 && Q.ncidr == 0);
     CHECK(!host_ok(&Q, "example.com", 443) && !name_ok(&Q, "example.com"));
 
     sbx_err err;
-    CHECK(policy_from_json(NULL, "network", &Q, &err) == 0 && Q.nallow == 0);
+    CHECK(parse_into(NULL, "network", &Q, &err) == 0 && Q.nallow == 0);
 }
 
 static void test_exact_names_and_default_ports(void)
@@ -609,16 +619,16 @@ static void test_where_prefix_is_optional(void)
     struct json_object *o = NULL;
     const char *j = "{\"deny\": [\"*.org\"]}";
     CHECK(json_parse_object(j, strlen(j), &o, &err) == 0);
-    CHECK(policy_from_json(o, "", &P, &err) < 0);
+    CHECK(parse_into(o, "", &P, &err) < 0);
     CHECK(strncmp(err.msg, "deny[0]: \"*.org\" is too broad", 29) == 0);
-    CHECK(policy_from_json(o, NULL, &P, &err) < 0);
+    CHECK(parse_into(o, NULL, &P, &err) < 0);
     CHECK(strncmp(err.msg, "deny[0]: ", 9) == 0);
-    CHECK(policy_from_json(o, "request.network", &P, &err) < 0);
+    CHECK(parse_into(o, "request.network", &P, &err) < 0);
     CHECK_CONTAINS(err.msg, "request.network.deny[0]: ");
     json_object_put(o);
 
     struct json_object *arr = json_object_new_array();
-    CHECK(policy_from_json(arr, "network", &P, &err) < 0);
+    CHECK(parse_into(arr, "network", &P, &err) < 0);
     CHECK_CONTAINS(err.msg, "network: must be an object (got array)");
     CHECK_STR(err.code, "invalid_policy");
     json_object_put(arr);
@@ -725,7 +735,7 @@ static void test_canonical_json_round_trips(void)
                  "\"connections_per_minute\":0,\"requests_per_minute\":0,"
                  "\"bytes_out\":1073741824}}");
     sbx_err err;
-    CHECK(policy_from_json(o, "network", &Q, &err) == 0);
+    CHECK(parse_into(o, "network", &Q, &err) == 0);
     json_object_put(o);
     CHECK(Q.mode == P.mode && Q.nallow == P.nallow && Q.ndeny == P.ndeny && Q.ncidr == P.ncidr);
     for (int i = 0; i < P.nallow; i++) {
@@ -740,6 +750,7 @@ static void test_canonical_json_round_trips(void)
     }
     CHECK(memcmp(&Q.quotas, &P.quotas, sizeof(P.quotas)) == 0);
 
+    policy_free(&Q);
     policy_init_deny_all(&Q);
     o = policy_to_json(&Q);
     CHECK_STR(
@@ -801,7 +812,7 @@ static void test_example_policies_parse(void)
             continue;
         }
         CHECK(json_object_object_get_ex(o, "description", NULL));
-        if (policy_from_json(o, files[i], &P, &err) < 0) {
+        if (parse_into(o, files[i], &P, &err) < 0) {
             fprintf(stderr, "  %s\n", err.msg);
             CHECK(0);
         }
@@ -832,8 +843,7 @@ static void test_example_policies_parse(void)
         size_t n = f ? fread(buf, 1, sizeof(buf), f) : 0;
         sbx_err err;
         struct json_object *o = NULL;
-        if (!n || json_parse_object(buf, n, &o, &err) < 0 ||
-            policy_from_json(o, "", &P, &err) < 0) {
+        if (!n || json_parse_object(buf, n, &o, &err) < 0 || parse_into(o, "", &P, &err) < 0) {
             CHECK(0);
         } else if (host_ok(&P, c[i].host, c[i].port) != c[i].allowed) {
             fprintf(stderr, "  %s: %s:%u: expected %s\n", c[i].file, c[i].host, c[i].port,
@@ -842,6 +852,84 @@ static void test_example_policies_parse(void)
         }
         if (o) json_object_put(o);
     }
+}
+
+/* A session's policy costs what its rules need: the struct holds no arrays,
+ * each list is allocated to its length (less than one rule's slack), and an
+ * empty list allocates nothing. (sbx-shim keeps one per session.) */
+static void test_rules_are_allocated_to_exact_size(void)
+{
+    CHECK(sizeof(struct policy) < 256);
+    must_load("{}", &P);
+    CHECK(P.allow == NULL && P.deny == NULL && P.cidr == NULL && P.http == NULL);
+    must_load("{\"allow\": [\"a.example.com\", \"b.example.com\", \"*.c.example.com:443\"], "
+              "\"deny\": [\"x.example.com\"], \"allow_cidrs\": [\"203.0.113.0/24:443\"], "
+              "\"http\": {\"a.example.com\": [\"GET /x/**\", \"POST /y\"], "
+              "\"*.c.example.com\": [\"* /**\"]}}",
+              &P);
+    CHECK(P.nallow == 3 && P.ndeny == 1 && P.ncidr == 1 && P.nhttp == 3);
+    CHECK(P.allow && malloc_usable_size(P.allow) >= 3 * sizeof(*P.allow) &&
+          malloc_usable_size(P.allow) < 4 * sizeof(*P.allow));
+    CHECK(P.deny && malloc_usable_size(P.deny) < 2 * sizeof(*P.deny));
+    CHECK(P.cidr && malloc_usable_size(P.cidr) < 2 * sizeof(*P.cidr));
+    CHECK(P.http && malloc_usable_size(P.http) >= 3 * sizeof(*P.http) &&
+          malloc_usable_size(P.http) < 4 * sizeof(*P.http));
+    /* and it still decides with them */
+    CHECK(host_ok(&P, "a.example.com", 443) && host_ok(&P, "z.c.example.com", 443));
+    CHECK(!host_ok(&P, "x.example.com", 443) && !host_ok(&P, "d.example.com", 443));
+    CHECK(policy_http_inspected(&P, "a.example.com") &&
+          !policy_http_inspected(&P, "b.example.com"));
+    CHECK_STR(P.http[2].text, "*.c.example.com * /**");
+    policy_free(&P);
+    CHECK(P.allow == NULL && P.deny == NULL && P.cidr == NULL && P.http == NULL);
+    CHECK(P.nallow == 0 && P.nhttp == 0 && P.mode == POLICY_ENFORCE);
+    policy_free(&P); /* twice: fine */
+    policy_free(NULL);
+    policy_destroy(NULL);
+}
+
+/* A parse that fails after some lists were allocated frees them and leaves
+ * deny-all (no half policy; make SAN=1 unit checks nothing leaks). */
+static void test_failed_parse_frees_what_it_allocated(void)
+{
+    static const char *const bad[] = {
+        "{\"allow\": [\"a.example.com\"], \"deny\": [\"b.example.com\", \"127.0.0.1\"]}",
+        "{\"allow\": [\"a.example.com\"], \"allow_cidrs\": [\"10.1.2.3/8\"]}",
+        "{\"allow\": [\"a.example.com\"], \"quotas\": {\"connections\": -1}}",
+        "{\"allow\": [\"a.example.com\"], \"http\": {\"a.example.com\": [\"GET /x\", \"BAD\"]}}",
+        "{\"allow\": [\"a.example.com\"], \"http\": {\"a.example.com\": [\"GET /x\"], "
+        "\"b.example.com\": 7}}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        sbx_err err;
+        must_load("{\"allow\": [\"keep.example.com\"]}", &P);
+        CHECK(load(bad[i], &P, &err) < 0);
+        CHECK(P.allow == NULL && P.deny == NULL && P.cidr == NULL && P.http == NULL);
+        CHECK(P.nallow == 0 && P.ndeny == 0 && P.ncidr == 0 && P.nhttp == 0);
+        CHECK(!host_ok(&P, "a.example.com", 443));
+    }
+}
+
+/* A heap policy, as sbx-shim and sbxd hold them: parsed into calloc'd memory,
+ * released whole by policy_destroy / _cleanup_policy_. */
+static void test_heap_policy_is_destroyed_whole(void)
+{
+    _cleanup_policy_ struct policy *h = calloc(1, sizeof(*h));
+    CHECK(h != NULL);
+    if (!h) return;
+    sbx_err err;
+    CHECK(load("{\"allow\": [\"a.example.com\"], \"http\": {\"a.example.com\": [\"GET /**\"]}}", h,
+               &err) == 0);
+    CHECK(h->nallow == 1 && h->nhttp == 1 && host_ok(h, "a.example.com", 443));
+    struct policy *h2 = malloc(sizeof(*h2)); /* uninitialised: policy_from_json overwrites */
+    CHECK(h2 != NULL);
+    if (!h2) return;
+    struct json_object *o = NULL;
+    const char *js = "{\"deny\": [\"b.example.com\"]}";
+    CHECK(json_parse_object(js, strlen(js), &o, &err) == 0);
+    CHECK(policy_from_json(o, "network", h2, &err) == 0 && h2->ndeny == 1 && h2->nallow == 0);
+    json_object_put(o);
+    policy_destroy(h2);
 }
 
 int main(void)
@@ -862,5 +950,8 @@ int main(void)
     RUN(test_canonical_json_round_trips);
     RUN(test_decisions_reject_invalid_hosts);
     RUN(test_example_policies_parse);
+    RUN(test_rules_are_allocated_to_exact_size);
+    RUN(test_failed_parse_frees_what_it_allocated);
+    RUN(test_heap_policy_is_destroyed_whole);
     UNIT_MAIN_END();
 }

@@ -15,6 +15,8 @@
 #   make bench-egress    HTTP egress only: direct vs sbx-shim vs tinyproxy (also part of bench)
 #   make bench-tls       HTTPS the shim terminates (secret injected) vs passes through (also part of bench)
 #   make bench-images    create -> first exec on busybox vs node (also part of bench, after make images)
+#   make bench-density   memory per idle session, 1000 sessions (SBX_DENSITY_N; also part of bench)
+#   make bench-cycles    10,000 create/exec/destroy cycles, leaks (SBX_CYCLES_N; also part of bench)
 
 VERSION   := 0.1.0
 PREFIX    ?= /usr/local
@@ -275,6 +277,8 @@ bench: all
 	SBX_BUILD=$(BUILD) bench/run.sh
 	SBX_BUILD=$(BUILD) bench/egress.sh
 	SBX_BUILD=$(BUILD) bench/tls.sh
+	SBX_BUILD=$(BUILD) bench/density.sh
+	SBX_BUILD=$(BUILD) bench/cycles.sh
 	@if [ -d $(BUILD)/images/node/rootfs ]; then SBX_BUILD=$(BUILD) bench/images.sh; \
 	 else echo "bench: skipping bench/images.sh (make images builds the node image)"; fi
 	bench/report.sh
@@ -293,6 +297,15 @@ bench-egress: all
 
 bench-tls: all
 	SBX_BUILD=$(BUILD) bench/tls.sh
+
+# idle sessions' memory (bench/density.sh) and create/destroy churn (bench/cycles.sh)
+bench-density: all
+	SBX_BUILD=$(BUILD) bench/density.sh
+
+bench-cycles: all
+	SBX_BUILD=$(BUILD) bench/cycles.sh
+
+.PHONY: bench-density bench-cycles
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/libexec/sbx

@@ -34,6 +34,16 @@
  *       sets on the exec's stdout pipe), the parent read()s them with the same
  *       buffer size the socket client uses (1 MiB).
  *   sbxbench session SOCK IMAGE         create a session, print its id
+ *   sbxbench mkmany  SOCK IMAGE COUNT
+ *       create COUNT sessions one after another (one connection), print each
+ *       id on a line "ID <id>", then "ELAPSED <seconds>" (bench/density.sh).
+ *   sbxbench rmmany  SOCK               delete the sessions whose ids come on
+ *       stdin (one per line); prints "ELAPSED <seconds>" and RESULT rm_one.
+ *   sbxbench cycles  SOCK IMAGE N
+ *       N times: POST /v1/sessions; exec /bin/true (framed); DELETE; reports
+ *       RESULT lines create, exec, destroy and cycle (bench/cycles.sh) of the
+ *       cycles whose create succeeded; a create that fails is not fatal:
+ *       "CREATE_FAILED <ms> <answer>" and a final "FAILED <count>" line.
  *   sbxbench rm      SOCK ID            delete a session
  */
 #define _GNU_SOURCE
@@ -263,14 +273,20 @@ static char *body_all(struct conn *c)
     return out;
 }
 
-static char *create_session(struct conn *c, const char *image, char id[64])
+/* POST /v1/sessions; NULL (and *why, a static buffer) when the answer is not 201. */
+static char *create_session_try(struct conn *c, const char *image, char id[64], const char **why)
 {
+    static char msg[1024];
     char body[256];
     snprintf(body, sizeof body, "{\"image\":\"%s\"}", image);
     request(c, "POST", "/v1/sessions", body, NULL);
     read_head(c);
     char *b = body_all(c);
-    if (c->status != 201) die("POST /v1/sessions: %d %s", c->status, b);
+    if (c->status != 201) {
+        snprintf(msg, sizeof msg, "POST /v1/sessions: %d %s", c->status, b);
+        *why = msg;
+        return NULL;
+    }
     char *s = strstr(b, "\"id\"");
     if (!s || !(s = strchr(s + 4, '"'))) die("no id in %s", b);
     s++;
@@ -278,6 +294,13 @@ static char *create_session(struct conn *c, const char *image, char id[64])
     if (k == 0 || k >= 64) die("bad id in %s", b);
     memcpy(id, s, k);
     id[k] = 0;
+    return id;
+}
+
+static char *create_session(struct conn *c, const char *image, char id[64])
+{
+    const char *why = NULL;
+    if (!create_session_try(c, image, id, &why)) die("%s", why);
     return id;
 }
 
@@ -612,6 +635,79 @@ static int mode_pipe(int runs, unsigned long long bytes, int pipesz)
     return 0;
 }
 
+static int mode_mkmany(const char *sock, const char *image, int count)
+{
+    struct conn c;
+    conn_open(&c, sock);
+    double t0 = now();
+    for (int i = 0; i < count; i++) {
+        char id[64];
+        printf("ID %s\n", create_session(&c, image, id));
+        fflush(stdout);
+    }
+    printf("ELAPSED %.6f\n", now() - t0);
+    return 0;
+}
+
+static int mode_rmmany(const char *sock)
+{
+    struct conn c;
+    conn_open(&c, sock);
+    size_t cap = 1024, n = 0;
+    double *s = calloc(cap, sizeof *s);
+    char line[256];
+    double t0 = now();
+    while (fgets(line, sizeof line, stdin)) {
+        line[strcspn(line, "\r\n")] = 0;
+        if (!*line) continue;
+        if (n == cap && !(s = realloc(s, (cap *= 2) * sizeof *s))) die("oom");
+        double t = now();
+        delete_session(&c, line);
+        s[n++] = now() - t;
+    }
+    printf("ELAPSED %.6f\n", now() - t0);
+    if (n) report("rm_one", s, n, 1e3, "ms");
+    return 0;
+}
+
+static int mode_cycles(const char *sock, const char *image, int n)
+{
+    struct conn c;
+    conn_open(&c, sock);
+    double *cr = calloc((size_t)n, sizeof *cr), *ex = calloc((size_t)n, sizeof *ex),
+           *de = calloc((size_t)n, sizeof *de), *cy = calloc((size_t)n, sizeof *cy);
+    const char *body = "{\"argv\":[\"/bin/true\"]}";
+    size_t k = 0;
+    int failed = 0;
+    for (int i = 0; i < n; i++) {
+        char id[64];
+        struct result r;
+        const char *why = NULL;
+        double t0 = now(), te;
+        if (!create_session_try(&c, image, id, &why)) {
+            printf("CREATE_FAILED %.1f %s\n", (now() - t0) * 1e3, why);
+            fflush(stdout);
+            failed++;
+            continue;
+        }
+        double t1 = now();
+        do_exec(&c, id, body, true, &r, &te);
+        if (!exit_ok(&r)) die("/bin/true failed: %s", r.exit_json);
+        double t2 = r.t_exit;
+        delete_session(&c, id);
+        double t3 = now();
+        cr[k] = t1 - t0, ex[k] = t2 - t1, de[k] = t3 - t2, cy[k] = t3 - t0;
+        k++;
+    }
+    printf("FAILED %d\n", failed);
+    if (k == 0) die("every create failed");
+    report("create", cr, k, 1e3, "ms");
+    report("exec", ex, k, 1e3, "ms");
+    report("destroy", de, k, 1e3, "ms");
+    report("cycle", cy, k, 1e3, "ms");
+    return 0;
+}
+
 static int usage(void)
 {
     fprintf(stderr, "usage: see the comment at the top of bench/sbxbench.c\n");
@@ -663,6 +759,9 @@ int main(int argc, char **argv)
         puts(create_session(&c, argv[3], id));
         return 0;
     }
+    if (!strcmp(m, "mkmany") && argc == 5) return mode_mkmany(argv[2], argv[3], atoi(argv[4]));
+    if (!strcmp(m, "rmmany") && argc == 3) return mode_rmmany(argv[2]);
+    if (!strcmp(m, "cycles") && argc == 5) return mode_cycles(argv[2], argv[3], atoi(argv[4]));
     if (!strcmp(m, "rm") && argc == 4) {
         struct conn c;
         conn_open(&c, argv[2]);

@@ -14,6 +14,7 @@
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
 #include <netlink/route/link/veth.h>
+#include <netlink/route/neighbour.h>
 #include <netlink/route/route.h>
 #include <sched.h>
 #include <stdio.h>
@@ -125,6 +126,47 @@ static int route_add(struct nl_sock *sk, in_addr_t dst, int prefix, in_addr_t gw
     if (g) nl_addr_put(g);
     if (rt) rtnl_route_put(rt);
     return r < 0 ? nlerr(err, r, "add route") : 0;
+}
+
+/* The link's hardware address (a new reference), or NULL. */
+static struct nl_addr *link_lladdr(struct nl_sock *sk, int ifindex, sbx_err *err)
+{
+    struct rtnl_link *l = NULL;
+    int r = rtnl_link_get_kernel(sk, ifindex, NULL, &l);
+    if (r < 0) {
+        nlerr(err, r, "get link");
+        return NULL;
+    }
+    struct nl_addr *a = rtnl_link_get_addr(l);
+    if (a) nl_addr_get(a);
+    rtnl_link_put(l);
+    if (!a) sbx_error(err, 0, "link %d has no hardware address", ifindex);
+    return a;
+}
+
+/* A permanent neighbour entry: a on ifindex is at lladdr. Each end of a
+ * session's veth knows the other's address from the start, so neither end
+ * ever ARPs, and permanent entries are not counted against the neighbour
+ * table's gc_thresh3 (net.ipv4.neigh.default.gc_thresh3, 1024 by default,
+ * one count over every namespace of the host: two entries per session that
+ * talks would overflow it at ~500 busy sessions). */
+static int neigh_add(struct nl_sock *sk, int ifindex, in_addr_t a, struct nl_addr *lladdr,
+                     sbx_err *err)
+{
+    struct rtnl_neigh *n = rtnl_neigh_alloc();
+    struct nl_addr *dst = v4(a, 32);
+    int r = -NLE_NOMEM;
+    if (n && dst) {
+        rtnl_neigh_set_family(n, AF_INET);
+        rtnl_neigh_set_ifindex(n, ifindex);
+        rtnl_neigh_set_dst(n, dst);
+        rtnl_neigh_set_lladdr(n, lladdr);
+        rtnl_neigh_set_state(n, NUD_PERMANENT);
+        r = rtnl_neigh_add(sk, n, NLM_F_CREATE | NLM_F_REPLACE);
+    }
+    if (dst) nl_addr_put(dst);
+    if (n) rtnl_neigh_put(n);
+    return r < 0 ? nlerr(err, r, "add neighbour") : 0;
 }
 
 static in_addr_t gw_addr(void)
@@ -243,6 +285,7 @@ int egress_attach(struct egress *e, const char *id, int slot, pid_t pid, sbx_err
     if (nsfd < 0) return sbx_error(err, errno, "open %s", nspath);
     in_addr_t sa = egress_slot_addr(slot), gw = gw_addr();
     struct nl_sock *in = NULL;
+    struct nl_addr *outer_mac = NULL, *inner_mac = NULL;
 
     /* the pair, created in the egress netns with its peer moved into the session's */
     struct rtnl_link *veth = rtnl_link_veth_alloc();
@@ -277,14 +320,24 @@ int egress_attach(struct egress *e, const char *id, int slot, pid_t pid, sbx_err
 
     in = nl_in(e->host_netns, nsfd, err);
     if (!in) goto fail;
+    int oidx = idx;
     idx = link_index(in, "eth0", err);
     if (idx < 0 || link_up(in, idx, err) < 0 || addr_add(in, idx, sa, err) < 0 ||
         route_add(in, gw, 32, 0, idx, RTN_UNICAST, RT_SCOPE_LINK, 0, err) < 0 ||
         route_add(in, 0, 0, gw, idx, RTN_UNICAST, RT_SCOPE_UNIVERSE, 0, err) < 0)
         goto fail;
+    /* static ARP both ways (neigh_add) */
+    if (!(outer_mac = link_lladdr(e->nl, oidx, err)) || !(inner_mac = link_lladdr(in, idx, err)) ||
+        neigh_add(e->nl, oidx, sa, inner_mac, err) < 0 ||
+        neigh_add(in, idx, gw, outer_mac, err) < 0)
+        goto fail;
+    nl_addr_put(outer_mac);
+    nl_addr_put(inner_mac);
     nl_socket_free(in);
     return 0;
 fail:
+    if (outer_mac) nl_addr_put(outer_mac);
+    if (inner_mac) nl_addr_put(inner_mac);
     if (in) nl_socket_free(in);
     egress_detach(e, id);
     return sbx_error_wrap(err, "session network (%s)", name);

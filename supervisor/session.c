@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -195,6 +196,22 @@ static void pidfd_cb(evutil_socket_t fd, short ev, void *arg);
 static void ttl_cb(evutil_socket_t fd, short ev, void *arg);
 static void idle_cb(evutil_socket_t fd, short ev, void *arg);
 
+/* struct session is ~25 KiB (path buffers of PATH_MAX: cgroup paths, the
+ * overlay's lower dirs, the workspace). From malloc, a thousand of them leave
+ * sbxd's heap ~30 MiB bigger for good after they are destroyed (the holes are
+ * not given back); pages of their own are returned by munmap on destroy. */
+static struct session *session_alloc(void)
+{
+    void *p = mmap(NULL, sizeof(struct session), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0); /* zero-filled */
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void session_dealloc(struct session *s)
+{
+    if (s) munmap(s, sizeof(*s));
+}
+
 static void free_session(struct session *s)
 {
     exec_free_all(g_sbxd, s);
@@ -203,7 +220,7 @@ static void free_session(struct session *s)
     if (s->policy) json_object_put(s->policy);
     if (s->secrets) json_object_put(s->secrets);
     ports_free(s);
-    free(s);
+    session_dealloc(s);
 }
 
 static void free_events(struct session *s)
@@ -256,7 +273,7 @@ static struct sandbox_spec spec_for(struct sbxd *d, struct session *s)
  * workspace, and the setup child with its net and user namespaces. */
 static int session_prepare(struct sbxd *d, struct session **out, sbx_err *err)
 {
-    struct session *s = calloc(1, sizeof(*s));
+    struct session *s = session_alloc();
     if (!s) return sbx_error(err, ENOMEM, "session");
     s->sb.ctl_fd = s->sb.pidfd = s->sb.setup_pidfd = -1;
     s->sb.setup_pid = s->sb.init_pid = -1;
@@ -788,7 +805,7 @@ void session_cleanup_stale(struct sbxd *d)
 
 struct session *session_blank(void)
 {
-    struct session *s = calloc(1, sizeof(*s));
+    struct session *s = session_alloc();
     if (!s) return NULL;
     s->sb.ctl_fd = s->sb.pidfd = s->sb.setup_pidfd = -1;
     s->sb.setup_pid = s->sb.init_pid = -1;

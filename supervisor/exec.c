@@ -536,7 +536,11 @@ int exec_start(struct sbxd *d, struct session *s, struct conn *c, struct json_ob
             sbx_error(err, errno, "exec pipes");
             goto out;
         }
-        fcntl(pout[0], F_SETPIPE_SZ, PIPE_SIZE);
+        /* A big pipe is for streaming throughput. Its slot ring is kernel
+         * memory held while the pipe lives (~16 KiB for 1 MiB, ~1 KiB for the
+         * default 64 KiB, written to or not): a background process, whose
+         * output sbxd drains into its log ring, keeps the default. */
+        if (!bg) fcntl(pout[0], F_SETPIPE_SZ, PIPE_SIZE);
         fcntl(pin[1], F_SETFL, O_NONBLOCK);
         fcntl(pout[0], F_SETFL, O_NONBLOCK);
         fcntl(perr[0], F_SETFL, O_NONBLOCK);

@@ -22,12 +22,17 @@
 #                 subtree (cgroup v1 memory controller, when there is one)
 #   create time   wall time of the batch's creates / batch size
 # Then deletes them all (timed) and records the same again: the memory must
-# come back. Derived: host memory per idle session beyond its processes =
-# (Δhost used - Δsession PSS - Δother PSS) / N, where "other" is every process
-# that is neither a session's nor sbxd nor sbx-shim (on a quiet machine Δother
-# is ~0; the raw (Δhost used - Δsession PSS) / N is shown too); sbxd and shim
-# bytes per session; the kernel parts (Δslab, Δpage tables, Δkernel stacks,
-# Δpercpu) per session, and the slab caches that grew most (/proc/slabinfo).
+# come back. Derived, per idle session beyond its own processes, two ways:
+#   A = (Δhost used - Δsession PSS - Δother PSS) / N, where "other" is every
+#       process that is neither a session's nor sbxd nor sbx-shim (on a quiet
+#       machine Δother is ~0; the raw (Δhost used - Δsession PSS) / N is shown
+#       too). MemAvailable counts reclaimable slab and page cache as
+#       available, and moves with whatever else the host does.
+#   B = (Δslab + Δpage tables + Δkernel stacks + Δpercpu + Δsbxd PSS +
+#       Δshim PSS) / N: the kernel's and sbx's own parts, summed, reclaimable
+#       slab (dentries, inodes) included.
+# The ≤ 2 MiB target is judged on the larger of the two; also shown: sbxd and
+# shim bytes per session, and the slab caches that grew most (/proc/slabinfo).
 #
 # Writes bench/out/density.md (Markdown section) and bench/out/density.dat
 # (whitespace columns, '#' header). Figures are printed, never asserted; the
@@ -39,6 +44,10 @@
 #   SBX_DENSITY_N        sessions to create (default 1000)
 #   SBX_DENSITY_STEP     sessions per batch / sample (default 100)
 #   SBX_DENSITY_SETTLE   seconds to let things settle before a sample (default 2)
+#   SBX_DENSITY_ACTIVE   1 (default): after the idle samples, every session does
+#                        one DNS lookup through sbx-shim (8 at a time); the report
+#                        says how many were answered and whether the kernel's
+#                        neighbour table overflowed (dmesg); 0: skip
 # sbxd, its sessions and every temporary file are removed on exit, also on
 # failure or ^C.
 set -uo pipefail
@@ -50,6 +59,7 @@ case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 N=${SBX_DENSITY_N:-1000}
 STEP=${SBX_DENSITY_STEP:-100}
 SETTLE=${SBX_DENSITY_SETTLE:-2}
+ACTIVE=${SBX_DENSITY_ACTIVE:-1}
 OUT=$ROOT/bench/out
 IMAGE=busybox
 
@@ -198,15 +208,34 @@ P_sbxd_rss=$S_sbxd_rss P_sbxd_pss=$S_sbxd_pss P_shim_rss=$S_shim_rss P_shim_pss=
 P_cg=$S_cg P_cgk=$S_cgk P_nproc=$S_nproc P_sbxd_fds=$S_sbxd_fds P_shim_fds=$S_shim_fds
 mv "$DAT.tmp" "$DAT"
 
+# ---------------------------------------------------------------- all active
+# Each session once on the network: two neighbour (ARP) entries per talking
+# session unless they are static, and the kernel's table is host-wide.
+ACTIVE_LINE=
+if [ "$ACTIVE" = 1 ] && [ -s "$IDS" ]; then
+    ov0=$(dmesg 2>/dev/null | grep -c 'neighbor table overflow')
+    t0=$(date +%s.%N)
+    xargs -P 8 -I{} sh -c '"$1" --socket "$2" exec -t 30 "$3" -- sh -c "nslookup density.example.com 2>&1 | grep -q NXDOMAIN"; echo $?' \
+        sh "$BUILD/sbx" "$SOCK" {} <"$IDS" >"$TMP/active"
+    t1=$(date +%s.%N)
+    ov1=$(dmesg 2>/dev/null | grep -c 'neighbor table overflow')
+    ok=$(grep -cx 0 "$TMP/active")
+    ACTIVE_LINE="All active: every session made one DNS lookup through sbx-shim (8 at a time, $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s): $ok of $(wc -l <"$TMP/active") answered; kernel \"neighbor table overflow\" messages meanwhile: $((ov1 - ov0))."
+    echo "bench-density: $ACTIVE_LINE" >&2
+fi
+
 # ---------------------------------------------------------------- destroy
+B_netns_end=$S_netns
 "$B" rmmany "$SOCK" <"$IDS" >"$TMP/rm" 2>"$TMP/rm.err" || echo "bench-density: delete failed: $(cat "$TMP/rm.err")" >&2
 RM_S=$(awk '$1 == "ELAPSED" { print $2 }' "$TMP/rm")
 RM_LINE=$(grep '^RESULT rm_one' "$TMP/rm")
-# netns teardown is asynchronous: wait (up to 60 s) for the net_namespace slab to come back
+# netns teardown is asynchronous: wait (up to 120 s) for the net_namespace slab
+# to come back to its count before the first create (give or take two slabs of
+# 7: the count is per slab, and other work on the host makes namespaces too)
 t0=$(date +%s.%N)
-for _ in $(seq 600); do
+for _ in $(seq 1200); do
     cur=$(awk '$1 == "net_namespace" { print $2 }' /proc/slabinfo 2>/dev/null)
-    [ -z "$cur" ] || [ "$cur" -le "${B_netns:-0}" ] && break
+    [ -z "$cur" ] || [ "$cur" -le $((${B_netns:-0} + 14)) ] && break
     sleep 0.1
 done
 sample
@@ -221,11 +250,14 @@ PER_RAW=$(awk -v a="$B_used" -v b="$P_used" -v pa="$B_pss" -v pb="$P_pss" -v n="
 OTHER0=$((B_all - B_pss - B_sbxd_pss - B_shim_pss)) OTHER1=$((P_all - P_pss - P_sbxd_pss - P_shim_pss))
 PER_HOST=$(awk -v a="$B_used" -v b="$P_used" -v pa="$B_pss" -v pb="$P_pss" -v oa="$OTHER0" -v ob="$OTHER1" -v n="$nm" \
     'BEGIN { printf "%.2f", ((b - a) - (pb - pa) - (ob - oa)) / 1024 / (n > 0 ? n : 1) }')
+PER_SUM=$(awk -v n="$nm" -v a="$((P_slab - B_slab + P_pt - B_pt + P_ks - B_ks + P_percpu - B_percpu + P_sbxd_pss - B_sbxd_pss + P_shim_pss - B_shim_pss))" \
+    'BEGIN { printf "%.2f", a / 1024 / (n > 0 ? n : 1) }')
+PER_MAX=$(awk -v a="$PER_HOST" -v b="$PER_SUM" 'BEGIN { print (a > b) ? a : b }')
 # slab caches by growth (num_objs * objsize), the top 10
 SLABTOP=$(awk 'FNR == 1 { f++ } /^#|^slabinfo/ { next } { b = $3 * $4; if (f == 1) a0[$1] = b; else a1[$1] = b }
     END { for (k in a1) { d = a1[k] - a0[k]; if (d > 0) printf "%d %s\n", d, k } }' "$TMP/slab0" "$TMP/slab1" |
     sort -rn | head -10 | awk -v n="$nm" '{ printf "%s%s %.1f", (NR > 1 ? ", " : ""), $2, $1 / 1024 / n }')
-VERDICT=$(awk -v x="$PER_HOST" 'BEGIN { print (x <= 2.0) ? "PASS" : "FAIL" }')
+VERDICT=$(awk -v x="$PER_MAX" 'BEGIN { print (x <= 2.0) ? "PASS" : "FAIL" }')
 MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 {
     echo "## Density: $nm idle sessions"
@@ -246,13 +278,14 @@ MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
     echo "| host memory used (MemTotal − MemAvailable) | $(d "$B_used" "$P_used" "$nm") |"
     echo "| PSS of the session's own processes ($((P_nproc - B_nproc)) processes in all) | $(d "$B_pss" "$P_pss" "$nm") |"
     echo "| PSS of every other process on the host (not sbx; subtracted below) | $(d "$OTHER0" "$OTHER1" "$nm") |"
-    echo "| **host memory beyond its processes** (Δused − Δsession PSS − Δother PSS) | **$(awk -v x="$PER_HOST" 'BEGIN { printf "%.1f", x * 1024 }')** |"
+    echo "| **A: host memory beyond its processes** (Δused − Δsession PSS − Δother PSS) | **$(awk -v x="$PER_HOST" 'BEGIN { printf "%.1f", x * 1024 }')** |"
+    echo "| **B: kernel + sbx daemons** (Δslab + Δpage tables + Δkernel stacks + Δpercpu + Δsbxd PSS + Δshim PSS) | **$(awk -v x="$PER_SUM" 'BEGIN { printf "%.1f", x * 1024 }')** |"
     echo "| the same without taking out other processes (Δused − Δsession PSS) | $(awk -v x="$PER_RAW" 'BEGIN { printf "%.1f", x * 1024 }') |"
-    echo "| of which kernel slab (netns, veth, overlay, cgroups, dentries/inodes) | $(d "$B_slab" "$P_slab" "$nm") |"
-    echo "| of which unreclaimable slab | $(d "$B_sunrec" "$P_sunrec" "$nm") |"
-    echo "| of which page tables | $(d "$B_pt" "$P_pt" "$nm") |"
-    echo "| of which kernel stacks | $(d "$B_ks" "$P_ks" "$nm") |"
-    echo "| of which percpu (cgroups' counters, ...) | $(d "$B_percpu" "$P_percpu" "$nm") |"
+    echo "| kernel slab (netns, veth, overlay, cgroups, dentries/inodes) | $(d "$B_slab" "$P_slab" "$nm") |"
+    echo "| unreclaimable slab | $(d "$B_sunrec" "$P_sunrec" "$nm") |"
+    echo "| page tables | $(d "$B_pt" "$P_pt" "$nm") |"
+    echo "| kernel stacks | $(d "$B_ks" "$P_ks" "$nm") |"
+    echo "| percpu (cgroups' counters, ...) | $(d "$B_percpu" "$P_percpu" "$nm") |"
     echo "| sbxd RSS (PSS) | $(d "$B_sbxd_rss" "$P_sbxd_rss" "$nm") ($(d "$B_sbxd_pss" "$P_sbxd_pss" "$nm")) |"
     echo "| sbx-shim RSS (PSS) | $(d "$B_shim_rss" "$P_shim_rss" "$nm") ($(d "$B_shim_pss" "$P_shim_pss" "$nm")) |"
     echo "| sbxd's memory cgroup subtree (all / kmem) | $(d "$B_cg" "$P_cg" "$nm") / $(d "$B_cgk" "$P_cgk" "$nm") |"
@@ -260,9 +293,10 @@ MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
     echo
     echo "Slab caches that grew most, KiB per session: $SLABTOP."
     echo
-    echo "Target ≤ 2 MiB host memory per idle session beyond its processes: **$VERDICT** ($PER_HOST MiB)."
+    echo "Target ≤ 2 MiB host memory per idle session beyond its processes: **$VERDICT** (the larger of A and B: $PER_MAX MiB)."
     echo
-    echo "Destroy: $nm DELETEs in ${RM_S:-?} s (one at a time; ${RM_LINE#RESULT }); the net_namespace slab was back to its baseline $NETNS_WAIT s after the last 204."
+    echo "Destroy: $nm DELETEs in ${RM_S:-?} s (one at a time; ${RM_LINE#RESULT }); the net_namespace slab (${B_netns_end:-?} objects at $nm sessions) was back to its baseline (${B_netns:-?}, ±14) $NETNS_WAIT s after the last 204."
+    [ -n "$ACTIVE_LINE" ] && { echo; echo "$ACTIVE_LINE"; }
     echo "After destroy, vs. before the first create: host used $(awk -v a="$B_used" -v b="$S_used" 'BEGIN { printf "%+.1f", (b - a) / 1024 }') MiB, slab $(awk -v a="$B_slab" -v b="$S_slab" 'BEGIN { printf "%+.1f", (b - a) / 1024 }') MiB, session processes $S_nproc (were $B_nproc), sbxd RSS $(mib "$S_sbxd_rss") MiB (was $(mib "$B_sbxd_rss")), shim RSS $(mib "$S_shim_rss") MiB (was $(mib "$B_shim_rss")), sbxd fds $S_sbxd_fds (were $B_sbxd_fds), shim fds $S_shim_fds (were $B_shim_fds)."
     echo
     echo "Raw columns: bench/out/density.dat."

@@ -15,7 +15,7 @@
 #include "json.h"
 #include "policy.h"
 
-static struct policy P, Q; /* large: off the stack */
+static struct policy P, Q;
 
 static void check_decision(const struct policy *p, const struct policy_decision *d)
 {
@@ -114,10 +114,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct json_object *o = NULL;
     sbx_err err;
     if (json_parse_object((const char *)data, size, &o, &err) < 0) return 0;
+    /* P and Q hold the last input's rules: policy_from_json overwrites */
+    policy_free(&P);
+    policy_free(&Q);
     int ok = policy_from_json(o, "network", &P, &err) == 0;
     if (!ok) {
-        /* refused: left deny-all, with a message naming the field */
+        /* refused: left deny-all (holding no memory), with a message naming the field */
         FUZZ_ASSERT(err.msg[0] && P.nallow == 0 && P.ndeny == 0 && P.ncidr == 0 && P.nhttp == 0);
+        FUZZ_ASSERT(!P.allow && !P.deny && !P.cidr && !P.http);
         FUZZ_ASSERT(P.mode == POLICY_ENFORCE);
     } else {
         FUZZ_ASSERT(P.nallow <= POLICY_MAX_RULES && P.ndeny <= POLICY_MAX_RULES);

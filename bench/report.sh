@@ -151,8 +151,13 @@ cdf egress-keepalive.png "HTTP GET on a kept-alive connection" "us" "$E" \
     direct_ka="direct (no proxy)" shim_ka="sbx-shim" tiny_ka="tinyproxy"
 cdf tls.png "HTTPS through sbx-shim: terminated + secret injected vs passthrough" "us" \
     "$OUT/tls-samples.txt" tls_passthrough="passthrough (spliced)" tls_terminated="terminated, secret injected"
-xy density.png "Idle sessions on one node: host memory" "idle sessions" "MiB" "$OUT/density.dat" \
-    2="host memory used" 3="PSS of the sessions' processes" 4="sbxd RSS" 5="sbx-shim RSS"
+# density.dat's memory columns less their value at 0 sessions: what the sessions added
+[ -s "$OUT/density.dat" ] && awk '/^#/ { next } !b { for (i = 2; i <= 8; i++) b0[i] = $i; b = 1 }
+    { printf "%s", $1; for (i = 2; i <= 8; i++) printf " %.2f", $i - b0[i]; print "" }' \
+    "$OUT/density.dat" >"$TMP/density-added.dat"
+xy density.png "Idle sessions on one node: memory added since 0 sessions" "idle sessions" "MiB" \
+    "$TMP/density-added.dat" 2="host memory used (MemTotal - MemAvailable)" 7="kernel slab" \
+    8="unreclaimable slab" 3="PSS of the sessions' processes" 4="sbxd RSS" 5="sbx-shim RSS"
 xy density-create.png "Create time as the node fills" "idle sessions" "ms per create (last batch)" \
     "$OUT/density.dat" 6="create, ms per session"
 xy cycles.png "10,000 create/exec/destroy cycles: latency by batch" "cycles done" "ms" \

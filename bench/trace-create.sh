@@ -54,6 +54,7 @@ cleanup() {
         wait "$SBXD_PID" 2>/dev/null
     fi
     [ -n "${KEEP_TRACE:-}" ] && cp "$TMP/trace.txt" "$KEEP_TRACE"
+    findmnt -rn -o TARGET | grep "^$TMP/" | sort -r | while read -r m; do umount -l "$m"; done
     rm -rf "$TMP"
     for d in /sys/fs/cgroup/*/"$CGNAME" /sys/fs/cgroup/"$CGNAME"; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done
     [ $MOUNTED_TRACEFS = 1 ] && umount $T

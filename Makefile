@@ -61,7 +61,8 @@ SBXD_SRC   := $(COMMON_SRC) common/http.c \
               supervisor/fileops.c supervisor/init/caps.c supervisor/logring.c \
               supervisor/workspace.c supervisor/wsrules.c \
               supervisor/procapi.c supervisor/state.c supervisor/enter.c supervisor/sbjob.c \
-              supervisor/jobio.c supervisor/archives.c supervisor/secrets.c supervisor/ports.c $(POLICY_SRC)
+              supervisor/jobio.c supervisor/archives.c supervisor/secrets.c supervisor/ports.c $(POLICY_SRC) \
+              supervisor/quota.c
 # Tar packing and safe extraction (libarchive), shared by sbx-archive and the CLI.
 ARCHIVE_LIB_SRC := archive/names.c archive/dirlist.c archive/unpack.c archive/commit.c \
                    archive/extract.c archive/pack.c

@@ -169,6 +169,11 @@ $(BUILD)/tests/netprobe: tests/tools/netprobe.c
 	@mkdir -p $(dir $@)
 	$(CC) $(NETPROBE_CFLAGS) -o $@ $< -Wl,--no-warnings -l:libssl.a -l:libcrypto.a -lpthread -ldl
 tools: $(BUILD)/tests/netprobe
+# projid: static project-id/quota probe for the disk quota tests (tests/tools/projid.c)
+$(BUILD)/tests/projid: tests/tools/projid.c
+	@mkdir -p $(dir $@)
+	$(CC) $(NETPROBE_CFLAGS) -o $@ $<
+tools: $(BUILD)/tests/projid
 # netprobe against local servers on loopback (python3, openssl)
 tools-test: $(BUILD)/tests/netprobe
 	@tests/tools/selftest.sh $(BUILD)/tests/netprobe
@@ -196,12 +201,12 @@ images-check: all image-node
 unit: $(UNIT_TESTS)
 	@tests/unit/run.sh $(UNIT_TESTS)
 
-integration: all $(BUILD)/tests/netprobe
+integration: all $(BUILD)/tests/netprobe $(BUILD)/tests/projid
 	@SBX_BUILD=$(BUILD) tests/integration/run.sh
 
 test: unit tools-test shim-test integration
 
-vm-test: all
+vm-test: all $(BUILD)/tests/projid
 	@SBX_BUILD=$(BUILD) tests/vm/run.sh
 
 check:

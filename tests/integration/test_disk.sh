@@ -41,6 +41,13 @@ test_disk_limits_are_validated() {
         api POST /v1/sessions "{\"image\":\"busybox\",\"limits\":{$b}}"
         API_WHAT="limits {$b}" expect_error 400 invalid_request limits.disk_inodes
     done
+    # the CLI passes them on as they are
+    sbx create --image busybox --disk 3X >"$T/out" 2>"$T/err"
+    assert_ne 0 $? "sbx create --disk 3X: exit status"
+    assert_contains "$(cat "$T/err")" limits.disk_bytes "sbx create --disk 3X: stderr"
+    sbx create --image busybox --disk-inodes 5 >"$T/out" 2>"$T/err"
+    assert_ne 0 $? "sbx create --disk-inodes 5: exit status"
+    assert_contains "$(cat "$T/err")" limits.disk_inodes "sbx create --disk-inodes 5: stderr"
     api POST /v1/sessions '{"image":"busybox","limits":{"disk":1}}'
     API_WHAT="unknown limit" expect_error 400 invalid_request disk
     # a session without disk limits gets the node defaults
@@ -113,7 +120,10 @@ test_creating_files_beyond_disk_inodes_fails() {
 test_quota_is_released_on_destroy() {
     dq_need_quota
     dq_need_tool
-    new_session '{"image":"busybox","limits":{"disk_bytes":"24M","disk_inodes":500}}'
+    # through the CLI: sbx create --disk --disk-inodes
+    SID=$(sbx create --image busybox --disk 24M --disk-inodes 500 2>"$T/err") || fail "sbx create --disk 24M --disk-inodes 500: $(cat "$T/err")"
+    session_json "$SID"
+    assert_eq "25165824 500" "$(jb '"\(.limits.disk_bytes) \(.limits.disk_inodes)"')" "limits of a session made by sbx create --disk 24M --disk-inodes 500"
     local p
     p=$(dq_projid "$SID")
     assert_ne 0 "$p" "project id of the session's upper dir"

@@ -102,13 +102,14 @@ static int run_mkfs(const char *img, int with_quota, sbx_err *err)
         }
         /* no root reserve: the volume is sbxd's alone; lazy init keeps the
          * first start cheap (the kernel zeroes inode tables in the
-         * background) */
+         * background), and so does nodiscard (a discard of a whole loop
+         * device took 4.5 s for 36 GB) */
         if (with_quota)
             execlp("mkfs.ext4", "mkfs.ext4", "-q", "-F", "-m", "0", "-O", "quota,project", "-E",
-                   "lazy_itable_init=1,lazy_journal_init=1", img, (char *)NULL);
+                   "lazy_itable_init=1,lazy_journal_init=1,nodiscard", img, (char *)NULL);
         else
             execlp("mkfs.ext4", "mkfs.ext4", "-q", "-F", "-m", "0", "-E",
-                   "lazy_itable_init=1,lazy_journal_init=1", img, (char *)NULL);
+                   "lazy_itable_init=1,lazy_journal_init=1,nodiscard", img, (char *)NULL);
         _exit(127);
     }
     int st;

@@ -426,10 +426,10 @@ int workspace_attach(struct sbxd *d, const char *name, uid_t id_base, struct ws_
 
 void workspace_attach_undo(struct sbxd *d, const struct ws_attach *a)
 {
-    (void)d;
     if (!a->created) return;
     sbx_err err;
     if (rm_rf(a->path, &err) < 0) log_warn("workspaces: %s", err.msg);
+    if (quota_set(d, a->projid, 0, 0, &err) < 0) log_warn("workspaces: %s", err.msg);
 }
 
 void workspace_attached(struct sbxd *d, const struct session *s)

@@ -82,6 +82,10 @@ test_writes_beyond_disk_bytes_fail_with_enospc_or_edquot_and_host_keeps_space() 
     in_sbx "$SID" 'dd if=/dev/zero of=/workspace/big bs=1M count=64 conv=fsync'
     assert_ne 0 "$SX_RC" "dd of 64M by the sandbox user under a 24M quota: exit status ($SX_ERR)"
     assert_match "$SX_ERR" "$DQ_ERR" "dd's error as the sandbox user"
+    session_json "$SID"
+    assert_le "$(jb .usage.disk_bytes)" "$q" "usage.disk_bytes after the sandbox user's dd"
+    assert_ge "$(jb .usage.disk_bytes)" $((16 << 20)) "usage.disk_bytes (the sandbox user's dd filled the quota)"
+    must_sh "$SID" 'rm /workspace/big'
     # root in the sandbox's user namespace is held to the same quota
     as_root "$SID" 'dd if=/dev/zero of=/root/big bs=1M count=64 conv=fsync'
     assert_ne 0 "$SX_RC" "dd of 64M by root in the user namespace: exit status ($SX_ERR)"
@@ -89,13 +93,13 @@ test_writes_beyond_disk_bytes_fail_with_enospc_or_edquot_and_host_keeps_space() 
     session_json "$SID"
     note "usage after the writes: $(jq -c .usage <<<"$API_BODY")"
     assert_le "$(jb .usage.disk_bytes)" "$q" "usage.disk_bytes"
-    assert_ge "$(jb .usage.disk_bytes)" $((16 << 20)) "usage.disk_bytes (the writes filled the quota)"
+    assert_ge "$(jb .usage.disk_bytes)" $((16 << 20)) "usage.disk_bytes (root's dd filled the quota)"
     after=$(dq_avail "$STATE")
     note "free space on the host filesystem of $STATE: $before -> $after bytes"
     assert_le $((before - after)) $((q + (16 << 20))) "drop of the host's free space (bytes) for a 24M quota"
     # freeing space makes room again
     must_sh "$SID" 'rm /root/big' root
-    must_sh "$SID" 'rm /workspace/big && dd if=/dev/zero of=/workspace/small bs=1M count=8 conv=fsync 2>&1'
+    must_sh "$SID" 'dd if=/dev/zero of=/workspace/small bs=1M count=8 conv=fsync 2>&1'
 }
 
 test_creating_files_beyond_disk_inodes_fails() {
@@ -103,7 +107,7 @@ test_creating_files_beyond_disk_inodes_fails() {
     new_session '{"image":"busybox","limits":{"disk_inodes":64}}'
     assert_eq 64 "$(jb .limits.disk_inodes)" "limits.disk_inodes in the answer"
     in_sbx "$SID" 'mkdir /workspace/many || exit 2; i=0
-        while [ $i -lt 300 ]; do : >/workspace/many/f$i || exit 3; i=$((i + 1)); done'
+        while [ $i -lt 300 ]; do touch /workspace/many/f$i || exit 3; i=$((i + 1)); done'
     assert_eq 3 "$SX_RC" "creating 300 files under a 64-inode quota: exit status ($SX_ERR)"
     assert_match "$SX_ERR" "$DQ_ERR" "the shell's error"
     in_sbx "$SID" 'ls /workspace/many | wc -l'

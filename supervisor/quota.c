@@ -54,7 +54,9 @@ const char *quota_mode_name(enum quota_mode m)
 
 static long qctl(int fd, int cmd, uint32_t id, void *addr)
 {
-    return syscall(SYS_quotactl_fd, fd, QCMD(cmd, PRJQUOTA), id, addr);
+    /* QCMD() shifts a signed int past its sign bit (UB): build it unsigned */
+    unsigned qcmd = ((unsigned)cmd << SUBCMDSHIFT) | (PRJQUOTA & SUBCMDMASK);
+    return syscall(SYS_quotactl_fd, fd, qcmd, id, addr);
 }
 
 /* Project quotas are on for the filesystem of fd. */

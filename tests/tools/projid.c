@@ -41,8 +41,8 @@ int main(int argc, char **argv)
     if (strcmp(op, "quota") == 0 && argc == 4) {
         struct if_dqblk b;
         memset(&b, 0, sizeof(b));
-        if (syscall(SYS_quotactl_fd, fd, QCMD(Q_GETQUOTA, PRJQUOTA), (unsigned)atoll(argv[3]), &b) <
-            0)
+        if (syscall(SYS_quotactl_fd, fd, ((unsigned)Q_GETQUOTA << SUBCMDSHIFT) | PRJQUOTA,
+                    (unsigned)atoll(argv[3]), &b) < 0)
             return die("quotactl");
         printf("%llu %llu %llu %llu\n", (unsigned long long)b.dqb_bhardlimit * QIF_DQBLKSIZE,
                (unsigned long long)b.dqb_ihardlimit, (unsigned long long)b.dqb_curspace,

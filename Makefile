@@ -65,7 +65,8 @@ SBXD_SRC   := $(COMMON_SRC) common/http.c \
               supervisor/fileops.c supervisor/init/caps.c supervisor/logring.c \
               supervisor/workspace.c supervisor/wsrules.c \
               supervisor/procapi.c supervisor/state.c supervisor/enter.c supervisor/sbjob.c \
-              supervisor/jobio.c supervisor/archives.c supervisor/secrets.c supervisor/ports.c $(POLICY_SRC)
+              supervisor/jobio.c supervisor/archives.c supervisor/secrets.c supervisor/ports.c $(POLICY_SRC) \
+              supervisor/quota.c
 # Tar packing and safe extraction (libarchive), shared by sbx-archive and the CLI.
 ARCHIVE_LIB_SRC := archive/names.c archive/dirlist.c archive/unpack.c archive/commit.c \
                    archive/extract.c archive/pack.c
@@ -177,6 +178,11 @@ $(BUILD)/tests/loadgen: tests/tools/loadgen.c
 	@mkdir -p $(dir $@)
 	$(CC) $(NETPROBE_CFLAGS) -o $@ $<
 tools: $(BUILD)/tests/netprobe $(BUILD)/tests/loadgen
+# projid: static project-id/quota probe for the disk quota tests (tests/tools/projid.c)
+$(BUILD)/tests/projid: tests/tools/projid.c
+	@mkdir -p $(dir $@)
+	$(CC) $(NETPROBE_CFLAGS) -o $@ $<
+tools: $(BUILD)/tests/projid
 # netprobe against local servers on loopback (python3, openssl)
 tools-test: $(BUILD)/tests/netprobe $(BUILD)/tests/loadgen
 	@tests/tools/selftest.sh $(BUILD)/tests/netprobe
@@ -219,12 +225,12 @@ images-check: all image-node
 unit: $(UNIT_TESTS)
 	@tests/unit/run.sh $(UNIT_TESTS)
 
-integration: all $(BUILD)/tests/netprobe $(BUILD)/tests/loadgen
+integration: all $(BUILD)/tests/netprobe $(BUILD)/tests/loadgen $(BUILD)/tests/projid
 	@SBX_BUILD=$(BUILD) tests/integration/run.sh
 
 test: unit tools-test shim-test integration
 
-vm-test: all
+vm-test: all $(BUILD)/tests/projid
 	@SBX_BUILD=$(BUILD) tests/vm/run.sh
 
 # libFuzzer targets (tests/fuzz/, README "Fuzzing"): clang with

@@ -194,6 +194,8 @@ int add_member(json_object *o, const char *key, json_object *v, sbx_err *err)
 enum {
     OPT_IMAGE = 256,
     OPT_MEMORY,
+    OPT_DISK,
+    OPT_DISK_INODES,
     OPT_PIDS,
     OPT_CPU,
     OPT_LABEL,
@@ -310,6 +312,9 @@ struct create_opts {
     const char *image;
     const char *workspace;
     const char *memory;
+    const char *disk; /* --disk SIZE: limits.disk_bytes */
+    bool has_disk_inodes;
+    int64_t disk_inodes;
     bool has_pids, has_cpu, has_ttl, has_idle;
     int64_t pids, ttl, idle;
     double cpu;
@@ -359,6 +364,13 @@ static int create_option(struct create_opts *o, int c, const char *arg, sbx_err 
         if (!*arg) return syntax_error(err, "--memory: empty size");
         o->memory = arg;
         return 1;
+    case OPT_DISK:
+        if (!*arg) return syntax_error(err, "--disk: empty size");
+        o->disk = arg;
+        return 1;
+    case OPT_DISK_INODES:
+        o->has_disk_inodes = true;
+        return parse_int("--disk-inodes", arg, &o->disk_inodes, err) < 0 ? -1 : 1;
     case OPT_PIDS:
         o->has_pids = true;
         return parse_int("--pids", arg, &o->pids, err) < 0 ? -1 : 1;
@@ -422,6 +434,8 @@ static int exec_option(struct exec_opts *o, int c, const char *arg, sbx_err *err
     {"image", required_argument, NULL, OPT_IMAGE},                                                 \
         {"workspace", required_argument, NULL, OPT_WORKSPACE},                                     \
         {"memory", required_argument, NULL, OPT_MEMORY},                                           \
+        {"disk", required_argument, NULL, OPT_DISK},                                               \
+        {"disk-inodes", required_argument, NULL, OPT_DISK_INODES},                                 \
         {"pids", required_argument, NULL, OPT_PIDS}, {"cpu", required_argument, NULL, OPT_CPU},    \
         {"label", required_argument, NULL, OPT_LABEL}, {"ttl", required_argument, NULL, OPT_TTL},  \
         {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT}, NET_LONGOPTS
@@ -440,7 +454,7 @@ static int create_body(const struct create_opts *o, json_object **out, sbx_err *
     _cleanup_json_ json_object *body = json_object_new_object();
     if (!body) return sbx_error(err, ENOMEM, "build request");
     if (add_member(body, "image", json_object_new_string(o->image), err) < 0) return -1;
-    if (o->memory || o->has_pids || o->has_cpu) {
+    if (o->memory || o->has_pids || o->has_cpu || o->disk || o->has_disk_inodes) {
         json_object *limits = json_object_new_object();
         if (add_member(body, "limits", limits, err) < 0) return -1;
         if (o->memory) {
@@ -456,6 +470,19 @@ static int create_body(const struct create_opts *o, json_object **out, sbx_err *
                 return -1;
         }
         if (o->has_pids && add_member(limits, "pids", json_object_new_int64(o->pids), err) < 0)
+            return -1;
+        if (o->disk) { /* as --memory: digits are bytes, sbxd parses the rest */
+            char *end;
+            errno = 0;
+            long long b = strtoll(o->disk, &end, 10);
+            bool digits = isdigit((unsigned char)o->disk[0]) && !*end && errno == 0;
+            if (add_member(limits, "disk_bytes",
+                           digits ? json_object_new_int64(b) : json_object_new_string(o->disk),
+                           err) < 0)
+                return -1;
+        }
+        if (o->has_disk_inodes &&
+            add_member(limits, "disk_inodes", json_object_new_int64(o->disk_inodes), err) < 0)
             return -1;
         if (o->has_cpu && add_member(limits, "cpu", json_object_new_double(o->cpu), err) < 0)
             return -1;
@@ -758,6 +785,9 @@ static const char help_main[] =
     "                       workspace --help')\n"                                                  \
     "      --memory SIZE    Memory limit: bytes, or a number with K, M or G (default 512M)\n"      \
     "      --pids N         Maximum number of processes (default 1024)\n"                          \
+    "      --disk SIZE      Disk quota of the session's files: bytes, or a number with\n"          \
+    "                       K, M or G (default 10G, or sbxd's --disk-bytes)\n"                     \
+    "      --disk-inodes N  Most files and directories it may make (default 1000000)\n"            \
     "      --cpu N          CPUs, e.g. 0.5 (default: no limit)\n"                                  \
     "      --label K=V      Label the session (repeatable)\n"                                      \
     "      --ttl SECS       Remove the session automatically after SECS seconds\n"                 \

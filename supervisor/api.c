@@ -62,6 +62,12 @@ static void health(struct conn *c)
     json_object_object_add(o, "idmapped_images", json_object_new_boolean(d->idmap));
     json_object_object_add(o, "uptime", json_object_new_double(now_mono() - d->started));
     json_object_object_add(o, "preview", preview_health(d));
+    struct json_object *q = json_object_new_object();
+    json_object_object_add(q, "mode", json_object_new_string(quota_mode_name(d->quota.mode)));
+    json_object_object_add(q, "volume", json_object_new_boolean(d->quota.volume));
+    json_object_object_add(
+        q, "reason", d->quota.mode == QUOTA_PROJECT ? NULL : json_object_new_string(d->quota.why));
+    json_object_object_add(o, "disk_quota", q);
     conn_respond(c, 200, o);
 }
 

@@ -8,14 +8,33 @@
 
 #include "json.h"
 
+static uint64_t disk_bytes_default = LIMIT_DISK_BYTES_DEFAULT;
+static int64_t disk_inodes_default = LIMIT_DISK_INODES_DEFAULT;
+
+void limits_set_disk_defaults(uint64_t bytes, int64_t inodes)
+{
+    if (bytes) disk_bytes_default = bytes;
+    if (inodes) disk_inodes_default = inodes;
+}
+
 void limits_default(struct limits *l)
 {
     l->memory = LIMIT_MEMORY_DEFAULT;
     l->pids = LIMIT_PIDS_DEFAULT;
     l->cpu = 0;
+    l->disk_bytes = disk_bytes_default;
+    l->disk_inodes = disk_inodes_default;
+    l->disk_explicit = 0;
 }
 
+static int parse_size_field(const char *s, const char *field, uint64_t *out, sbx_err *err);
+
 int parse_size(const char *s, uint64_t *out, sbx_err *err)
+{
+    return parse_size_field(s, "limits.memory", out, err);
+}
+
+static int parse_size_field(const char *s, const char *field, uint64_t *out, sbx_err *err)
 {
     const char *p = s;
     uint64_t v = 0;
@@ -44,14 +63,15 @@ int parse_size(const char *s, uint64_t *out, sbx_err *err)
     return 0;
 bad:
     return sbx_error_kind(err, SBX_E_INVALID, "invalid_request",
-                          "field \"limits.memory\": \"%s\" is not a size (use bytes or a number "
+                          "field \"%s\": \"%s\" is not a size (use bytes or a number "
                           "with K, M or G, e.g. \"256M\")",
-                          s);
+                          field, s);
 }
 
 int limits_from_json(struct json_object *obj, struct limits *l, sbx_err *err)
 {
-    static const char *const fields[] = {"memory", "pids", "cpu", NULL};
+    static const char *const fields[] = {"memory",     "pids",        "cpu",
+                                         "disk_bytes", "disk_inodes", NULL};
     limits_default(l);
     if (!obj) return 0;
     if (json_check_fields(obj, "limits", fields, err) < 0) return -1;
@@ -84,6 +104,35 @@ int limits_from_json(struct json_object *obj, struct limits *l, sbx_err *err)
     if (json_get_num(obj, "limits", "cpu", LIMIT_CPU_MIN, LIMIT_CPU_MAX, &present, &cpu, err) < 0)
         return -1;
     if (present) l->cpu = cpu;
+    struct json_object *db = NULL;
+    if (json_object_object_get_ex(obj, "disk_bytes", &db) && db) {
+        uint64_t bytes;
+        if (json_object_is_type(db, json_type_string)) {
+            if (parse_size_field(json_object_get_string(db), "limits.disk_bytes", &bytes, err) < 0)
+                return -1;
+        } else if (json_object_is_type(db, json_type_int) && json_object_get_int64(db) >= 0) {
+            bytes = (uint64_t)json_object_get_int64(db);
+        } else {
+            return sbx_error_kind(err, SBX_E_INVALID, "invalid_request",
+                                  "field \"limits.disk_bytes\" must be bytes (integer) or a size "
+                                  "string like \"10G\"");
+        }
+        if (bytes < LIMIT_DISK_BYTES_MIN || bytes > LIMIT_DISK_BYTES_MAX)
+            return sbx_error_kind(err, SBX_E_INVALID, "invalid_request",
+                                  "field \"limits.disk_bytes\" must be between 1M and 1P (got "
+                                  "%llu bytes)",
+                                  (unsigned long long)bytes);
+        l->disk_bytes = bytes;
+        l->disk_explicit = 1;
+    }
+    int64_t inodes;
+    if (json_get_int(obj, "limits", "disk_inodes", LIMIT_DISK_INODES_MIN, LIMIT_DISK_INODES_MAX,
+                     &present, &inodes, err) < 0)
+        return -1;
+    if (present) {
+        l->disk_inodes = inodes;
+        l->disk_explicit = 1;
+    }
     return 0;
 }
 
@@ -93,6 +142,8 @@ struct json_object *limits_to_json(const struct limits *l)
     json_object_object_add(o, "memory", json_object_new_int64((int64_t)l->memory));
     json_object_object_add(o, "pids", json_object_new_int64(l->pids));
     json_object_object_add(o, "cpu", l->cpu > 0 ? json_object_new_double(l->cpu) : NULL);
+    json_object_object_add(o, "disk_bytes", json_object_new_int64((int64_t)l->disk_bytes));
+    json_object_object_add(o, "disk_inodes", json_object_new_int64(l->disk_inodes));
     return o;
 }
 

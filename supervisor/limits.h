@@ -15,14 +15,25 @@
 #define LIMIT_PIDS_DEFAULT 1024
 #define LIMIT_CPU_MIN 0.01
 #define LIMIT_CPU_MAX 1024.0
+#define LIMIT_DISK_BYTES_MIN (1ULL << 20)
+#define LIMIT_DISK_BYTES_MAX (1ULL << 50)
+#define LIMIT_DISK_BYTES_DEFAULT (10ULL << 30)
+#define LIMIT_DISK_INODES_MIN 16
+#define LIMIT_DISK_INODES_MAX 4294967295LL
+#define LIMIT_DISK_INODES_DEFAULT 1000000
 
 struct limits {
     uint64_t memory; /* bytes */
     int64_t pids;
-    double cpu; /* CPUs; 0 = unlimited */
+    double cpu;          /* CPUs; 0 = unlimited */
+    uint64_t disk_bytes; /* writable layer: bytes (quota.h) */
+    int64_t disk_inodes; /* ... and files */
+    int disk_explicit;   /* the request named disk_bytes or disk_inodes */
 };
 
 void limits_default(struct limits *l);
+/* Node defaults of disk_bytes and disk_inodes (--disk-bytes, --disk-inodes). */
+void limits_set_disk_defaults(uint64_t bytes, int64_t inodes);
 /* "256M", "1G", "1048576", "512k" -> bytes (powers of 1024). 0 or -1 + err. */
 int parse_size(const char *s, uint64_t *out, sbx_err *err);
 /* Fill l from the request's "limits" object (may be NULL); validates ranges. */

@@ -35,6 +35,7 @@
 #include "imgimport.h"
 #include "imgstore.h"
 #include "workspace.h"
+#include "limits.h"
 
 struct sbxd *g_sbxd;
 
@@ -83,6 +84,12 @@ static void usage(FILE *f)
             "                     (default /etc/sbx/secrets; docs/secrets.md)\n"
             "  --upstream-ca FILE CA bundle the shim verifies upstream HTTPS servers with,\n"
             "                     instead of the system's (tests, private upstreams)\n"
+            "  --disk-bytes SIZE  default limits.disk_bytes of a session (default 10G)\n"
+            "  --disk-inodes N    default limits.disk_inodes of a session (default 1000000)\n"
+            "  --disk-quota auto|off  per-session disk quotas (default auto: project quotas of\n"
+            "                     the state dir's filesystem, else the volume STATE/volume.img)\n"
+            "  --disk-volume-size SIZE  size of STATE/volume.img when sbxd makes it (sparse;\n"
+            "                     default half the free space of the state dir, 256M..256G)\n"
             "  --debug            debug logs\n"
             "  --version\n");
 }
@@ -203,6 +210,9 @@ int main(int argc, char **argv)
         {"secrets-dir", required_argument, 0, 1001}, {"upstream-ca", required_argument, 0, 1002},
         {"preview-listen", required_argument, 0, 'W'},
         {"preview-domain", required_argument, 0, 'Z'},
+        {"disk-bytes", required_argument, 0, 1003}, {"disk-inodes", required_argument, 0, 1004},
+        {"disk-quota", required_argument, 0, 1005},
+        {"disk-volume-size", required_argument, 0, 1006},
         {"version", no_argument, 0, 'V'},       {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -287,6 +297,42 @@ int main(int argc, char **argv)
             else d.cfg.image_max_entries = v;
             break;
         }
+        case 1003:
+        case 1006: {
+            uint64_t v;
+            sbx_err perr;
+            if (parse_size(optarg, &v, &perr) < 0 ||
+                (o == 1003 && (v < LIMIT_DISK_BYTES_MIN || v > LIMIT_DISK_BYTES_MAX)) ||
+                (o == 1006 && v < (16ULL << 20))) {
+                fprintf(stderr, "sbxd: --%s must be a size like 10G%s\n",
+                        o == 1003 ? "disk-bytes" : "disk-volume-size",
+                        o == 1003 ? " (1M..1P)" : " (at least 16M)");
+                return 2;
+            }
+            if (o == 1003) limits_set_disk_defaults(v, 0);
+            else d.quota.volume_size = v;
+            break;
+        }
+        case 1004: {
+            char *end;
+            errno = 0;
+            long long v = strtoll(optarg, &end, 10);
+            if (errno || *end || end == optarg || v < LIMIT_DISK_INODES_MIN ||
+                v > LIMIT_DISK_INODES_MAX) {
+                fprintf(stderr, "sbxd: --disk-inodes must be a number, 16..4294967295\n");
+                return 2;
+            }
+            limits_set_disk_defaults(0, v);
+            break;
+        }
+        case 1005:
+            if (strcmp(optarg, "auto") == 0) d.quota.disabled = 0;
+            else if (strcmp(optarg, "off") == 0) d.quota.disabled = 1;
+            else {
+                fprintf(stderr, "sbxd: --disk-quota must be auto or off\n");
+                return 2;
+            }
+            break;
         case 'V': printf("sbxd %s\n", SBX_VERSION); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -336,6 +382,12 @@ int main(int argc, char **argv)
     if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
         log_error("start-up: another sbxd uses the state dir %s (%s is locked)", d.cfg.state_dir,
                   lockp);
+        return 1;
+    }
+    /* before anything uses STATE/sessions or STATE/workspaces: they may be
+     * the volume's (quota.h) */
+    if (quota_init(&d, &err) < 0) {
+        log_error("start-up: disk quotas: %s", err.msg);
         return 1;
     }
     d.idmap = sandbox_probe_idmap(d.cfg.image_dir);
@@ -417,6 +469,7 @@ int main(int argc, char **argv)
         egress_fini(&d.egress, leave);
     }
     server_close_all(&d);
+    quota_fini(&d);
     for (int i = 0; i < 4; i++) event_free(sigs[i]);
     /* run the deferred frees of connections */
     event_base_loop(d.base, EVLOOP_NONBLOCK);

@@ -11,6 +11,7 @@
 #include "cgroup.h"
 #include "egress.h"
 #include "imgstore.h"
+#include "quota.h"
 #include "seccomp.h"
 #include "userns.h"
 
@@ -102,6 +103,7 @@ struct sbxd {
     char sessions_dir[4096];
     char workspaces_dir[4096]; /* named workspaces (workspace.h) */
     int ws_idmap;              /* ... on a filesystem with idmapped mounts */
+    struct quota quota;        /* disk quotas (quota.h) */
     struct session *sessions;
     unsigned nsessions, nexecs;
     struct session *warm; /* the warm pool (not sessions yet) */

@@ -33,6 +33,7 @@
 #include "state.h"
 #include "util.h"
 #include "workspace.h"
+#include "quota.h"
 
 #define TTL_MAX (30LL * 24 * 3600)
 #define POLICY_FILE_MAX (1 << 20)
@@ -245,6 +246,9 @@ static void remove_traces(struct sbxd *d, struct session *s)
     release_sandbox(s);
     s->net_attached = 0; /* the link dies with the net namespace (egress.h) */
     if (rm_rf(s->ws_dir, &err) < 0) log_error("session %s: workspace: %s", s->id, err.msg);
+    /* the slot's quota project is empty now: drop its limits with it */
+    if (quota_set(d, (uint32_t)s->slot + 1, 0, 0, &err) < 0)
+        log_error("session %s: %s", s->id, err.msg);
     slot_put(&d->slots, s->slot);
     if (s->workspace[0]) workspace_detach(d, s); /* its files stay */
 }
@@ -300,6 +304,17 @@ static int session_prepare(struct sbxd *d, struct session **out, sbx_err *err)
     if (sandbox_prepare(&spec, &s->sb, err) < 0) {
         remove_traces(d, s);
         goto fail_free;
+    }
+    /* the writable layer is the slot's quota project (quota.h) before
+     * anything is written in it; its limits come with the request */
+    static const char *const qdirs[] = {"", "/upper", "/work"};
+    for (size_t i = 0; i < SBX_ARRAY_SIZE(qdirs); i++) {
+        char qp[4200];
+        snprintf(qp, sizeof(qp), "%s%s", s->ws_dir, qdirs[i]);
+        if (quota_tag_dir(d, qp, (uint32_t)s->slot + 1, err) < 0) {
+            remove_traces(d, s);
+            goto fail_free;
+        }
     }
     *out = s;
     return 0;
@@ -560,6 +575,11 @@ int session_create(struct sbxd *d, const struct session_create_req *req, struct 
     if (store_resolve(d, req->image, &img, err) < 0) return sbx_error_wrap(err, "create session");
     if (req->workspace && workspace_check_free(d, req->workspace, err) < 0)
         return sbx_error_wrap(err, "create session");
+    if (req->limits.disk_explicit && d->quota.mode != QUOTA_PROJECT)
+        return sbx_error_kind(err, SBX_E_UNAVAILABLE, "disk_quota_unsupported",
+                              "\"limits.disk_bytes\" and \"limits.disk_inodes\" cannot be "
+                              "enforced on this node: %s",
+                              d->quota.why);
     struct session *s;
     if (session_take(d, &s, err) < 0) return sbx_error_wrap(err, "create session");
     struct ws_attach wsa = {.created = 0};
@@ -595,6 +615,11 @@ int session_create(struct sbxd *d, const struct session_create_req *req, struct 
 
     /* Limits and the network policy are in place before anything of the request runs. */
     if (cg_set_limits(&d->cg, &s->cg, &s->limits, err) < 0) goto fail;
+    if (s->workspace[0]
+            ? quota_set(d, wsa.projid, s->limits.disk_bytes, (uint64_t)s->limits.disk_inodes, err)
+            : quota_set(d, (uint32_t)s->slot + 1, s->limits.disk_bytes,
+                        (uint64_t)s->limits.disk_inodes, err))
+        goto fail;
     if (shimctl_ensure_ports(d, s->policy, err) < 0) goto fail;
     if (shimctl_session_create(d, s, req->secrets_shim, err) < 0) goto fail;
     struct sandbox_spec spec = spec_for(d, s);
@@ -771,6 +796,11 @@ struct json_object *session_to_json(struct sbxd *d, struct session *s)
     json_object_object_add(uo, "pids_current", json_object_new_int64((int64_t)u.pids_current));
     json_object_object_add(uo, "cpu_usec", json_object_new_int64((int64_t)u.cpu_usec));
     json_object_object_add(uo, "oom_kills", json_object_new_int64((int64_t)u.oom_kills));
+    uint64_t db, di;
+    uint32_t projid = s->workspace[0] ? workspace_projid(d, s->workspace) : (uint32_t)s->slot + 1;
+    int qok = projid && quota_usage(d, projid, &db, &di) == 0;
+    json_object_object_add(uo, "disk_bytes", qok ? json_object_new_int64((int64_t)db) : NULL);
+    json_object_object_add(uo, "disk_inodes", qok ? json_object_new_int64((int64_t)di) : NULL);
     json_object_object_add(o, "usage", uo);
     return o;
 }

@@ -45,6 +45,8 @@ static struct json_object *record(struct session *s)
     json_object_object_add(l, "memory", json_object_new_int64((int64_t)s->limits.memory));
     json_object_object_add(l, "pids", json_object_new_int64(s->limits.pids));
     json_object_object_add(l, "cpu", json_object_new_double(s->limits.cpu));
+    json_object_object_add(l, "disk_bytes", json_object_new_int64((int64_t)s->limits.disk_bytes));
+    json_object_object_add(l, "disk_inodes", json_object_new_int64(s->limits.disk_inodes));
     json_object_object_add(o, "limits", l);
     json_object_object_add(o, "env", json_object_get(s->env));
     json_object_object_add(o, "labels", json_object_get(s->labels));
@@ -148,6 +150,16 @@ static int from_record(struct sbxd *d, struct json_object *o, const char *name, 
     s->limits.pids = get_i(l, "pids", &ok);
     struct json_object *cpu;
     s->limits.cpu = json_object_object_get_ex(l, "cpu", &cpu) ? json_object_get_double(cpu) : 0;
+    /* records from before disk quotas have none: the node defaults (not enforced) */
+    struct json_object *dl;
+    struct limits defl;
+    limits_default(&defl);
+    s->limits.disk_bytes = json_object_object_get_ex(l, "disk_bytes", &dl)
+                               ? (uint64_t)json_object_get_int64(dl)
+                               : defl.disk_bytes;
+    s->limits.disk_inodes = json_object_object_get_ex(l, "disk_inodes", &dl)
+                                ? json_object_get_int64(dl)
+                                : defl.disk_inodes;
     struct json_object *env = get_o(o, "env"), *labels = get_o(o, "labels"),
                        *policy = get_o(o, "policy");
     if (!env || !labels || !policy) return -1;

@@ -50,6 +50,7 @@
 #include "session.h"
 #include "util.h"
 #include "wsrules.h"
+#include "quota.h"
 
 #define META "workspace.json"
 #define META_MAX 8192
@@ -197,6 +198,54 @@ static void meta_touch(struct sbxd *d, const char *name, const char *image)
     if (!o || meta_store_at(dir, o, &err) < 0) log_warn("workspace %s: %s", name, err.msg);
 }
 
+/* ---- disk quota project ----------------------------------------------------------- */
+
+static uint32_t meta_projid(struct json_object *o)
+{
+    struct json_object *v;
+    if (!o || !json_object_object_get_ex(o, "projid", &v) || !json_object_is_type(v, json_type_int))
+        return 0;
+    int64_t id = json_object_get_int64(v);
+    return id >= QUOTA_WS_PROJID_BASE && id <= 0x7fffffffLL ? (uint32_t)id : 0;
+}
+
+/* A project id no workspace has: one above the highest in use (so a removed
+ * workspace's id, whose files may still be being deleted, is not handed out
+ * again while a newer one exists). */
+static uint32_t projid_new(struct sbxd *d)
+{
+    uint32_t max = QUOTA_WS_PROJID_BASE - 1;
+    _cleanup_closedir_ DIR *dir = opendir(d->workspaces_dir);
+    struct dirent *de;
+    while (dir && (de = readdir(dir)) != NULL) {
+        if (de->d_name[0] == '.') continue;
+        sbx_err e;
+        _cleanup_json_ struct json_object *o = meta_load(d, de->d_name, NULL, &e);
+        uint32_t id = meta_projid(o);
+        if (id > max) max = id;
+    }
+    return max + 1;
+}
+
+uint32_t workspace_projid(struct sbxd *d, const char *name)
+{
+    sbx_err e;
+    _cleanup_json_ struct json_object *o = meta_load(d, name, NULL, &e);
+    return meta_projid(o);
+}
+
+/* Tag dir and its upper/ and work/ with projid. */
+static int tag_ws(struct sbxd *d, const char *dir, uint32_t projid, sbx_err *err)
+{
+    static const char *const sub[] = {"", "/upper", "/work"};
+    for (size_t i = 0; i < SBX_ARRAY_SIZE(sub); i++) {
+        char p[4300];
+        snprintf(p, sizeof(p), "%s%s", dir, sub[i]);
+        if (quota_tag_dir(d, p, projid, err) < 0) return -1;
+    }
+    return 0;
+}
+
 /* ---- size, in the background ------------------------------------------------------ */
 
 static uint64_t g_measured; /* in the measuring child only */
@@ -296,13 +345,14 @@ static int fresh_work(const char *dir, sbx_err *err)
     return 0;
 }
 
-static int create_ws(struct sbxd *d, const char *name, uid_t id_base, sbx_err *err)
+static int create_ws(struct sbxd *d, const char *name, uid_t id_base, uint32_t projid, sbx_err *err)
 {
     char rnd[17], tmp[4200], p[4300];
     _cleanup_json_ struct json_object *o = NULL;
     if (random_hex(rnd, 8, err) < 0) return -1;
     snprintf(tmp, sizeof(tmp), "%s/.tmp-%s", d->workspaces_dir, rnd);
     if (mkdir(tmp, 0700) < 0) return sbx_error(err, errno, "create %s", tmp);
+    if (quota_tag_dir(d, tmp, projid, err) < 0) goto fail;
     /* the overlay's root takes the upper dir's owner: the sandbox's root */
     snprintf(p, sizeof(p), "%s/upper", tmp);
     if (mkdir(p, 0755) < 0 || chown(p, id_base, id_base) < 0) {
@@ -324,6 +374,7 @@ static int create_ws(struct sbxd *d, const char *name, uid_t id_base, sbx_err *e
     json_object_object_add(o, "last_used_at", NULL);
     json_object_object_add(o, "image", NULL);
     json_object_object_add(o, "id_base", json_object_new_int64((int64_t)id_base));
+    json_object_object_add(o, "projid", json_object_new_int64((int64_t)projid));
     if (meta_store_at(tmp, o, err) < 0) goto fail;
     ws_path(d, name, NULL, p, sizeof(p));
     if (renameat2(AT_FDCWD, tmp, AT_FDCWD, p, RENAME_NOREPLACE) < 0) {
@@ -346,7 +397,9 @@ int workspace_attach(struct sbxd *d, const char *name, uid_t id_base, struct ws_
     struct stat st;
     if (lstat(a->path, &st) < 0) {
         if (errno != ENOENT) return sbx_error(err, errno, "workspace %s", a->path);
-        if (create_ws(d, name, id_base, err) < 0) return sbx_error_wrap(err, "workspace %s", name);
+        a->projid = projid_new(d);
+        if (create_ws(d, name, id_base, a->projid, err) < 0)
+            return sbx_error_wrap(err, "workspace %s", name);
         a->created = 1;
         a->id_base = id_base;
         return 0;
@@ -358,16 +411,25 @@ int workspace_attach(struct sbxd *d, const char *name, uid_t id_base, struct ws_
     ws_path(d, name, "upper", up, sizeof(up));
     if (lstat(up, &st) < 0 || !S_ISDIR(st.st_mode))
         return sbx_error(err, errno ? errno : ENOTDIR, "workspace %s: its upper dir %s", name, up);
+    a->projid = meta_projid(o);
+    if (!a->projid) {
+        /* made before disk quotas: its directories get a project now (files
+         * already in it are not counted) */
+        a->projid = projid_new(d);
+        json_object_object_add(o, "projid", json_object_new_int64((int64_t)a->projid));
+        if (tag_ws(d, a->path, a->projid, err) < 0 || meta_store_at(a->path, o, err) < 0)
+            return sbx_error_wrap(err, "workspace %s", name);
+    }
     if (fresh_work(a->path, err) < 0) return sbx_error_wrap(err, "workspace %s", name);
     return 0;
 }
 
 void workspace_attach_undo(struct sbxd *d, const struct ws_attach *a)
 {
-    (void)d;
     if (!a->created) return;
     sbx_err err;
     if (rm_rf(a->path, &err) < 0) log_warn("workspaces: %s", err.msg);
+    if (quota_set(d, a->projid, 0, 0, &err) < 0) log_warn("workspaces: %s", err.msg);
 }
 
 void workspace_attached(struct sbxd *d, const struct session *s)
@@ -459,8 +521,13 @@ int workspace_remove(struct sbxd *d, const char *name, sbx_err *err)
     if (s) return busy(s, name, 0, err);
     char p[4200];
     ws_path(d, name, NULL, p, sizeof(p));
+    sbx_err qe;
+    _cleanup_json_ struct json_object *o = meta_load(d, name, NULL, &qe);
+    uint32_t projid = meta_projid(o);
     trash(d, p, name);
     if (exists(d, name)) return sbx_error(err, 0, "workspace %s could not be moved away", name);
+    /* its limits go with it (its files are being deleted in the background) */
+    if (projid && quota_set(d, projid, 0, 0, &qe) < 0) log_warn("workspace %s: %s", name, qe.msg);
     sbx_log(SBX_LOG_INFO, "workspace removed", "workspace", name, NULL);
     return 0;
 }

@@ -22,6 +22,7 @@
 #define SBX_WORKSPACE_H
 
 #include <json-c/json.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "error.h"
@@ -34,6 +35,7 @@ struct ws_attach {
     char path[4096]; /* STATE/workspaces/NAME */
     uid_t id_base;   /* host id of sandbox id 0 in its files */
     int created;     /* made for this session: a failed create removes it */
+    uint32_t projid; /* its disk quota project (quota.h), workspace.json "projid" */
 };
 
 /* At start-up: make STATE/workspaces, probe idmapped mounts there, remove
@@ -55,6 +57,9 @@ void workspace_attach_undo(struct sbxd *d, const struct ws_attach *a);
 void workspace_attached(struct sbxd *d, const struct session *s);
 /* The session s is gone: record the use, measure the size in the background. */
 void workspace_detach(struct sbxd *d, const struct session *s);
+
+/* NAME's disk quota project (quota.h), 0 if it has none. */
+uint32_t workspace_projid(struct sbxd *d, const char *name);
 
 /* GET /v1/workspaces: [{name, created_at, last_used_at, image, size_bytes, session}] */
 struct json_object *workspace_list(struct sbxd *d);

@@ -532,8 +532,12 @@ _no_leaks() {
     # the egress namespace pin is the daemon's own while it runs, and only then
     local pin=" //never// "
     daemon_alive "$DNAME" && pin=" $STATE/egress.netns "
+    # sbxd's disk volume (supervisor/quota.h) and its two binds stay mounted
+    # for the next sbxd: one per state dir, never per session (run.sh
+    # unmounts them at the end)
+    local vol=" $STATE/(volume|sessions|workspaces) "
     x=$(for f in /proc/[0-9]*/mountinfo; do
-        grep -F "$STATE" "$f" 2>/dev/null | grep -qvF "$pin" && echo "$f"
+        grep -F "$STATE" "$f" 2>/dev/null | grep -vF "$pin" | grep -qvE "$vol" && echo "$f"
     done | head -5)
     [ -z "$x" ] || LEAKS+="mounts mentioning $STATE in: $(echo $x); "
     x=$(stray_netns)

@@ -93,6 +93,11 @@ it_cleanup() {
     done
     # never recurse into a mount (there should be none in this namespace)
     local m
+    # sbxd's disk volumes (supervisor/quota.h) stay mounted after it exits
+    for m in $(awk -v r="$IT_RUN" 'index($5, r) == 1 && $5 ~ /\/state\/(sessions|workspaces|volume)$/ { print $5 }' \
+        /proc/self/mountinfo | sort -r); do
+        umount "$m" 2>/dev/null || umount -l "$m"
+    done
     for m in $(awk -v r="$IT_RUN" 'index($5, r) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
         echo "run.sh: unmounting stray mount $m" >&2
         umount -l "$m" 2>/dev/null

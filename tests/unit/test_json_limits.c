@@ -127,6 +127,46 @@ static void test_limits_defaults_and_ranges(void)
     }
 }
 
+static void test_disk_limits_defaults_explicit_flag_and_errors_naming_the_field(void)
+{
+    sbx_err err;
+    struct limits l;
+    CHECK(limits_from_json(NULL, &l, &err) == 0);
+    CHECK(l.disk_bytes == LIMIT_DISK_BYTES_DEFAULT && l.disk_inodes == LIMIT_DISK_INODES_DEFAULT);
+    CHECK(l.disk_explicit == 0);
+    struct json_object *o = parse("{\"memory\": \"64M\"}", &err);
+    CHECK(limits_from_json(o, &l, &err) == 0 && l.disk_explicit == 0);
+    json_object_put(o);
+    o = parse("{\"disk_bytes\": \"2G\", \"disk_inodes\": 5000}", &err);
+    CHECK(limits_from_json(o, &l, &err) == 0);
+    CHECK(l.disk_bytes == 2ULL << 30 && l.disk_inodes == 5000 && l.disk_explicit == 1);
+    json_object_put(o);
+    o = parse("{\"disk_inodes\": 16}", &err);
+    CHECK(limits_from_json(o, &l, &err) == 0 && l.disk_inodes == 16 && l.disk_explicit == 1);
+    CHECK(l.disk_bytes == LIMIT_DISK_BYTES_DEFAULT);
+    json_object_put(o);
+    /* node defaults (--disk-bytes, --disk-inodes) */
+    limits_set_disk_defaults(1ULL << 30, 77);
+    CHECK(limits_from_json(NULL, &l, &err) == 0 && l.disk_bytes == 1ULL << 30 &&
+          l.disk_inodes == 77);
+    limits_set_disk_defaults(LIMIT_DISK_BYTES_DEFAULT, LIMIT_DISK_INODES_DEFAULT);
+    const char *bad[] = {"{\"disk_bytes\": \"lots\"}",    "{\"disk_bytes\": -5}",
+                         "{\"disk_bytes\": 1000}",        "{\"disk_bytes\": \"2P\"}",
+                         "{\"disk_bytes\": true}",        "{\"disk_inodes\": 15}",
+                         "{\"disk_inodes\": 4294967296}", "{\"disk_inodes\": \"9\"}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        o = parse(bad[i], &err);
+        CHECK(o != NULL);
+        if (limits_from_json(o, &l, &err) == 0) {
+            fprintf(stderr, "  accepted: %s\n", bad[i]);
+            CHECK(0);
+        }
+        CHECK_STR(err.code, "invalid_request");
+        CHECK_CONTAINS(err.msg, i < 5 ? "limits.disk_bytes" : "limits.disk_inodes");
+        json_object_put(o);
+    }
+}
+
 static void test_tmp_size_is_half_the_memory_with_a_floor(void)
 {
     struct limits l = {.memory = 256ULL << 20};
@@ -160,6 +200,7 @@ int main(void)
     RUN(test_string_with_embedded_nul_is_rejected);
     RUN(test_parse_size_accepts_suffixes_and_rejects_junk);
     RUN(test_limits_defaults_and_ranges);
+    RUN(test_disk_limits_defaults_explicit_flag_and_errors_naming_the_field);
     RUN(test_tmp_size_is_half_the_memory_with_a_floor);
     RUN(test_str_map_bounds);
     UNIT_MAIN_END();

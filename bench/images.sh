@@ -49,7 +49,9 @@ cleanup() {
         kill -KILL "$PID" 2>/dev/null
         wait "$PID" 2>/dev/null
     fi
-    rm -rf "$TMP"
+    # sbxd's disk volume (README "Disk quotas") stays mounted after it exits
+    findmnt -rn -o TARGET | grep "^$TMP/" | sort -r | while read -r m; do umount -l "$m"; done
+    rm -rf --one-file-system "$TMP"
     for d in /sys/fs/cgroup/*/"$CGNAME" /sys/fs/cgroup/"$CGNAME"; do
         [ -d "$d" ] && rmdir "$d" 2>/dev/null
     done

@@ -15,7 +15,12 @@ mkdir -p "$STATE/images" && cp -a "$BUILD/images/busybox" "$STATE/images/"
     --audit-log "$STATE/egress.jsonl" --on-exit remove --preview-listen 127.0.0.1:0 \
     2> "$STATE/sbxd.log" &
 PID=$!
-cleanup() { kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; rm -rf "$STATE"; }
+cleanup() { # sbxd's disk volume (README "Disk quotas") stays mounted after it exits
+    { set +x; } 2>/dev/null
+    kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null
+    findmnt -rn -o TARGET | grep "^$STATE/" | sort -r | while read -r m; do umount -l "$m"; done
+    rm -rf --one-file-system "$STATE"
+}
 trap cleanup EXIT
 for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
 export SBX_SOCKET=$SOCK

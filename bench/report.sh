@@ -171,8 +171,29 @@ cgmode() {
     elif [ -d /sys/fs/cgroup/unified ]; then echo "hybrid (v1 controllers + v2)"
     else echo v1; fi
 }
-# demote FILE: its headings one level down (its "# title" becomes "##")
-demote() { sed 's/^#/##/' "$1"; }
+# demote FILE: its headings one level down when it starts with a "# title"
+demote() { if head -n 1 "$1" | grep -q '^# '; then sed 's/^#/##/' "$1"; else cat "$1"; fi; }
+# the density target from density.md's verdict line
+density_target() {
+    local l
+    l=$(grep -m1 '^Target .* per idle session' "$OUT/density.md" 2>/dev/null) || return 0
+    printf '| 1000 idle sessions, host memory <= 2 MiB per idle session beyond its processes | %s | %s |\n' \
+        "$(sed -n 's/.*(\(.*\))\.*$/\1/p' <<<"$l")" "$(grep -o 'PASS\|FAIL' <<<"$l" | head -1)"
+}
+# churn targets from cycles.dat: first batch vs last batch
+cycles_targets() {
+    local d=$OUT/cycles.dat
+    [ -s "$d" ] || return 0
+    awk '/^#/ { next } !n++ { f = $0 } { l = $0; fails += $21 } END {
+        split(f, a); split(l, b)
+        slow = b[2] <= a[2] * 1.2
+        printf "| %d create/destroy cycles, no slowdown (create p50, first vs last batch of the run) | %.2f -> %.2f ms | %s |\n",
+            b[1], a[2], b[2], slow ? "PASS" : "FAIL"
+        leak = b[9] <= a[9] && b[15] <= a[15] && b[16] <= a[16] && b[17] <= a[17] && b[18] <= a[18] && b[8] <= a[8] * 1.1
+        printf "| %d cycles, nothing leaked (first -> last batch: sbxd fds %d -> %d, RSS %.1f -> %.1f MiB; mounts %d -> %d; cgroup dirs %d -> %d; veths %d -> %d; uid slots in use %d -> %d) | %d failed creates | %s |\n",
+            b[1], a[9], b[9], a[8], b[8], a[15], b[15], a[16], b[16], a[17], b[17], a[18], b[18], fails, leak ? "PASS" : "FAIL"
+    }' "$d"
+}
 # targets FILE: the rows of its "## Targets" table
 targets() { awk '/^## Targets/ { t = 1; next } /^#/ { t = 0 } t && /^\| / && !/^\| target/ && !/^\| ---/' "$1"; }
 
@@ -197,6 +218,8 @@ targets() { awk '/^## Targets/ { t = 1; next } /^#/ { t = 0 } t && /^\| / && !/^
     for f in results egress tls images density cycles; do
         [ -s "$OUT/$f.md" ] && targets "$OUT/$f.md"
     done
+    density_target
+    cycles_targets
     echo
     if [ ${#PLOTTED[@]} -gt 0 ]; then
         echo "## Plots"

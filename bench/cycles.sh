@@ -57,67 +57,9 @@ BURST=${SBX_CYCLES_BURST:-100}
 OUT=$ROOT/bench/out
 IMAGE=busybox
 
-die() { echo "bench-cycles: $*" >&2; exit 1; }
-[ "$(id -u)" = 0 ] || die "must run as root (sbxd needs it)"
-for f in sbxd sbx sbx-shim sbx-init images/$IMAGE/rootfs/bin/busybox; do
-    [ -e "$BUILD/$f" ] || die "$BUILD/$f missing: run make first"
-done
-mkdir -p "$OUT"
-
-TMP=$(mktemp -d /var/tmp/sbx-cycles.XXXXXX) || die "mktemp failed"
-chmod 755 "$TMP" # sbx-shim (another user) reads the state dir's CA
-SOCK=$TMP/sbxd.sock
-STATE=$TMP/state
-CGNAME=sbx-cycles-$$
-SBXD_PID=
-
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM HUP
-    if [ -n "$SBXD_PID" ] && kill -0 "$SBXD_PID" 2>/dev/null; then
-        kill -TERM "$SBXD_PID" 2>/dev/null # --on-exit remove: sbxd removes its sessions
-        for _ in $(seq 1200); do kill -0 "$SBXD_PID" 2>/dev/null || break; sleep 0.05; done
-        kill -KILL "$SBXD_PID" 2>/dev/null
-        wait "$SBXD_PID" 2>/dev/null
-    fi
-    if command -v findmnt >/dev/null; then
-        findmnt -rn -o TARGET | grep "^$TMP/" | sort -r | while read -r m; do umount -l "$m"; done
-    fi
-    rm -rf "$TMP"
-    local d
-    for d in /sys/fs/cgroup/*/"$CGNAME" /sys/fs/cgroup/"$CGNAME"; do
-        [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
-    done
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
-
-cc -O2 -std=c17 -Wall -Wextra -o "$TMP/sbxbench" bench/sbxbench.c || die "cannot build bench/sbxbench.c"
-B=$TMP/sbxbench
-
-# ---------------------------------------------------------------- sbxd
-mkdir -p "$STATE/images"
-cp -a "$BUILD/images/$IMAGE" "$STATE/images/" || die "cannot copy the image"
-"$BUILD/sbxd" --socket "$SOCK" --state-dir "$STATE" --cgroup-name "$CGNAME" --on-exit remove \
-    --preview-listen 127.0.0.1:0 --audit-log "$TMP/egress.jsonl" --policy-dir "$TMP/policy.d" \
-    --secrets-dir "$TMP/secrets" >>"$TMP/sbxd.log" 2>&1 &
-SBXD_PID=$!
-for _ in $(seq 200); do
-    [ -S "$SOCK" ] && "$BUILD/sbx" --socket "$SOCK" health >/dev/null 2>&1 && break
-    kill -0 "$SBXD_PID" 2>/dev/null || break
-    sleep 0.05
-done
-"$BUILD/sbx" --socket "$SOCK" health >/dev/null 2>&1 || die "sbxd did not start: $(tail -5 "$TMP/sbxd.log")"
-SHIM_PID=
-for _ in $(seq 100); do
-    SHIM_PID=$(pgrep -P "$SBXD_PID" -x sbx-shim | head -1)
-    [ -n "$SHIM_PID" ] && break
-    sleep 0.05
-done
-[ -n "$SHIM_PID" ] || die "no sbx-shim under sbxd $SBXD_PID"
+NAME=cycles
+. bench/lib.sh # die, TMP, SOCK, STATE, CGNAME, B; cleanup on exit
+bench_start_sbxd
 EGRESS_NS=$STATE/egress.netns
 
 # ---------------------------------------------------------------- gauges

@@ -27,7 +27,7 @@
 # (run.sh still notices a reason written from a subshell).
 
 IT_SLOTS=16          # --id-slots of every daemon of the run
-IT_DAEMON_MAX=20     # daemons per run (main + the tests' own: 17 names now)
+IT_DAEMON_MAX=32     # daemons per run (main + the tests' own: 24 names now)
 IT_DEFAULT_SESSION='{"image":"busybox"}'
 # sbxd keeps this many sandboxes prepared ahead of requests (--warm, default
 # in its --help): a running daemon legitimately has that many cgroups,

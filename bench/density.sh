@@ -187,13 +187,13 @@ NETNS_WAIT=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a 
 d() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.1f", (b - a) / (n > 0 ? n : 1) }'; } # kB per session
 nm=$made
 PER_RAW=$(awk -v a="$B_used" -v b="$P_used" -v pa="$B_pss" -v pb="$P_pss" -v n="$nm" \
-    'BEGIN { printf "%.2f", ((b - a) - (pb - pa)) / 1024 / (n > 0 ? n : 1) }')
+    'BEGIN { printf "%.4f", ((b - a) - (pb - pa)) / 1024 / (n > 0 ? n : 1) }')
 # other processes' PSS = all - sessions' - sbxd's - shim's
 OTHER0=$((B_all - B_pss - B_sbxd_pss - B_shim_pss)) OTHER1=$((P_all - P_pss - P_sbxd_pss - P_shim_pss))
 PER_HOST=$(awk -v a="$B_used" -v b="$P_used" -v pa="$B_pss" -v pb="$P_pss" -v oa="$OTHER0" -v ob="$OTHER1" -v n="$nm" \
-    'BEGIN { printf "%.2f", ((b - a) - (pb - pa) - (ob - oa)) / 1024 / (n > 0 ? n : 1) }')
+    'BEGIN { printf "%.4f", ((b - a) - (pb - pa) - (ob - oa)) / 1024 / (n > 0 ? n : 1) }')
 PER_SUM=$(awk -v n="$nm" -v a="$((P_slab - B_slab + P_pt - B_pt + P_ks - B_ks + P_percpu - B_percpu + P_sbxd_pss - B_sbxd_pss + P_shim_pss - B_shim_pss))" \
-    'BEGIN { printf "%.2f", a / 1024 / (n > 0 ? n : 1) }')
+    'BEGIN { printf "%.4f", a / 1024 / (n > 0 ? n : 1) }')
 PER_MAX=$(awk -v a="$PER_HOST" -v b="$PER_SUM" 'BEGIN { print (a > b) ? a : b }')
 # slab caches by growth (num_objs * objsize), the top 10
 SLABTOP=$(awk 'FNR == 1 { f++ } /^#|^slabinfo/ { next } { b = $3 * $4; if (f == 1) a0[$1] = b; else a1[$1] = b }
@@ -235,7 +235,7 @@ MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
     echo
     echo "Slab caches that grew most, KiB per session: $SLABTOP."
     echo
-    echo "Target ≤ 2 MiB host memory per idle session beyond its processes: **$VERDICT** (the larger of A and B: $PER_MAX MiB)."
+    echo "Target ≤ 2 MiB host memory per idle session beyond its processes: **$VERDICT** (the larger of A and B: $(awk -v x="$PER_MAX" 'BEGIN { printf "%.2f", x }') MiB)."
     echo
     echo "Destroy: $nm DELETEs in ${RM_S:-?} s (one at a time; ${RM_LINE#RESULT }); the net_namespace slab (${B_netns_end:-?} objects at $nm sessions) was back to its baseline (${B_netns:-?}, ±14) $NETNS_WAIT s after the last 204."
     [ -n "$ACTIVE_LINE" ] && { echo; echo "$ACTIVE_LINE"; }

@@ -174,9 +174,10 @@ $(BUILD)/tests/netprobe: tests/tools/netprobe.c
 	$(CC) $(NETPROBE_CFLAGS) -o $@ $< -Wl,--no-warnings -l:libssl.a -l:libcrypto.a -lpthread -ldl
 # loadgen: the load test's exec-stream client (host) and output generator
 # (copied into sandboxes: static, no sanitizers). tests/integration/test_load.sh.
-$(BUILD)/tests/loadgen: tests/tools/loadgen.c
+# (common/util.c for its base64 decoder)
+$(BUILD)/tests/loadgen: tests/tools/loadgen.c common/util.c common/error.c
 	@mkdir -p $(dir $@)
-	$(CC) $(NETPROBE_CFLAGS) -o $@ $<
+	$(CC) $(NETPROBE_CFLAGS) -Icommon -o $@ $^
 tools: $(BUILD)/tests/netprobe $(BUILD)/tests/loadgen
 # projid: static project-id/quota probe for the disk quota tests (tests/tools/projid.c)
 $(BUILD)/tests/projid: tests/tools/projid.c

@@ -56,16 +56,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
+
 #define BIG_RECORD_EVERY 64
 #define BIG_RECORD_MAX (1u << 20)
 #define SMALL_RECORD_MAX 4096u
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static uint64_t mix(uint64_t x)
 {
@@ -136,21 +131,12 @@ static void out_record(struct out *o)
 
 static double g_blocked; /* seconds spent in writes that took over 50 ms */
 
-static int write_all(int fd, const uint8_t *p, size_t n)
+/* write_all (common/util.c), timing how long the reader held it back */
+static int timed_write_all(int fd, const uint8_t *p, size_t n)
 {
-    double t = now_s();
-    int r = 0;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            r = -1;
-            break;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    t = now_s() - t;
+    double t = now_mono();
+    int r = write_all(fd, p, n) < 0 ? -1 : 0;
+    t = now_mono() - t;
     if (t > 0.05) g_blocked += t;
     return r;
 }
@@ -160,7 +146,7 @@ static int out_write(struct out *o, size_t n)
 {
     while (o->len < n)
         out_record(o);
-    if (write_all(o->fd, o->buf, n) < 0) return -1;
+    if (timed_write_all(o->fd, o->buf, n) < 0) return -1;
     memmove(o->buf, o->buf + n, o->len - n);
     o->len -= n;
     o->total += n;
@@ -178,9 +164,9 @@ static int gen_main(int argc, char **argv)
     double rate = strtod(argv[4], NULL);
     struct out o[2] = {{.fd = 1, .id = id}, {.fd = 2, .id = id}};
     uint64_t r = mix(id + 1);
-    double t0 = now_s();
+    double t0 = now_mono();
     uint64_t written = 0;
-    while (now_s() - t0 < secs) {
+    while (now_mono() - t0 < secs) {
         r = mix(r + 1);
         struct out *w = &o[r & 1];
         size_t n;
@@ -201,7 +187,7 @@ static int gen_main(int argc, char **argv)
         if (out_write(w, n) < 0) return 98;
         written += n;
         /* bounded rate: sleep while ahead of RATE per stream (two streams) */
-        double ahead = (double)written / (2 * rate) - (now_s() - t0);
+        double ahead = (double)written / (2 * rate) - (now_mono() - t0);
         if (ahead > 0) {
             if (ahead > 0.5) ahead = 0.5;
             struct timespec ts = {(time_t)ahead, (long)((ahead - (double)(time_t)ahead) * 1e9)};
@@ -214,7 +200,7 @@ static int gen_main(int argc, char **argv)
         char end[96];
         int h = snprintf(end, sizeof(end), "@%u:%d:END:%" PRIu64 ":%" PRIu64 ":%.0f\n", id, o[i].fd,
                          o[i].seq, o[i].total, g_blocked * 1000);
-        if (write_all(o[i].fd, (uint8_t *)end, (size_t)h) < 0) return 98;
+        if (timed_write_all(o[i].fd, (uint8_t *)end, (size_t)h) < 0) return 98;
     }
     return (int)(id % 7);
 }
@@ -360,36 +346,6 @@ static void verify(struct verifier *v, const uint8_t *p, size_t n)
     }
 }
 
-static int b64val(int c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
-static ssize_t b64dec(const char *s, size_t n, uint8_t *out)
-{
-    if (n % 4) return -1;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 4) {
-        int a = b64val(s[i]), b = b64val(s[i + 1]);
-        if (a < 0 || b < 0) return -1;
-        out[o++] = (uint8_t)(a << 2 | b >> 4);
-        if (s[i + 2] == '=') break;
-        int c = b64val(s[i + 2]);
-        if (c < 0) return -1;
-        out[o++] = (uint8_t)(b << 4 | c >> 2);
-        if (s[i + 3] == '=') break;
-        int d = b64val(s[i + 3]);
-        if (d < 0) return -1;
-        out[o++] = (uint8_t)(c << 6 | d);
-    }
-    return (ssize_t)o;
-}
-
 static uint8_t *g_dec;
 static double g_t0; /* when run began */
 
@@ -409,7 +365,7 @@ static void on_json_event(struct stream *s, const char *js, size_t len)
     if (strcmp(type, "start") == 0) {
         if (s->started) sfail(s, "second start event");
         s->started = 1;
-        s->t_start = now_s() - g_t0;
+        s->t_start = now_mono() - g_t0;
     } else if (strcmp(type, "exit") == 0) {
         s->exited = 1;
         const char *c = strstr(js, "\"code\":");
@@ -439,7 +395,7 @@ static void on_json_event(struct stream *s, const char *js, size_t len)
             sfail(s, "output event without data: [%.80s]", js);
             return;
         }
-        ssize_t n = b64dec(d + 8, (size_t)(e - d - 8), g_dec);
+        ssize_t n = b64_decode(d + 8, (size_t)(e - d - 8), g_dec);
         if (n < 0) {
             sfail(s, "bad base64 in [%.80s]", js);
             return;
@@ -661,7 +617,7 @@ static int run_main(int argc, char **argv)
 
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
-    double t0 = g_t0 = now_s();
+    double t0 = g_t0 = now_mono();
     for (int i = 0; i < nstreams; i++) {
         struct stream *s = &st[i];
         s->id = (unsigned)i;
@@ -699,15 +655,15 @@ static int run_main(int argc, char **argv)
         fcntl(s->fd, F_SETFL, O_NONBLOCK);
         pfd[i] = (struct pollfd){.fd = s->fd, .events = POLLOUT | POLLIN};
     }
-    double t_open = now_s() - t0;
+    double t_open = now_mono() - t0;
     int open = nstreams;
     uint64_t wire = 0;
     while (open > 0) {
-        double left = t0 + deadline - now_s();
+        double left = t0 + deadline - now_mono();
         if (left <= 0) break;
         /* stalled readers read nothing until 60% of the run */
         int throttled = 0;
-        double t = now_s() - t0;
+        double t = now_mono() - t0;
         for (int i = 0; i < nstreams; i++) {
             struct stream *s = &st[i];
             if (pfd[i].fd < 0 || !s->slow || s->req_off < s->req_len) continue;
@@ -727,13 +683,13 @@ static int run_main(int argc, char **argv)
         for (int i = 0; i < nstreams; i++) {
             struct stream *s = &st[i];
             if (pfd[i].fd >= 0 && s->abort_me && s->state != ST_DONE && s->req_off == s->req_len &&
-                (s->started || s->abort_at == 0) && now_s() - t0 >= s->abort_at) {
+                (s->started || s->abort_at == 0) && now_mono() - t0 >= s->abort_at) {
                 /* the client leaves: sbxd must kill the process and let go of it */
                 close(s->fd);
                 pfd[i].fd = -1;
                 s->fd = -1;
                 s->aborted = 1;
-                s->t_done = now_s() - t0;
+                s->t_done = now_mono() - t0;
                 if (getenv("LOADGEN_VERBOSE"))
                     printf("left stream %u at %.3f s (due %.3f s): started %d (at %.3f s) exited "
                            "%d, %" PRIu64 " + %" PRIu64 " bytes\n",
@@ -762,7 +718,7 @@ static int run_main(int argc, char **argv)
                         close(s->fd);
                         pfd[i].fd = -1;
                         s->fd = -1;
-                        s->t_done = now_s() - t0;
+                        s->t_done = now_mono() - t0;
                         open--;
                         break;
                     }
@@ -777,12 +733,12 @@ static int run_main(int argc, char **argv)
                 close(s->fd);
                 pfd[i].fd = -1;
                 s->fd = -1;
-                s->t_done = now_s() - t0;
+                s->t_done = now_mono() - t0;
                 open--;
             }
         }
     }
-    double elapsed = now_s() - t0;
+    double elapsed = now_mono() - t0;
     int failed = 0, hung = 0, nd = 0, nslow = 0, naborted = 0, ndoomed = 0, nother = 0;
     uint64_t slow_b = 0, slow_blocked = 0, other_blocked = 0;
     uint64_t out_b = 0, err_b = 0;

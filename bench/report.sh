@@ -42,6 +42,13 @@ series() {
     awk -v t="$(wc -l <"$TMP/$n.v")" '{ print $1, NR / t }' "$TMP/$n.v" >"$TMP/$n.cdf"
 }
 
+# render PNG TITLE < gnuplot commands: the plot into $PLOTS/PNG, listed in RESULTS.md
+render() {
+    { printf 'set terminal pngcairo size 1000,650 font ",11"\nset output "%s"\nset title "%s"\n' \
+        "$PLOTS/$1" "$2"; cat; } | gnuplot || { say "gnuplot failed for $1"; return 0; }
+    PLOTTED+=("$1|$2")
+}
+
 # cdf PNG TITLE XLABEL FILE NAME=LABEL... : one CDF plot of the named series
 cdf() {
     local png=$1 title=$2 xlabel=$3 f=$4 plot='' nm lb
@@ -53,10 +60,7 @@ cdf() {
         plot+="${plot:+, }'$TMP/$nm.cdf' using 1:2 with lines lw 2 title '${lb//\'/}'"
     done
     [ -n "$plot" ] || { say "no samples for $png: skipped"; return 0; }
-    gnuplot <<EOF || { say "gnuplot failed for $png"; return 0; }
-set terminal pngcairo size 1000,650 font ",11"
-set output '$PLOTS/$png'
-set title "$title"
+    render "$png" "$title" <<EOF
 set xlabel "$xlabel (log scale)"
 set ylabel "fraction of samples <="
 set logscale x
@@ -65,7 +69,6 @@ set key outside below center maxrows 3
 set yrange [0:1]
 plot $plot
 EOF
-    PLOTTED+=("$png|$title")
 }
 
 # xy PNG TITLE XLABEL YLABEL FILE COL=LABEL... : lines of columns against column 1
@@ -78,17 +81,13 @@ xy() {
         c=${s%%=*} lb=${s#*=}
         plot+="${plot:+, }'$f' using 1:$c with linespoints lw 2 title '${lb//\'/}'"
     done
-    gnuplot <<EOF || { say "gnuplot failed for $png"; return 0; }
-set terminal pngcairo size 1000,650 font ",11"
-set output '$PLOTS/$png'
-set title "$title"
+    render "$png" "$title" <<EOF
 set xlabel "$xlabel"
 set ylabel "$ylabel"
 set grid
 set key top left
 plot $plot
 EOF
-    PLOTTED+=("$png|$title")
 }
 
 # bars PNG TITLE YLABEL NAME=LABEL... : medians (GiB/s) from results' raw lines
@@ -110,10 +109,7 @@ bars() {
         [ -n "$v" ] && printf '"%s" %s\n' "$lb" "$v" >>"$TMP/bars.dat"
     done
     [ -s "$TMP/bars.dat" ] || return 0
-    gnuplot <<EOF || { say "gnuplot failed for $png"; return 0; }
-set terminal pngcairo size 1000,650 font ",11"
-set output '$PLOTS/$png'
-set title "$title"
+    render "$png" "$title" <<EOF
 set ylabel "$ylabel"
 set style fill solid 0.6
 set boxwidth 0.6
@@ -123,7 +119,6 @@ set xtics rotate by -20
 unset key
 plot '$TMP/bars.dat' using 0:2:xtic(1) with boxes, '' using 0:2:(sprintf("%.2f", \$2)) with labels offset 0,1
 EOF
-    PLOTTED+=("$png|$title")
 }
 
 rm -f "$PLOTS"/*.png

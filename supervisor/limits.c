@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,6 +69,35 @@ bad:
                           field, s);
 }
 
+/* limits.KEY: bytes as an integer or a size string ("256M"), within
+ * [min, max] (range: the same in words); *present = 0 when absent. */
+static int get_size(struct json_object *obj, const char *key, const char *example, uint64_t min,
+                    uint64_t max, const char *range, int *present, uint64_t *out, sbx_err *err)
+{
+    char field[32];
+    snprintf(field, sizeof(field), "limits.%s", key);
+    struct json_object *v = NULL;
+    *present = 0;
+    if (!json_object_object_get_ex(obj, key, &v) || !v) return 0;
+    uint64_t bytes;
+    if (json_object_is_type(v, json_type_string)) {
+        if (parse_size_field(json_object_get_string(v), field, &bytes, err) < 0) return -1;
+    } else if (json_object_is_type(v, json_type_int) && json_object_get_int64(v) >= 0) {
+        bytes = (uint64_t)json_object_get_int64(v);
+    } else {
+        return sbx_error_kind(err, SBX_E_INVALID, "invalid_request",
+                              "field \"%s\" must be bytes (integer) or a size string like \"%s\"",
+                              field, example);
+    }
+    if (bytes < min || bytes > max)
+        return sbx_error_kind(err, SBX_E_INVALID, "invalid_request",
+                              "field \"%s\" must be between %s (got %llu bytes)", field, range,
+                              (unsigned long long)bytes);
+    *present = 1;
+    *out = bytes;
+    return 0;
+}
+
 int limits_from_json(struct json_object *obj, struct limits *l, sbx_err *err)
 {
     static const char *const fields[] = {"memory",     "pids",        "cpu",
@@ -76,26 +106,12 @@ int limits_from_json(struct json_object *obj, struct limits *l, sbx_err *err)
     if (!obj) return 0;
     if (json_check_fields(obj, "limits", fields, err) < 0) return -1;
 
-    struct json_object *m = NULL;
-    if (json_object_object_get_ex(obj, "memory", &m) && m) {
-        uint64_t bytes;
-        if (json_object_is_type(m, json_type_string)) {
-            if (parse_size(json_object_get_string(m), &bytes, err) < 0) return -1;
-        } else if (json_object_is_type(m, json_type_int) && json_object_get_int64(m) >= 0) {
-            bytes = (uint64_t)json_object_get_int64(m);
-        } else {
-            return sbx_error_kind(err, SBX_E_INVALID, "invalid_request",
-                                  "field \"limits.memory\" must be bytes (integer) or a size string "
-                                  "like \"256M\"");
-        }
-        if (bytes < LIMIT_MEMORY_MIN || bytes > LIMIT_MEMORY_MAX)
-            return sbx_error_kind(err, SBX_E_INVALID, "invalid_request",
-                                  "field \"limits.memory\" must be between 4M and 1T (got %llu "
-                                  "bytes)",
-                                  (unsigned long long)bytes);
-        l->memory = bytes;
-    }
     int present;
+    uint64_t bytes;
+    if (get_size(obj, "memory", "256M", LIMIT_MEMORY_MIN, LIMIT_MEMORY_MAX, "4M and 1T", &present,
+                 &bytes, err) < 0)
+        return -1;
+    if (present) l->memory = bytes;
     int64_t pids;
     if (json_get_int(obj, "limits", "pids", LIMIT_PIDS_MIN, LIMIT_PIDS_MAX, &present, &pids, err) < 0)
         return -1;
@@ -104,24 +120,10 @@ int limits_from_json(struct json_object *obj, struct limits *l, sbx_err *err)
     if (json_get_num(obj, "limits", "cpu", LIMIT_CPU_MIN, LIMIT_CPU_MAX, &present, &cpu, err) < 0)
         return -1;
     if (present) l->cpu = cpu;
-    struct json_object *db = NULL;
-    if (json_object_object_get_ex(obj, "disk_bytes", &db) && db) {
-        uint64_t bytes;
-        if (json_object_is_type(db, json_type_string)) {
-            if (parse_size_field(json_object_get_string(db), "limits.disk_bytes", &bytes, err) < 0)
-                return -1;
-        } else if (json_object_is_type(db, json_type_int) && json_object_get_int64(db) >= 0) {
-            bytes = (uint64_t)json_object_get_int64(db);
-        } else {
-            return sbx_error_kind(err, SBX_E_INVALID, "invalid_request",
-                                  "field \"limits.disk_bytes\" must be bytes (integer) or a size "
-                                  "string like \"10G\"");
-        }
-        if (bytes < LIMIT_DISK_BYTES_MIN || bytes > LIMIT_DISK_BYTES_MAX)
-            return sbx_error_kind(err, SBX_E_INVALID, "invalid_request",
-                                  "field \"limits.disk_bytes\" must be between 1M and 1P (got "
-                                  "%llu bytes)",
-                                  (unsigned long long)bytes);
+    if (get_size(obj, "disk_bytes", "10G", LIMIT_DISK_BYTES_MIN, LIMIT_DISK_BYTES_MAX, "1M and 1P",
+                 &present, &bytes, err) < 0)
+        return -1;
+    if (present) {
         l->disk_bytes = bytes;
         l->disk_explicit = 1;
     }
